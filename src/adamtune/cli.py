@@ -1,0 +1,346 @@
+"""The command line: ``adamtune demo | tune | trials | best | export``.
+
+A user mistake prints one line (``error: ...``) and exits with 2; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from adamtune._version import __version__
+from adamtune.errors import AdamTuneError, ConfigError
+from adamtune.outcomes import State
+from adamtune.progress import ProgressBar
+from adamtune.records import TrialRecord
+from adamtune.space import parse_fixed, parse_names, parse_range
+from adamtune.storage import describe
+from adamtune.study import Study, load_study, tune
+from adamtune.target import load_target
+from adamtune.workloads.mnist1d import MODELS, Mnist1dWorkload
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Off a terminal rich would wrap at 80 columns: keep lines whole for logs and pipes.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEMO_BUDGET = 20
+
+
+def _storage_options(command: F) -> F:
+    command = click.option(
+        "--storage",
+        metavar="URL",
+        help="Journal file (PATH.journal), memory, or an Optuna URL such as "
+        "sqlite:///s.db or postgresql://user@host/db. Default: ./adamtune.journal",
+    )(command)
+    return click.option("--study", "study_name", metavar="NAME", help="Study name.")(command)
+
+
+def _study_options(command: F) -> F:
+    """Options shared by the commands that run studies."""
+    options = [
+        click.option("--budget", type=int, metavar="N", help="Trials with a result to run."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Search seed."),
+        click.option("--tune", "tuned", metavar="NAMES", help="Tune these, e.g. lr,beta1."),
+        click.option("--range", "ranges", multiple=True, metavar="NAME=LOW:HIGH", help="Search range."),
+        click.option("--fix", "fixes", multiple=True, metavar="NAME=VALUE", help="Fixed value."),
+        click.option(
+            "--optimizer",
+            type=click.Choice(["adam", "adamw"]),
+            default="adam",
+            show_default=True,
+        ),
+        click.option(
+            "--direction",
+            type=click.Choice(["minimize", "maximize"]),
+            default="minimize",
+            show_default=True,
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return _storage_options(command)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="adamtune")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Tune Adam's hyperparameters the way the Deep Learning Tuning Playbook recommends."""
+    ctx.obj = {"debug": debug}
+    _configure_logging(debug)
+
+
+@cli.command()
+@_study_options
+@click.option("--model", type=click.Choice(MODELS), default="mlp", show_default=True)
+@click.option("--steps", type=int, default=8000, show_default=True, help="Training steps.")
+def demo(budget: int | None, model: str, steps: int, **options: Any) -> None:
+    """Run a real study: Adam on the MNIST-1D MLP (or CNN), generated offline.
+
+    The budget defaults to 20 trials; every study option works here too, for example
+    --range lr=1e-5:1e-1 to widen the learning-rate range.
+    """
+    if steps < 1:
+        raise ConfigError(f"--steps: expected a whole number >= 1, got {steps}")
+    workload = Mnist1dWorkload(model=model, steps=steps)  # type: ignore[arg-type]
+    name = options.pop("study_name") or f"demo-mnist1d-{model}"
+    study = _run(workload, budget or DEMO_BUDGET, name, options.pop("storage"), **options)
+    best = study.best
+    if best is not None:
+        accuracy = best.metrics.get("val_acc")
+        peak = best.metrics.get("max_val_acc")
+        if accuracy is not None and peak is not None:
+            out.print(
+                f"validation accuracy {accuracy:.1%} at the best validation loss "
+                f"(peak during training {peak:.1%})"
+            )
+
+
+@cli.command("tune")
+@click.argument("target")
+@_study_options
+@click.option("--metric", default="val_loss", show_default=True, help="The objective's name.")
+def tune_command(target: str, budget: int | None, metric: str, **options: Any) -> None:
+    """Tune the objective TARGET: path/to/file.py:function or module:function."""
+    if budget is None:
+        raise ConfigError("--budget: expected a whole number of trials >= 1, got nothing")
+    objective = load_target(target)
+    name = options.pop("study_name") or target.rpartition(":")[2]
+    _run(objective, budget, name, options.pop("storage"), metric=metric, **options)
+
+
+def _run(
+    objective: Callable[..., Any],
+    budget: int,
+    name: str,
+    storage: str | None,
+    *,
+    seed: int,
+    tuned: str | None = None,
+    ranges: Sequence[str] = (),
+    fixes: Sequence[str] = (),
+    optimizer: str = "adam",
+    direction: str = "minimize",
+    metric: str = "val_loss",
+) -> Study:
+    parsed_ranges = dict(parse_range(text) for text in ranges)
+    parsed_fixed = dict(parse_fixed(text) for text in fixes)
+    requested = parse_names(tuned) if tuned is not None else None
+    with ProgressBar(err) as bar:
+        announce = _Announcer(bar, describe(storage))
+        try:
+            study = tune(
+                objective,
+                budget,
+                study=name,
+                storage=storage,
+                seed=seed,
+                tune=requested,
+                ranges=parsed_ranges,
+                fixed=parsed_fixed,
+                optimizer=optimizer,  # type: ignore[arg-type]
+                direction=direction,  # type: ignore[arg-type]
+                metric=metric,
+                progress=announce,
+            )
+        except KeyboardInterrupt:
+            bar.__exit__()
+            err.print("interrupted: finished trials are kept; run the same command again to resume")
+            sys.exit(130)
+    _print_best(study)
+    return study
+
+
+class _Announcer:
+    """Prints what is tuned and why when the study starts, then drives the bar."""
+
+    def __init__(self, bar: ProgressBar, where: str) -> None:
+        self._bar = bar
+        self._where = where
+
+    def started(self, study: Study, done: int) -> None:
+        err.print(
+            f"study [bold]{study.name}[/] in {self._where}: budget {study.budget}, seed {study.info.seed}"
+        )
+        err.print(f"tuning: {study.info.tiers.reason}", markup=False)
+        for line in study.space.describe():
+            err.print(f"  {line}", markup=False)
+        if done:
+            err.print(f"resuming: {done} of {study.budget} trials already finished")
+        self._bar.started(study, done)
+
+    def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
+        self._bar.trial_finished(study, record, done)
+
+
+def _print_best(study: Study) -> None:
+    tally = study.tally()
+    best = study.best
+    out.print(f"{tally.results} trials with a result ({tally.failed} failed) in study {study.name}")
+    if best is None or best.adam is None:
+        out.print("no trial completed: nothing to recommend")
+        return
+    out.print(f"best {study.info.metric} {best.value:.6g} (trial {best.number}, seed {best.seed})")
+    out.print(f"  {best.adam.short()}")
+
+
+@cli.command()
+@_storage_options
+@click.option(
+    "--state",
+    type=click.Choice([s.value for s in State]),
+    help="Show only trials in this state.",
+)
+@click.option("--reasons", is_flag=True, help="Print each shown trial's full reason after the table.")
+def trials(study_name: str | None, storage: str | None, state: str | None, reasons: bool) -> None:
+    """List a study's trials."""
+    study = load_study(study_name, storage)
+    records = [r for r in study.trials if state is None or r.state == state]
+    names = study.param_names
+    table = Table(title=f"{study.name}: {len(records)} trials", title_justify="left")
+    for column in ("#", "state", study.info.metric, *names, "seed", "time", "reason"):
+        table.add_column(column, no_wrap=column != "reason")
+    for record in records:
+        params = record.params(names)
+        table.add_row(
+            str(record.number),
+            str(record.state),
+            _number(record.value),
+            *(_number(params.get(n)) for n in names),
+            str(record.seed) if record.seed is not None else "",
+            f"{record.duration_s:.1f}s" if record.duration_s is not None else "",
+            _last_line(record.reason),
+        )
+    out.print(table)
+    if reasons:
+        for record in records:
+            if record.reason:
+                out.print(f"\ntrial {record.number} ({record.state}):\n{record.reason}", markup=False)
+
+
+@cli.command()
+@_storage_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def best(study_name: str | None, storage: str | None, fmt: str) -> None:
+    """Show the best trial of a study."""
+    study = load_study(study_name, storage)
+    record = study.best
+    if record is None:
+        raise ConfigError(f"study {study.name}: expected a completed trial, got none yet")
+    if fmt == "json":
+        body = {
+            "number": record.number,
+            "value": record.value,
+            "params": record.params(study.param_names),
+            "seed": record.seed,
+        }
+        click.echo(json.dumps(body, indent=2))
+        return
+    out.print(f"best {study.info.metric} {record.value:.6g} (trial {record.number}, seed {record.seed})")
+    out.print(f"  {record.adam.short() if record.adam else ''}")
+
+
+@cli.command()
+@_storage_options
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write.")
+def export(study_name: str | None, storage: str | None, fmt: str, output: str | None) -> None:
+    """Export every trial of a study as JSON or CSV."""
+    study = load_study(study_name, storage)
+    rows = [record.to_dict(study.param_names) for record in study.trials]
+    text = json.dumps(rows, indent=2) if fmt == "json" else _csv(rows, study.param_names)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text + ("\n" if fmt == "json" else ""))
+        err.print(f"wrote {len(rows)} trials to {output}")
+    else:
+        click.echo(text, nl=fmt == "json")
+
+
+def _csv(rows: list[dict[str, Any]], names: Sequence[str]) -> str:
+    metric_names = sorted({name for row in rows for name in row["metrics"]})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["number", "state", "value", *names, "seed", "reason", "duration_s"]
+        + [f"metric_{m}" for m in metric_names]
+    )
+    for row in rows:
+        writer.writerow(
+            [row["number"], row["state"], row["value"]]
+            + [row["params"].get(n) for n in names]
+            + [row["seed"], row["reason"], row["duration_s"]]
+            + [row["metrics"].get(m) for m in metric_names]
+        )
+    return buffer.getvalue()
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1][:80] if lines else ""
+
+
+def _configure_logging(debug: bool) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if debug else optuna.logging.WARNING)
+    logger = logging.getLogger("adamtune")
+    if debug and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: one line and exit code 2 for every user mistake, unless --debug."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="adamtune", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        err.print("interrupted")
+        sys.exit(130)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "adamtune"
+        err.print(f"error: {error.format_message()} (see {command} --help)", markup=False)
+        sys.exit(2)
+    except AdamTuneError as error:
+        if debug:
+            raise
+        err.print(f"error: {error}", markup=False)
+        sys.exit(error.exit_code)
+    except Exception as error:
+        if debug:
+            raise
+        err.print(
+            f"error: {type(error).__name__}: {error} (run with --debug for the traceback)",
+            markup=False,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""``AdamConfig``: one concrete setting of Adam's hyperparameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from adamtune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import torch
+
+OptimizerName = Literal["adam", "adamw"]
+OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "adamw")
+
+
+@dataclass(frozen=True)
+class AdamConfig:
+    """Adam's hyperparameters, validated on creation.
+
+    The update, with bias correction (t counts steps from 1)::
+
+        m <- beta1 * m + (1 - beta1) * g          v <- beta2 * v + (1 - beta2) * g**2
+        theta <- theta - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
+
+    ``weight_decay`` is L2 added to the gradient for ``adam`` and decoupled (applied to the
+    weights directly, scaled by lr) for ``adamw``.
+    """
+
+    lr: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    optimizer: OptimizerName = "adam"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "lr": (self.lr, self.lr > 0, "a number > 0"),
+            "beta1": (self.beta1, 0 <= self.beta1 < 1, "a number in [0, 1)"),
+            "beta2": (self.beta2, 0 <= self.beta2 < 1, "a number in [0, 1)"),
+            "eps": (self.eps, self.eps > 0, "a number > 0"),
+            "weight_decay": (self.weight_decay, self.weight_decay >= 0, "a number >= 0"),
+        }
+        for name, (value, legal, expected) in checks.items():
+            if not (isinstance(value, int | float) and math.isfinite(value) and legal):
+                raise ConfigError(f"{name}: expected {expected}, got {value!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``torch.optim.Adam`` or ``torch.optim.AdamW``."""
+        return {
+            "lr": self.lr,
+            "betas": (self.beta1, self.beta2),
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
+
+    def make_optimizer(self, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+        """Build the torch optimizer this configuration describes."""
+        import torch
+
+        optimizer_class = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
+        return optimizer_class(params, **self.torch_kwargs())
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def short(self) -> str:
+        """A compact one-line rendering for tables and logs."""
+        text = f"lr={self.lr:.3g} beta1={self.beta1:.4g} beta2={self.beta2:.5g} eps={self.eps:.3g}"
+        if self.weight_decay or self.optimizer == "adamw":
+            text += f" weight_decay={self.weight_decay:.3g} ({self.optimizer})"
+        return text
+
+
+DEFAULT_ADAM = AdamConfig(lr=1e-3)
+"""Adam's published defaults (Kingma and Ba), the baseline a tuned result is compared with."""

@@ -1,0 +1,68 @@
+"""The progress bar of long studies: trials done, best so far, time left (CLI only)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from adamtune.records import TrialRecord
+from adamtune.study import Study
+
+
+class ProgressBar:
+    """A ``study.Progress`` drawn with rich on standard error."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def started(self, study: Study, done: int) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[best]}"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=self._console,
+        )
+        self._task = self._progress.add_task(
+            "trials", total=study.budget, completed=done, best=_best_text(study)
+        )
+        self._progress.start()
+
+    def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
+        if self._progress is None or self._task is None:
+            return
+        if record.state != "complete":
+            reason = (record.reason or "").strip().splitlines()
+            self._progress.console.print(
+                f"  trial {record.number} {record.state}: {reason[-1] if reason else ''}",
+                highlight=False,
+                markup=False,
+            )
+        self._progress.update(self._task, completed=done, best=_best_text(study))
+
+
+def _best_text(study: Study) -> str:
+    best = study.best
+    if best is None or best.value is None:
+        return "best: -"
+    return f"best {study.info.metric} {best.value:.4g}"

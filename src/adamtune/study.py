@@ -1,0 +1,511 @@
+"""``tune()``: create or resume a study, run trials up to the budget, record every outcome.
+
+Outcomes are stored as Optuna understands them (PLAYBOOK.md section 7):
+
+- complete: COMPLETE with its value and the constraint ``diverged`` = 0;
+- infeasible: COMPLETE with the constraint ``diverged`` = 1 and a finite stand-in value (the
+  worst value seen so far), so constrained samplers and Optuna's plots treat it as data;
+- failed: FAIL, the traceback in the user attribute ``reason``;
+- interrupted (Ctrl-C, SIGTERM, a dead worker): FAIL, and its point is given back (see
+  ``allocation``), so re-running the same command resumes without skipping or repeating one.
+
+The budget counts trials with a result (complete, infeasible, pruned); failed ones do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from adamtune._version import __version__
+from adamtune.allocation import (
+    OUTCOME,
+    POINT,
+    RETRY_OF,
+    Tally,
+    has_result,
+    is_surplus,
+    point_of,
+    tally,
+)
+from adamtune.config import OptimizerName
+from adamtune.errors import (
+    ConfigError,
+    StudyMismatchError,
+    StudyNotFoundError,
+    TooManyFailuresError,
+)
+from adamtune.executors import Executor, InProcessExecutor, Objective
+from adamtune.outcomes import Outcome, State
+from adamtune.records import (
+    ADAM,
+    CURVES,
+    DIVERGED_CONSTRAINT,
+    METRICS,
+    REASON,
+    SEED,
+    WORKER,
+    TrialRecord,
+    best_record,
+    record_from_trial,
+)
+from adamtune.sampling import QuasiRandomSampler
+from adamtune.space import SearchSpace
+from adamtune.storage import describe, open_storage, study_names
+from adamtune.tiers import TierChoice, check_budget, choose_tuned
+from adamtune.trial import Trial
+
+logger = logging.getLogger("adamtune")
+
+Direction = Literal["minimize", "maximize"]
+INFO_ATTR = "adamtune"
+BUDGET_ATTR = "budget"
+INTERRUPTED = "interrupted"
+SURPLUS = "surplus"
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What a study was created with; stored in the study's user attribute ``adamtune``."""
+
+    space: SearchSpace
+    tiers: TierChoice
+    seed: int
+    metric: str
+    direction: Direction
+    version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "space": self.space.to_dict(),
+            "tiers": self.tiers.to_dict(),
+            "seed": self.seed,
+            "metric": self.metric,
+            "direction": self.direction,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyInfo:
+        tiers = data["tiers"]
+        return cls(
+            space=SearchSpace.from_dict(data["space"]),
+            tiers=TierChoice(tuple(tiers["tuned"]), tiers["reason"], tiers["source"]),
+            seed=int(data["seed"]),
+            metric=str(data["metric"]),
+            direction=data["direction"],
+            version=str(data["version"]),
+        )
+
+
+class Study:
+    """A study as stored: its settings, its trials and its best trial.
+
+    ``optuna`` is the plain Optuna study underneath, for Optuna's own API and plots.
+    """
+
+    def __init__(self, optuna_study: optuna.Study, info: StudyInfo) -> None:
+        self.optuna = optuna_study
+        self.info = info
+
+    @property
+    def name(self) -> str:
+        return str(self.optuna.study_name)
+
+    @property
+    def budget(self) -> int:
+        return int(self.optuna.user_attrs.get(BUDGET_ATTR, 0))
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.info.space
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The Adam values every record shows: the four always, weight decay when in play."""
+        names: tuple[str, ...] = ("lr", "beta1", "beta2", "eps")
+        space = self.info.space
+        if space.optimizer == "adamw" or "weight_decay" in space.tuned or space.spec("weight_decay").fixed:
+            names += ("weight_decay",)
+        return names
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        """Every trial that started, in number order (queued retries are not trials yet)."""
+        frozen = self.optuna.get_trials(deepcopy=False)
+        return [record_from_trial(t, self.info.space) for t in frozen if t.state != TrialState.WAITING]
+
+    @property
+    def best(self) -> TrialRecord | None:
+        """The best complete, feasible trial, or None when there is none yet."""
+        return best_record(self.trials, self.info.direction)
+
+    def tally(self) -> Tally:
+        return tally(self.optuna.get_trials(deepcopy=False))
+
+
+class Progress(Protocol):
+    """Receives a study's progress; the CLI draws a progress bar with it."""
+
+    def started(self, study: Study, done: int) -> None: ...
+
+    def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None: ...
+
+
+def tune(
+    objective: Objective,
+    budget: int,
+    *,
+    study: str | None = None,
+    storage: str | None = None,
+    seed: int = 0,
+    tune: Iterable[str] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    optimizer: OptimizerName = "adam",
+    direction: Direction = "minimize",
+    metric: str = "val_loss",
+    max_consecutive_failures: int = 5,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> Study:
+    """Tune Adam's hyperparameters for ``objective`` with ``budget`` trials, and return the study.
+
+    ``objective(trial)`` trains with ``trial.adam`` and ``trial.seed``, may call
+    ``trial.report(step, **metrics)``, and returns the objective (a number, or a dict naming it
+    by ``metric``). The budget decides what is tuned (see ``tiers``) unless ``tune`` names it;
+    ``ranges`` and ``fixed`` override the default ranges and fixed values. The study is stored
+    under ``study`` (default: the objective's name) in ``storage`` (default: ``adamtune.journal``
+    in the working directory); calling again with the same settings resumes it.
+    """
+    budget = check_budget(budget)
+    _check_settings(seed, direction, metric, max_consecutive_failures)
+    fixed = dict(fixed or {})
+    choice = choose_tuned(budget, requested=tune, fixed=fixed)
+    space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer)
+    info = StudyInfo(space, choice, seed, metric, direction)
+    name = study if study is not None else default_study_name(objective)
+    if not name.strip():
+        raise ConfigError("study name: expected a non-empty name, got ''")
+    handle = _create_or_resume(name, open_storage(storage), info, budget)
+    logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
+    runner = _Runner(handle, objective, executor or InProcessExecutor(), budget, progress)
+    with _sigterm_as_interrupt():
+        runner.run(max_consecutive_failures)
+    return handle
+
+
+def load_study(name: str | None, storage: str | None) -> Study:
+    """Open an existing study for reading; ``name`` may be left out when there is only one."""
+    backend = open_storage(storage, create=False)
+    names = study_names(backend)
+    where = describe(storage)
+    if name is None:
+        if len(names) != 1:
+            listed = ", ".join(names) if names else "none"
+            raise StudyNotFoundError(
+                f"--study: expected one of the studies in {where}, got no name (studies: {listed})"
+            )
+        name = names[0]
+    if name not in names:
+        listed = ", ".join(names) if names else "none"
+        raise StudyNotFoundError(f"no study named {name!r} in {where} (studies: {listed})")
+    optuna_study = optuna.load_study(study_name=name, storage=backend)
+    stored = optuna_study.user_attrs.get(INFO_ATTR)
+    if stored is None:
+        raise StudyNotFoundError(f"study {name!r} in {where} was not created by adamtune")
+    return Study(optuna_study, StudyInfo.from_dict(stored))
+
+
+def default_study_name(objective: Objective) -> str:
+    return str(getattr(objective, "__name__", type(objective).__name__))
+
+
+def trial_seed(study_seed: int, point: int) -> int:
+    """The training seed of sequence point ``point``: fixed by the study seed and the point."""
+    state = np.random.SeedSequence([study_seed, point]).generate_state(1)
+    return int(state[0]) >> 1  # 31 bits: a valid seed for torch, NumPy and random alike
+
+
+def _check_settings(seed: object, direction: object, metric: object, failures: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed: expected a whole number >= 0, got {seed!r}")
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError(f"direction: expected minimize or maximize, got {direction!r}")
+    if not isinstance(metric, str) or not metric:
+        raise ConfigError(f"metric: expected a metric name such as val_loss, got {metric!r}")
+    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+        raise ConfigError(f"max_consecutive_failures: expected a whole number >= 1, got {failures!r}")
+
+
+def _create_or_resume(name: str, storage: BaseStorage, info: StudyInfo, budget: int) -> Study:
+    sampler = QuasiRandomSampler(info.space, info.seed)
+    optuna_study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        direction=info.direction,
+        load_if_exists=True,
+    )
+    stored = optuna_study.user_attrs.get(INFO_ATTR)
+    if stored is None:
+        if optuna_study.get_trials(deepcopy=False):
+            raise StudyMismatchError(
+                f"study {name!r} already exists and was not created by adamtune: give another --study name"
+            )
+        optuna_study.set_user_attr(INFO_ATTR, info.to_dict())
+    else:
+        _check_same_study(name, StudyInfo.from_dict(stored), info, budget)
+    optuna_study.set_user_attr(BUDGET_ATTR, budget)
+    return Study(optuna_study, info)
+
+
+def _check_same_study(name: str, stored: StudyInfo, given: StudyInfo, budget: int) -> None:
+    differences = stored.space.differences(given.space)
+    for field_name in ("seed", "metric", "direction"):
+        if getattr(stored, field_name) != getattr(given, field_name):
+            differences.append(f"{field_name} {getattr(stored, field_name)} vs {getattr(given, field_name)}")
+    if not differences:
+        return
+    hint = "give another --study name to start a new study, or the original settings to resume"
+    if stored.space.tuned != given.space.tuned and given.tiers.source == "tiers":
+        hint = (
+            f"budget {budget} chooses a different tuned set; pass --tune "
+            f"{','.join(stored.space.tuned)} to extend this study, or give another --study name"
+        )
+    raise StudyMismatchError(
+        f"study {name!r} exists with other settings (stored vs given: {'; '.join(differences)}): {hint}"
+    )
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so a trial in progress is given back cleanly."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise _Interrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Runner:
+    """The ask-run-tell loop of one process."""
+
+    def __init__(
+        self,
+        study: Study,
+        objective: Objective,
+        executor: Executor,
+        budget: int,
+        progress: Progress | None,
+    ) -> None:
+        self.study = study
+        self.optuna = study.optuna
+        self.storage: BaseStorage = study.optuna._storage
+        self.objective = objective
+        self.executor = executor
+        self.budget = budget
+        self.progress = progress
+        self.sampler = QuasiRandomSampler(study.info.space, study.info.seed)
+        self.worker = {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def _trials(self) -> list[FrozenTrial]:
+        return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
+
+    def run(self, max_consecutive_failures: int) -> None:
+        self._reclaim_dead_workers()
+        if self.progress is not None:
+            self.progress.started(self.study, tally(self._trials()).results)
+        failures: list[str] = []
+        while True:
+            slots = tally(self._trials()).open_slots(self.budget)
+            if slots <= 0:
+                return
+            batch = self._start(min(slots, self.executor.batch_size))
+            if not batch:
+                continue
+            outcomes = self._execute(batch)
+            for trial, outcome in zip(batch, outcomes, strict=True):
+                record = self._record(trial, outcome)
+                failures = [*failures, outcome.reason or ""] if outcome.state == State.FAILED else []
+                if self.progress is not None:
+                    self.progress.trial_finished(self.study, record, tally(self._trials()).results)
+            if len(failures) >= max_consecutive_failures:
+                last = failures[-1].strip().splitlines()[-1] if failures[-1].strip() else "?"
+                raise TooManyFailuresError(
+                    f"the objective failed on {len(failures)} trials in a row (last error: "
+                    f"{last}); fix it and run the same command again to resume "
+                    "(tracebacks: adamtune trials --failed)"
+                )
+
+    def _execute(self, batch: Sequence[Trial]) -> list[Outcome]:
+        try:
+            outcomes = self.executor.run(self.objective, batch)
+        except BaseException:
+            for trial in batch:
+                self._give_back(
+                    trial.optuna_trial.number,
+                    trial.point,
+                    INTERRUPTED,
+                    "interrupted before it finished",
+                )
+            raise
+        if len(outcomes) != len(batch):
+            raise RuntimeError(f"executor returned {len(outcomes)} outcomes for {len(batch)}")
+        return outcomes
+
+    def _start(self, count: int) -> list[Trial]:
+        started: list[Trial] = []
+        for _ in range(count):
+            optuna_trial = self.optuna.ask()
+            trials = self._trials()
+            frozen = trials[optuna_trial.number]
+            point = point_of(frozen, trials)
+            if is_surplus(frozen, trials, self.budget):
+                # Another process filled the budget first: give the point back, run nothing.
+                self._give_back(
+                    optuna_trial.number,
+                    point,
+                    SURPLUS,
+                    "not run: other workers had already filled the budget",
+                )
+                break
+            started.append(self._prepare(optuna_trial, point))
+        return started
+
+    def _prepare(self, optuna_trial: optuna.Trial, point: int) -> Trial:
+        space = self.study.info.space
+        params = {
+            spec.param_name: optuna_trial.suggest_float(
+                spec.param_name, spec.distribution().low, spec.distribution().high, log=True
+            )
+            for spec in space.tuned_specs
+        }
+        adam = space.config_from_params(params)
+        seed = trial_seed(self.study.info.seed, point)
+        if POINT not in optuna_trial.user_attrs:
+            optuna_trial.set_user_attr(POINT, point)
+        optuna_trial.set_user_attr(SEED, seed)
+        optuna_trial.set_user_attr(ADAM, adam.as_dict())
+        optuna_trial.set_user_attr(WORKER, self.worker)
+        return Trial(optuna_trial, adam, seed=seed, point=point, metric=self.study.info.metric)
+
+    def _record(self, trial: Trial, outcome: Outcome) -> TrialRecord:
+        optuna_trial = trial.optuna_trial
+        optuna_trial.set_user_attr(OUTCOME, str(outcome.state))
+        if outcome.reason:
+            optuna_trial.set_user_attr(REASON, outcome.reason)
+        optuna_trial.set_user_attr(METRICS, dict(outcome.metrics))
+        optuna_trial.set_user_attr(CURVES, trial.curves)
+        if outcome.state == State.COMPLETE:
+            optuna_trial.set_constraint(DIVERGED_CONSTRAINT, 0.0)
+            self.optuna.tell(optuna_trial, outcome.value)
+        elif outcome.state == State.INFEASIBLE:
+            optuna_trial.set_constraint(DIVERGED_CONSTRAINT, 1.0)
+            self.optuna.tell(optuna_trial, self._stand_in(trial))
+        elif outcome.state == State.PRUNED:
+            self.optuna.tell(optuna_trial, outcome.value, state=TrialState.PRUNED)
+        else:
+            self.optuna.tell(optuna_trial, state=TrialState.FAIL)
+        frozen = self._trials()[optuna_trial.number]
+        record = record_from_trial(frozen, self.study.info.space)
+        logger.info("trial %d %s: %s", record.number, record.state, _summary(record))
+        return record
+
+    def _stand_in(self, trial: Trial) -> float:
+        """A finite value for a diverged trial: the worst seen, so no sampler mistakes it."""
+        candidates = [
+            float(t.value)
+            for t in self._trials()
+            if t.state == TrialState.COMPLETE
+            and t.user_attrs.get(OUTCOME) == State.COMPLETE
+            and t.value is not None
+            and math.isfinite(t.value)
+        ]
+        first = trial.curves.get(trial.metric, [])
+        if first and math.isfinite(first[0][1]):
+            candidates.append(first[0][1])
+        if not candidates:
+            return 1e6 if self.study.info.direction == "minimize" else -1e6
+        return max(candidates) if self.study.info.direction == "minimize" else min(candidates)
+
+    def _give_back(self, number: int, point: int, outcome: str, reason: str) -> None:
+        """End trial ``number`` without a result and queue its point for another run.
+
+        Only the process whose state change succeeds queues the point, so it is queued once.
+        """
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.optuna._study_id, number)
+        try:
+            self.storage.set_trial_user_attr(trial_id, OUTCOME, outcome)
+            self.storage.set_trial_user_attr(trial_id, REASON, reason)
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            return
+        trials = self._trials()
+        if any(has_result(t) and point_of(t, trials) == point for t in trials):
+            return
+        self.optuna.enqueue_trial(
+            self.sampler.point_params(point), user_attrs={POINT: point, RETRY_OF: number}
+        )
+
+    def _reclaim_dead_workers(self) -> None:
+        """Give back the points of RUNNING trials whose process on this host has ended."""
+        for frozen in self._trials():
+            worker = frozen.user_attrs.get(WORKER)
+            if frozen.state != TrialState.RUNNING or not worker:
+                continue
+            if worker.get("host") != self.worker["host"]:
+                continue  # another machine's worker: only heartbeats can tell (RDB storage)
+            pid = int(worker.get("pid", -1))
+            if pid != os.getpid() and _process_alive(pid):
+                continue
+            point = point_of(frozen, self._trials())
+            self._give_back(
+                frozen.number,
+                point,
+                INTERRUPTED,
+                f"the process running it (pid {pid} on {worker['host']}) ended before it finished",
+            )
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _summary(record: TrialRecord) -> str:
+    config = record.adam.short() if record.adam else "?"
+    if record.state == State.COMPLETE:
+        return f"value {record.value:.6g} with {config}"
+    reason = (record.reason or "").strip().splitlines()
+    return f"{reason[-1] if reason else ''} ({config})"

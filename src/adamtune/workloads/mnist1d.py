@@ -1,0 +1,132 @@
+"""MNIST-1D (Greydanus, 2020) with the MLP and CNN of its paper, trained with torch's Adam.
+
+The data is generated offline by the ``mnist1d`` package: 4000 training and 1000 held-out
+sequences of 40 features, 10 classes. The held-out split is the validation set here (the
+package calls it ``test``). The objective is the best validation cross-entropy reached during
+training; the validation accuracy at that point (``val_acc``) and its maximum during
+training (``max_val_acc``) are recorded too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from adamtune.trial import Trial
+
+ModelName = Literal["mlp", "cnn"]
+MODELS: tuple[ModelName, ...] = ("mlp", "cnn")
+
+
+@lru_cache(maxsize=1)
+def load_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_train, y_train, x_val, y_val), generated with the package's default arguments."""
+    import mnist1d.data
+    import torch
+
+    # make_dataset generates offline; get_dataset would try to download first.
+    data = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
+    return (
+        torch.as_tensor(data["x"], dtype=torch.float32),
+        torch.as_tensor(data["y"], dtype=torch.long),
+        torch.as_tensor(data["x_test"], dtype=torch.float32),
+        torch.as_tensor(data["y_test"], dtype=torch.long),
+    )
+
+
+def make_model(name: ModelName, seed: int) -> nn.Module:
+    """The paper's MLP (40-100-100-10) or CNN (3 conv layers of 25 channels), seeded."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    if name == "mlp":
+        return nn.Sequential(
+            nn.Linear(40, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10)
+        )
+    if name == "cnn":
+        return nn.Sequential(
+            nn.Unflatten(1, (1, 40)),
+            nn.Conv1d(1, 25, 5, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(25, 25, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(25, 25, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(125, 10),
+        )
+    raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+
+
+@dataclass(frozen=True)
+class Mnist1dWorkload:
+    """An objective: train ``model`` on MNIST-1D for ``steps`` steps with the trial's Adam.
+
+    Batches are drawn by reshuffling the training set every epoch with a generator seeded by
+    the trial seed, so a trial is reproducible from its seed alone.
+    """
+
+    model: ModelName = "mlp"
+    steps: int = 8000
+    batch_size: int = 100
+    eval_every: int = 100
+    threads: int = 1  # small models: one thread is as fast, and leaves a core for the rest
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model: expected one of {MODELS}, got {self.model!r}")
+        for name in ("steps", "batch_size", "eval_every", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a whole number >= 1, got {getattr(self, name)}")
+
+    @property
+    def __name__(self) -> str:
+        return f"mnist1d-{self.model}"
+
+    def __call__(self, trial: Trial) -> dict[str, float]:
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(self.threads)
+        x_train, y_train, x_val, y_val = load_data()
+        model = make_model(self.model, trial.seed)
+        optimizer = trial.adam.make_optimizer(model.parameters())
+        generator = torch.Generator().manual_seed(trial.seed)
+        order = torch.randperm(len(x_train), generator=generator)
+        cursor = 0
+        best = {"val_loss": float("inf"), "val_acc": 0.0, "step": 0.0}
+        max_val_acc = 0.0
+        train_losses: list[float] = []
+        for step in range(1, self.steps + 1):
+            if cursor + self.batch_size > len(order):
+                order, cursor = torch.randperm(len(x_train), generator=generator), 0
+            batch = order[cursor : cursor + self.batch_size]
+            cursor += self.batch_size
+            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            train_losses.append(loss.item())
+            if step % self.eval_every == 0 or step == self.steps:
+                with torch.no_grad():
+                    logits = model(x_val)
+                    val_loss = F.cross_entropy(logits, y_val).item()
+                    val_acc = (logits.argmax(1) == y_val).float().mean().item()
+                train_loss = sum(train_losses) / len(train_losses)
+                train_losses.clear()
+                trial.report(step, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc)
+                max_val_acc = max(max_val_acc, val_acc)
+                if val_loss < best["val_loss"]:
+                    best = {"val_loss": val_loss, "val_acc": val_acc, "step": float(step)}
+        return {
+            "val_loss": best["val_loss"],
+            "val_acc": best["val_acc"],
+            "best_step": best["step"],
+            "max_val_acc": max_val_acc,
+        }
