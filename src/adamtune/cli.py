@@ -98,7 +98,7 @@ def demo(budget: int | None, model: str, steps: int, **options: Any) -> None:
         raise ConfigError(f"--steps: expected a whole number >= 1, got {steps}")
     workload = Mnist1dWorkload(model=model, steps=steps)  # type: ignore[arg-type]
     name = options.pop("study_name") or f"demo-mnist1d-{model}"
-    study = _run(workload, budget or DEMO_BUDGET, name, options.pop("storage"), **options)
+    study = _run(workload, DEMO_BUDGET if budget is None else budget, name, options.pop("storage"), **options)
     best = study.best
     if best is not None:
         accuracy = best.metrics.get("val_acc")

@@ -77,8 +77,10 @@ def _rdb(url: str, create: bool) -> BaseStorage:
     try:
         return RDBStorage(url)
     except ImportError as error:
+        # Optuna wraps the driver's ModuleNotFoundError in a plain ImportError.
+        missing = getattr(error.__cause__, "name", None) or error.name or error
         raise StorageError(
-            f"storage {_safe_url(url)}: its database driver is not installed ({error.name})"
+            f"storage {_safe_url(url)}: its database driver is not installed ({missing})"
         ) from None
     except Exception as error:  # SQLAlchemy raises many types; all mean "cannot open"
         raise StorageError(f"storage {_where(url)}: cannot connect ({_first_line(error)})") from None

@@ -360,7 +360,7 @@ class _Runner:
                 raise TooManyFailuresError(
                     f"the objective failed on {len(failures)} trials in a row (last error: "
                     f"{last}); fix it and run the same command again to resume "
-                    "(tracebacks: adamtune trials --failed)"
+                    "(tracebacks: adamtune trials --state failed --reasons)"
                 )
 
     def _execute(self, batch: Sequence[Trial]) -> list[Outcome]:

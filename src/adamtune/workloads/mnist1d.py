@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
+from adamtune.errors import Diverged
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -77,10 +79,13 @@ class Mnist1dWorkload:
     batch_size: int = 100
     eval_every: int = 100
     threads: int = 1  # small models: one thread is as fast, and leaves a core for the rest
+    divergence_factor: float = 100.0  # a training loss this many times its first: diverged
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"model: expected one of {MODELS}, got {self.model!r}")
+        if not self.divergence_factor > 1:
+            raise ValueError(f"divergence_factor: expected a number > 1, got {self.divergence_factor}")
         for name in ("steps", "batch_size", "eval_every", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a whole number >= 1, got {getattr(self, name)}")
@@ -103,6 +108,10 @@ class Mnist1dWorkload:
         best = {"val_loss": float("inf"), "val_acc": 0.0, "step": 0.0}
         max_val_acc = 0.0
         train_losses: list[float] = []
+        with torch.no_grad():
+            first_loss = F.cross_entropy(
+                model(x_train[order[: self.batch_size]]), y_train[order[: self.batch_size]]
+            ).item()
         for step in range(1, self.steps + 1):
             if cursor + self.batch_size > len(order):
                 order, cursor = torch.randperm(len(x_train), generator=generator), 0
@@ -113,6 +122,11 @@ class Mnist1dWorkload:
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             train_losses.append(loss.item())
+            if not train_losses[-1] <= self.divergence_factor * first_loss:  # also catches NaN
+                raise Diverged(
+                    f"train_loss {train_losses[-1]:.3g} at step {step} exceeded "
+                    f"{self.divergence_factor:g}x its first value {first_loss:.3g}"
+                )
             if step % self.eval_every == 0 or step == self.steps:
                 with torch.no_grad():
                     logits = model(x_val)

@@ -1,0 +1,423 @@
+"""The command line, run as a real process: a real study, resume, reading back, and bad input.
+
+Every user mistake must give exit code 2 and one line on standard error starting with
+``error:``, never a traceback (unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ADAMTUNE = Path(sys.executable).parent / "adamtune"
+JOURNAL = "adamtune.journal"
+DEMO = ("demo", "--budget", "3", "--steps", "300")
+DEMO_STUDY = "demo-mnist1d-mlp"
+CSV_COLUMNS = ["number", "state", "value", "lr", "beta1", "beta2", "eps", "seed", "reason", "duration_s"]
+
+OBJECTIVES = """\
+import math
+
+
+def objective(trial):
+    value = (math.log10(trial.adam.lr) + 4) ** 2
+    trial.report(0, val_loss=value)
+    return value
+
+
+def broken(trial):
+    raise RuntimeError("the objective is broken on purpose")
+
+
+def _helper():
+    return None
+"""
+
+MODULE_NAME = "adamtune_cli_test_objectives"
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def adamtune(cwd: Path, *args: str, timeout: float = 180) -> Result:
+    """Run the installed ``adamtune`` console script in ``cwd``."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("PYTHONPATH", None)  # a module target must be found through the working directory
+    done = subprocess.run(
+        [str(ADAMTUNE), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def ok(cwd: Path, *args: str) -> Result:
+    result = adamtune(cwd, *args)
+    assert result.returncode == 0, f"adamtune {' '.join(args)}: {result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def user_error(result: Result) -> str:
+    """Assert the shape of a user mistake and return its one line."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), lines[0]
+    return lines[0]
+
+
+def export_json(cwd: Path, *args: str) -> list[dict[str, Any]]:
+    rows = json.loads(ok(cwd, "export", "--format", "json", *args).stdout)
+    assert isinstance(rows, list)
+    return rows
+
+
+def write_objectives(directory: Path) -> Path:
+    path = directory / "objectives.py"
+    path.write_text(OBJECTIVES, encoding="utf-8")
+    return path
+
+
+def copy_study(source: Path, target: Path) -> Path:
+    shutil.copy2(source / JOURNAL, target / JOURNAL)
+    return target
+
+
+@dataclass(frozen=True)
+class Demo:
+    directory: Path
+    result: Result
+    trials: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """A real 3-trial MNIST-1D study, run once; tests only read it (or copy it)."""
+    directory = tmp_path_factory.mktemp("demo")
+    result = ok(directory, *DEMO)
+    return Demo(directory, result, export_json(directory))
+
+
+@dataclass(frozen=True)
+class Tuned:
+    directory: Path
+    file_run: Result
+    module_run: Result
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> Tuned:
+    """Two studies of a pure-Python objective: one from a file target, one from a module."""
+    directory = tmp_path_factory.mktemp("tune")
+    write_objectives(directory)
+    (directory / f"{MODULE_NAME}.py").write_text(OBJECTIVES, encoding="utf-8")
+    file_run = ok(directory, "tune", "objectives.py:objective", "--budget", "4", "--study", "s1")
+    module_run = ok(directory, "tune", f"{MODULE_NAME}:objective", "--budget", "2")
+    return Tuned(directory, file_run, module_run)
+
+
+@dataclass(frozen=True)
+class Broken:
+    directory: Path
+    result: Result
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory: pytest.TempPathFactory) -> Broken:
+    """A study whose objective always raises, stopped by the failure limit."""
+    directory = tmp_path_factory.mktemp("broken")
+    write_objectives(directory)
+    return Broken(directory, adamtune(directory, "tune", "objectives.py:broken", "--budget", "10"))
+
+
+# A real study, end to end
+
+
+@pytest.mark.slow
+def test_demo_trains_and_reports_the_best_trial(demo: Demo) -> None:
+    stdout = demo.result.stdout
+    assert f"3 trials with a result (0 failed) in study {DEMO_STUDY}" in stdout
+    assert re.search(r"^best val_loss \d", stdout, re.MULTILINE)
+    accuracy = re.search(r"validation accuracy (\d+\.\d)% at the best validation loss", stdout)
+    assert accuracy is not None, stdout
+
+    best = min(demo.trials, key=lambda row: row["value"])
+    assert float(accuracy.group(1)) == pytest.approx(100 * best["metrics"]["val_acc"], abs=0.051)
+    # Real training: the best model does much better than an untrained one (loss ln 10 = 2.30).
+    assert best["value"] < 2.2
+    assert best["metrics"]["val_acc"] > 0.2
+    assert "budget 3" in demo.result.stderr
+    assert "tune lr" in demo.result.stderr
+
+
+@pytest.mark.slow
+def test_export_json_has_every_trial_with_the_budget_tuning_only_lr(demo: Demo) -> None:
+    rows = demo.trials
+    assert [row["number"] for row in rows] == [0, 1, 2]
+    for row in rows:
+        assert set(row) == {"number", "state", "value", "params", "seed", "reason", "metrics", "duration_s"}
+        assert row["state"] == "complete"
+        assert row["reason"] is None
+        assert set(row["params"]) == {"lr", "beta1", "beta2", "eps"}
+        params = row["params"]
+        assert (params["beta1"], params["beta2"], params["eps"]) == (0.9, 0.999, 1e-8)
+        assert 1e-5 <= params["lr"] <= 1e-3
+        assert {"val_loss", "val_acc"} <= set(row["metrics"])
+        assert row["metrics"]["val_loss"] == row["value"]
+        assert 0.0 <= row["metrics"]["val_acc"] <= 1.0
+        assert math.isfinite(row["value"])
+        assert isinstance(row["seed"], int)
+        assert row["duration_s"] > 0
+    assert len({row["params"]["lr"] for row in rows}) == 3
+    assert len({row["seed"] for row in rows}) == 3
+
+
+@pytest.mark.slow
+def test_trials_lists_the_three_trials(demo: Demo) -> None:
+    stdout = ok(demo.directory, "trials").stdout
+    assert f"{DEMO_STUDY}: 3 trials" in stdout
+    assert stdout.count("complete") == 3
+    for row in demo.trials:
+        assert str(row["seed"]) in stdout
+
+
+@pytest.mark.slow
+def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
+    body = json.loads(ok(demo.directory, "best", "--format", "json").stdout)
+    assert set(body) == {"number", "value", "params", "seed"}
+    assert set(body["params"]) == {"lr", "beta1", "beta2", "eps"}
+    best = min(demo.trials, key=lambda row: row["value"])
+    assert body == {key: best[key] for key in ("number", "value", "params", "seed")}
+
+    text = ok(demo.directory, "best", "--study", DEMO_STUDY).stdout
+    assert f"(trial {best['number']}, seed {best['seed']})" in text
+
+
+@pytest.mark.slow
+def test_export_csv_matches_the_json_export(demo: Demo) -> None:
+    text = ok(demo.directory, "export", "--format", "csv").stdout
+    rows = list(csv.reader(io.StringIO(text)))
+    header, data = rows[0], rows[1:]
+    assert header[: len(CSV_COLUMNS)] == CSV_COLUMNS
+    assert {"metric_val_loss", "metric_val_acc"} <= set(header[len(CSV_COLUMNS) :])
+    assert len(data) == 3
+    for row, expected in zip(data, demo.trials, strict=True):
+        values = dict(zip(header, row, strict=True))
+        assert int(values["number"]) == expected["number"]
+        assert values["state"] == "complete"
+        assert float(values["value"]) == expected["value"]
+        assert float(values["lr"]) == expected["params"]["lr"]
+        assert (float(values["beta1"]), float(values["beta2"]), float(values["eps"])) == (0.9, 0.999, 1e-8)
+        assert int(values["seed"]) == expected["seed"]
+        assert float(values["metric_val_acc"]) == expected["metrics"]["val_acc"]
+
+
+@pytest.mark.slow
+def test_export_output_writes_the_file(demo: Demo, tmp_path: Path) -> None:
+    out_json = tmp_path / "trials.json"
+    result = ok(demo.directory, "export", "--output", str(out_json))
+    assert result.stdout == ""
+    assert f"wrote 3 trials to {out_json}" in result.stderr
+    assert json.loads(out_json.read_text(encoding="utf-8")) == demo.trials
+
+    out_csv = tmp_path / "trials.csv"
+    ok(demo.directory, "export", "--format", "csv", "-o", str(out_csv))
+    rows = list(csv.reader(io.StringIO(out_csv.read_text(encoding="utf-8"))))
+    assert rows[0][: len(CSV_COLUMNS)] == CSV_COLUMNS
+    assert len(rows) == 4
+
+
+@pytest.mark.slow
+def test_rerunning_the_demo_resumes_without_new_trials(demo: Demo, tmp_path: Path) -> None:
+    copy_study(demo.directory, tmp_path)
+    result = ok(tmp_path, *DEMO)
+    assert "resuming: 3 of 3 trials already finished" in result.stderr
+    assert "3 trials with a result (0 failed)" in result.stdout
+    assert export_json(tmp_path) == demo.trials
+
+
+@pytest.mark.slow
+def test_changed_space_for_an_existing_study_is_refused_and_keeps_its_trials(
+    demo: Demo, tmp_path: Path
+) -> None:
+    copy_study(demo.directory, tmp_path)
+    line = user_error(adamtune(tmp_path, *DEMO, "--range", "lr=1e-5:1e-1"))
+    assert f"study '{DEMO_STUDY}' exists with other settings" in line
+    assert "lr range" in line
+    assert export_json(tmp_path) == demo.trials
+
+
+@pytest.mark.slow
+def test_best_with_an_unknown_study_lists_the_existing_ones(demo: Demo) -> None:
+    line = user_error(adamtune(demo.directory, "best", "--study", "nope"))
+    assert "'nope'" in line
+    assert DEMO_STUDY in line
+
+
+# tune TARGET
+
+
+def test_tune_file_target_runs_the_budget(tuned: Tuned) -> None:
+    assert "4 trials with a result (0 failed) in study s1" in tuned.file_run.stdout
+    assert "best val_loss" in tuned.file_run.stdout
+    rows = export_json(tuned.directory, "--study", "s1")
+    assert len(rows) == 4
+    for row in rows:
+        assert row["state"] == "complete"
+        expected = (math.log10(row["params"]["lr"]) + 4) ** 2
+        assert row["value"] == pytest.approx(expected)
+        assert row["metrics"]["val_loss"] == pytest.approx(expected)
+    best = json.loads(ok(tuned.directory, "best", "--study", "s1", "--format", "json").stdout)
+    assert best["value"] == min(row["value"] for row in rows)
+
+
+def test_tune_module_target_names_the_study_after_the_function(tuned: Tuned) -> None:
+    assert "2 trials with a result (0 failed) in study objective" in tuned.module_run.stdout
+    rows = export_json(tuned.directory, "--study", "objective")
+    assert [row["state"] for row in rows] == ["complete", "complete"]
+    for row in rows:
+        assert row["value"] == pytest.approx((math.log10(row["params"]["lr"]) + 4) ** 2)
+
+
+def test_trials_without_study_lists_every_study(tuned: Tuned) -> None:
+    line = user_error(adamtune(tuned.directory, "trials"))
+    assert "--study" in line
+    assert "s1" in line
+    assert "objective" in line
+
+
+def test_failing_objective_stops_after_five_failures_in_a_row(broken: Broken) -> None:
+    tmp_path, result = broken.directory, broken.result
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "5 trials in a row" in errors[0]
+    assert "RuntimeError: the objective is broken on purpose" in errors[0]
+
+    rows = export_json(tmp_path)
+    assert [row["state"] for row in rows] == ["failed"] * 5
+    assert all(row["value"] is None for row in rows)
+
+    listed = ok(tmp_path, "trials", "--state", "failed", "--reasons").stdout
+    assert "broken: 5 trials" in listed
+    assert listed.count("Traceback (most recent call last)") == 5
+    assert listed.count("RuntimeError: the objective is broken on purpose") >= 5
+    assert "broken: 0 trials" in ok(tmp_path, "trials", "--state", "complete").stdout
+
+    line = user_error(adamtune(tmp_path, "best"))
+    assert "expected a completed trial" in line
+
+
+def test_failure_hint_names_a_working_command(broken: Broken) -> None:
+    hint = re.search(r"tracebacks: (adamtune [^)]*)\)", broken.result.stderr)
+    assert hint is not None, broken.result.stderr
+    listed = ok(broken.directory, *hint.group(1).split()[1:]).stdout
+    assert "Traceback (most recent call last)" in listed
+
+
+# Bad input: exit code 2, one line, no traceback, nothing stored
+
+BAD_INPUTS: list[tuple[list[str], Sequence[str]]] = [
+    (["tune", "objectives.py:objective", "--budget", "0"], ["budget", ">= 1", "0"]),
+    (["tune", "objectives.py:objective"], ["--budget"]),
+    (["tune", "objectives.py:objective", "--budget", "2", "--range", "lr=1e-1:1e-5"], ["low < high"]),
+    (["tune", "objectives.py:objective", "--budget", "2", "--range", "lr=0:1e-3"], ["range for lr"]),
+    (["demo", "--budget", "2", "--steps", "1", "--range", "beta1=0.9:1.0"], ["range for beta1", "[0, 1)"]),
+    (
+        ["tune", "objectives.py:objective", "--budget", "2", "--range", "bogus=1:2"],
+        ["bogus", "lr, beta1, beta2, eps, weight_decay"],
+    ),
+    (["tune", "objectives.py:objective", "--budget", "2", "--fix", "beta2=1.5"], ["beta2", "1.5"]),
+    (["tune", "objectives.py:objective", "--budget", "2", "--fix", "lr=abc"], ["lr", "'abc'"]),
+    (["tune", "objectives.py:objective", "--budget", "2", "--tune", "lr,nope"], ["'nope'"]),
+    (
+        ["tune", "objectives.py:objective", "--budget", "2", "--tune", "lr,beta1", "--fix", "beta1=0.95"],
+        ["beta1", "--tune", "--fix"],
+    ),
+    (
+        ["tune", "objectives.py:objective", "--budget", "2", "--storage", "nodir/x.journal"],
+        ["nodir", "directory"],
+    ),
+    (["tune", "objectives.py:objective", "--budget", "2", "--storage", "weird-thing"], ["weird-thing"]),
+    (["tune", "nofile.py:objective", "--budget", "2"], ["nofile.py"]),
+    (["tune", "objective", "--budget", "2"], ["file.py:function", "'objective'"]),
+    (["tune", "objectives.py:missing", "--budget", "2"], ["'missing'", "broken, objective"]),
+    (["tune", "no_such_module:objective", "--budget", "2"], ["no_such_module"]),
+    (["trials"], ["no adamtune storage"]),
+    (["best"], ["no adamtune storage"]),
+    (["export", "--format", "csv"], ["no adamtune storage"]),
+    (["tune", "objectives.py:objective", "--budget", "2", "--bogus"], ["--bogus"]),
+    (["--no-such-flag", "trials"], ["--no-such-flag"]),
+]
+
+
+@pytest.mark.parametrize(("args", "parts"), BAD_INPUTS, ids=[" ".join(args) for args, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path, args: list[str], parts: Sequence[str]) -> None:
+    write_objectives(tmp_path)
+    line = user_error(adamtune(tmp_path, *args))
+    for part in parts:
+        assert part in line
+    assert not (tmp_path / JOURNAL).exists()
+
+
+def test_unknown_target_function_hides_private_names(tmp_path: Path) -> None:
+    write_objectives(tmp_path)
+    line = user_error(adamtune(tmp_path, "tune", "objectives.py:missing", "--budget", "2"))
+    assert "_helper" not in line
+    assert "math" not in line
+
+
+def test_postgresql_storage_error_hides_the_password(tmp_path: Path) -> None:
+    write_objectives(tmp_path)
+    url = "postgresql://user:secret@127.0.0.1:1/db"
+    result = adamtune(tmp_path, "tune", "objectives.py:objective", "--budget", "2", "--storage", url)
+    line = user_error(result)
+    assert "secret" not in result.stderr + result.stdout
+    assert "127.0.0.1" in line or "driver is not installed" in line
+
+
+def test_missing_database_driver_is_named(tmp_path: Path) -> None:
+    result = adamtune(tmp_path, "trials", "--storage", "postgresql://user@127.0.0.1:1/db")
+    line = user_error(result)
+    if "driver is not installed" in line:
+        assert "(None)" not in line and "psycopg" in line
+    else:  # a driver is installed: the connection itself fails, and the host is named
+        assert "127.0.0.1:1" in line
+
+
+def test_demo_budget_zero_is_refused(tmp_path: Path) -> None:
+    # --steps 1 keeps this short while the bug runs a 20-trial study.
+    line = user_error(adamtune(tmp_path, "demo", "--budget", "0", "--steps", "1"))
+    assert "budget" in line
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    write_objectives(tmp_path)
+    result = adamtune(tmp_path, "--debug", "tune", "objectives.py:objective", "--budget", "0")
+    assert result.returncode != 0
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ConfigError" in result.stderr

@@ -1,0 +1,277 @@
+"""tune(): outcomes, budget, seeds, resume and what is stored for Optuna."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+import adamtune
+from adamtune import Diverged, State, StudyMismatchError, TooManyFailuresError
+from adamtune.allocation import POINT, RETRY_OF
+from adamtune.study import trial_seed
+from adamtune.testing import SyntheticObjective
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> str:
+    return str(tmp_path / "studies.journal")
+
+
+def by_number(study: adamtune.Study) -> dict[int, adamtune.TrialRecord]:
+    return {record.number: record for record in study.trials}
+
+
+def test_complete_trials_record_value_seed_params_and_curves(journal: str) -> None:
+    objective = SyntheticObjective(best_lr=3e-4)
+    study = adamtune.tune(objective, 6, storage=journal, seed=7)
+
+    assert len(study.trials) == 6
+    for record in study.trials:
+        assert record.state == State.COMPLETE
+        assert record.adam is not None
+        assert record.value == pytest.approx(objective.value(record.adam.lr, record.adam.beta1))
+        assert record.seed == trial_seed(7, record.point or 0)
+        assert record.point == record.number
+        assert [step for step, _ in record.curves["val_loss"]] == [0, 1, 2, 3, 4]
+        assert 1e-5 <= record.adam.lr <= 1e-3
+        assert (record.adam.beta1, record.adam.beta2, record.adam.eps) == (0.9, 0.999, 1e-8)
+    best = study.best
+    assert best is not None
+    assert best.value == min(r.value for r in study.trials if r.value is not None)
+
+
+def test_seeds_are_distinct_and_fixed_by_study_seed_and_point() -> None:
+    seeds = {trial_seed(0, point) for point in range(1000)}
+    assert len(seeds) == 1000
+    assert trial_seed(0, 5) == trial_seed(0, 5)
+    assert trial_seed(0, 5) != trial_seed(1, 5)
+    assert all(0 <= seed < 2**31 for seed in seeds)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason_part"),
+    [
+        ("return_nan", "returned nan"),
+        ("return_inf", "returned inf"),
+        ("report_nan", "val_loss was nan at step 2"),
+        ("raise_diverged", "loss exploded"),
+    ],
+)
+def test_divergence_is_infeasible_data_not_an_error(journal: str, behaviour: str, reason_part: str) -> None:
+    def objective(trial: adamtune.Trial) -> float:
+        if trial.number != 1:
+            return 0.5
+        trial.report(0, val_loss=2.0)
+        trial.report(1, val_loss=1.5)
+        if behaviour == "return_nan":
+            return math.nan
+        if behaviour == "return_inf":
+            return math.inf
+        if behaviour == "report_nan":
+            trial.report(2, val_loss=math.nan)
+        raise Diverged("loss exploded")
+
+    study = adamtune.tune(objective, 3, storage=journal)
+
+    records = by_number(study)
+    assert records[1].state == State.INFEASIBLE
+    assert reason_part in (records[1].reason or "")
+    assert records[1].value is None
+    assert [records[n].state for n in (0, 2)] == [State.COMPLETE, State.COMPLETE]
+    # Stored the way Optuna's constrained samplers and plots understand (PLAYBOOK.md s. 7).
+    frozen = study.optuna.trials
+    assert frozen[1].state == optuna.trial.TrialState.COMPLETE
+    assert frozen[1].constraints == {"diverged": 1.0}
+    assert frozen[0].constraints == {"diverged": 0.0}
+    assert math.isfinite(frozen[1].value)
+    # The stand-in is the worst value seen (trial 0's 0.5, or the trial's own first report 2.0).
+    assert frozen[1].value == 2.0
+    assert study.best is not None and study.best.number in (0, 2)
+
+
+def test_failed_trial_keeps_traceback_and_the_study_goes_on(journal: str) -> None:
+    def objective(trial: adamtune.Trial) -> float:
+        if trial.number == 1:
+            raise KeyError("missing column")
+        return trial.adam.lr
+
+    study = adamtune.tune(objective, 3, storage=journal)
+
+    records = by_number(study)
+    assert records[1].state == State.FAILED
+    assert "Traceback" in (records[1].reason or "")
+    assert "KeyError: 'missing column'" in (records[1].reason or "")
+    assert study.tally().results == 3  # failed trials do not spend the budget
+    assert sorted(r.number for r in study.trials if r.state == State.COMPLETE) == [0, 2, 3]
+    assert records[3].point == 3  # a failure keeps its point: the next trial takes a new one
+
+
+def test_consecutive_failures_stop_the_study_and_keep_completed_trials(journal: str) -> None:
+    calls = []
+
+    def objective(trial: adamtune.Trial) -> float:
+        calls.append(trial.number)
+        if trial.number >= 2:
+            raise RuntimeError("bug in the training loop")
+        return 1.0
+
+    with pytest.raises(TooManyFailuresError, match=r"5 trials in a row.*bug in the training loop"):
+        adamtune.tune(objective, 20, storage=journal)
+    assert calls == [0, 1, 2, 3, 4, 5, 6]
+
+    with pytest.raises(TooManyFailuresError, match="2 trials in a row"):
+        adamtune.tune(objective, 20, storage=journal, max_consecutive_failures=2)
+
+    study = adamtune.load_study("objective", journal)
+    assert [r.state for r in study.trials].count(State.COMPLETE) == 2
+    assert [r.state for r in study.trials].count(State.FAILED) == 7
+
+
+def test_dict_objective_names_the_metric_and_keeps_the_rest(journal: str) -> None:
+    def objective(trial: adamtune.Trial) -> dict[str, Any]:
+        trial.report(10, train_loss=0.9, val_loss=0.8)
+        return {"val_loss": 0.7, "val_acc": 0.75}
+
+    study = adamtune.tune(objective, 2, storage=journal)
+
+    record = study.trials[0]
+    assert record.value == 0.7
+    assert record.metrics == {"train_loss": 0.9, "val_loss": 0.7, "val_acc": 0.75}
+
+
+@pytest.mark.parametrize(
+    ("returned", "reason_part"),
+    [
+        ({"loss": 1.0}, "no metric named 'val_loss' (it returned: loss)"),
+        ("0.5", "must return a number or a dict"),
+        (None, "must return a number or a dict"),
+        ({"val_loss": "x"}, "metric 'val_loss': expected a number"),
+    ],
+)
+def test_unusable_returns_fail_with_a_reason(journal: str, returned: Any, reason_part: str) -> None:
+    with pytest.raises(TooManyFailuresError):
+        adamtune.tune(lambda trial: returned, 1, storage=journal, study="s", max_consecutive_failures=2)
+
+    failed = adamtune.load_study("s", journal).trials
+    assert [r.state for r in failed] == [State.FAILED, State.FAILED]
+    assert reason_part in (failed[0].reason or "")
+
+
+def test_maximize_and_budget_is_exact(journal: str) -> None:
+    study = adamtune.tune(
+        lambda trial: -abs(math.log10(trial.adam.lr) + 4), 9, storage=journal, direction="maximize"
+    )
+    assert study.tally().results == 9
+    best = study.best
+    assert best is not None and best.value == max(r.value for r in study.trials if r.value is not None)
+
+
+def test_resume_runs_only_what_is_missing_and_can_extend_the_budget(journal: str) -> None:
+    objective = SyntheticObjective()
+    first = adamtune.tune(objective, 4, storage=journal, tune=["lr", "beta1"])
+    params_before = [r.adam for r in first.trials]
+
+    again = adamtune.tune(objective, 4, storage=journal, tune=["lr", "beta1"])
+    assert [r.adam for r in again.trials] == params_before
+
+    extended = adamtune.tune(objective, 7, storage=journal, tune=["lr", "beta1"])
+    assert [r.point for r in extended.trials] == list(range(7))
+    assert [r.adam for r in extended.trials][:4] == params_before
+
+
+def test_changed_space_or_seed_is_refused_and_nothing_is_lost(journal: str) -> None:
+    objective = SyntheticObjective()
+    adamtune.tune(objective, 3, storage=journal, seed=1)
+
+    with pytest.raises(StudyMismatchError, match=r"lr range 1e-05:0.001 vs 1e-05:0.1"):
+        adamtune.tune(objective, 3, storage=journal, seed=1, ranges={"lr": (1e-5, 1e-1)})
+    with pytest.raises(StudyMismatchError, match="seed 1 vs 2"):
+        adamtune.tune(objective, 3, storage=journal, seed=2)
+    with pytest.raises(StudyMismatchError, match="pass --tune lr to extend"):
+        adamtune.tune(objective, 12, storage=journal, seed=1)  # the tiers would add beta1
+
+    assert len(adamtune.load_study("synthetic", journal).trials) == 3
+
+
+def test_interrupt_gives_the_point_back_and_resume_reruns_it(journal: str) -> None:
+    def objective(trial: adamtune.Trial) -> float:
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return trial.adam.lr
+
+    with pytest.raises(KeyboardInterrupt):
+        adamtune.tune(objective, 5, storage=journal)
+
+    interrupted = adamtune.load_study("objective", journal)
+    records = by_number(interrupted)
+    assert records[2].state == State.FAILED
+    assert records[2].reason == "interrupted before it finished"
+    assert len(interrupted.trials) == 3  # the retry waits in the queue, not yet a trial
+
+    study = adamtune.tune(lambda trial: trial.adam.lr, 5, storage=journal, study="objective")
+    finished = [r for r in study.trials if r.state == State.COMPLETE]
+    assert sorted(r.point for r in finished) == [0, 1, 2, 3, 4]
+    retry = next(r for r in finished if r.point == 2)
+    assert retry.number == 3
+    assert retry.adam == records[2].adam and retry.seed == records[2].seed
+    frozen = study.optuna.trials[3]
+    assert frozen.user_attrs[POINT] == 2 and frozen.user_attrs[RETRY_OF] == 2
+    # After the retry, fresh trials continue the sequence where it stopped.
+    assert by_number(study)[4].point == 3
+
+
+def test_study_is_plain_optuna(journal: str) -> None:
+    adamtune.tune(SyntheticObjective(), 12, storage=journal, seed=3)
+
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    loaded = optuna.load_study(study_name="synthetic", storage=storage)
+    assert len(loaded.trials) == 12
+    assert set(loaded.best_trial.params) == {"lr", "one_minus_beta1"}
+    info = loaded.user_attrs["adamtune"]
+    assert info["seed"] == 3
+    assert info["tiers"]["tuned"] == ["lr", "beta1"]
+    assert "budget 12" in info["tiers"]["reason"]
+    assert info["space"]["specs"][0] == {
+        "name": "lr",
+        "low": 1e-5,
+        "high": 1e-3,
+        "scale": "log",
+        "fixed": None,
+    }
+    assert info["version"] == adamtune.__version__
+    assert loaded.user_attrs["budget"] == 12
+    # Beta values are what users see; Optuna holds 1 - beta on a log scale.
+    trial = loaded.trials[0]
+    assert trial.user_attrs["adam"]["beta1"] == pytest.approx(1 - trial.params["one_minus_beta1"])
+
+
+def test_bad_settings_are_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    journal = str(tmp_path / "s.journal")
+    objective = SyntheticObjective()
+    for kwargs, message in [
+        ({"seed": -1}, "seed: expected a whole number >= 0"),
+        ({"direction": "up"}, "direction: expected minimize or maximize"),
+        ({"metric": ""}, "metric: expected a metric name"),
+        ({"max_consecutive_failures": 0}, "max_consecutive_failures"),
+        ({"ranges": {"lr": (1e-3, 1e-5)}}, "expected low < high"),
+        ({"fixed": {"nope": 1.0}}, "unknown hyperparameter 'nope'"),
+        ({"tune": ["beta1"]}, "lr is always tuned"),
+        ({"study": " "}, "study name"),
+    ]:
+        with pytest.raises(adamtune.ConfigError, match=message):
+            adamtune.tune(objective, 5, storage=journal, **kwargs)
+    with pytest.raises(adamtune.ConfigError, match="budget: expected a whole number"):
+        adamtune.tune(objective, 0, storage=journal)
+    assert not Path(journal).exists()
+
+
+def test_fixed_lr_allows_tuning_other_hyperparameters_alone(journal: str) -> None:
+    study = adamtune.tune(SyntheticObjective(), 4, storage=journal, tune=["eps"], fixed={"lr": 2e-3})
+    for record in study.trials:
+        assert record.adam is not None
+        assert record.adam.lr == 2e-3
+        assert 1e-8 <= record.adam.eps <= 1e-6
