@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,15 +39,17 @@ class AdamConfig:
     optimizer: OptimizerName = "adam"
 
     def __post_init__(self) -> None:
-        checks = {
-            "lr": (self.lr, self.lr > 0, "a number > 0"),
-            "beta1": (self.beta1, 0 <= self.beta1 < 1, "a number in [0, 1)"),
-            "beta2": (self.beta2, 0 <= self.beta2 < 1, "a number in [0, 1)"),
-            "eps": (self.eps, self.eps > 0, "a number > 0"),
-            "weight_decay": (self.weight_decay, self.weight_decay >= 0, "a number >= 0"),
+        checks: dict[str, tuple[Callable[[float], bool], str]] = {
+            "lr": (lambda v: v > 0, "a number > 0"),
+            "beta1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+            "beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+            "eps": (lambda v: v > 0, "a number > 0"),
+            "weight_decay": (lambda v: v >= 0, "a number >= 0"),
         }
-        for name, (value, legal, expected) in checks.items():
-            if not (isinstance(value, int | float) and math.isfinite(value) and legal):
+        for name, (legal, expected) in checks.items():
+            value = getattr(self, name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and legal(value)):
                 raise ConfigError(f"{name}: expected {expected}, got {value!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
