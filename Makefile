@@ -5,6 +5,7 @@ STAMP  := $(VENV)/.adamtune-installed
 # The machines keep a CPU build of torch 2.13.0 here; pin it so pip never fetches CUDA wheels.
 WHEELS := $(wildcard /opt/wheels)
 PIP    := $(PY) -m pip install --quiet $(if $(WHEELS),--find-links $(WHEELS))
+LINTED := src tests $(wildcard benchmarks examples)
 
 .PHONY: env demo test lint unit clean
 
@@ -20,8 +21,8 @@ demo: $(STAMP)
 	$(VENV)/bin/adamtune demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
