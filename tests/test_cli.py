@@ -421,3 +421,12 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Traceback (most recent call last)" in result.stderr
     assert "ConfigError" in result.stderr
+
+
+def test_max_failures_option_sets_the_limit(tmp_path: Path) -> None:
+    write_objectives(tmp_path)
+    result = adamtune(tmp_path, "tune", "objectives.py:broken", "--budget", "10", "--max-failures", "2")
+    assert result.returncode == 1
+    assert "2 trials in a row" in result.stderr
+    exported = json.loads(ok(tmp_path, "export").stdout)
+    assert [trial["state"] for trial in exported] == ["failed", "failed"]

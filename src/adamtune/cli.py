@@ -68,6 +68,14 @@ def _study_options(command: F) -> F:
             default="minimize",
             show_default=True,
         ),
+        click.option(
+            "--max-failures",
+            type=int,
+            default=5,
+            show_default=True,
+            metavar="N",
+            help="Stop after N failed trials in a row.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -135,6 +143,7 @@ def _run(
     fixes: Sequence[str] = (),
     optimizer: str = "adam",
     direction: str = "minimize",
+    max_failures: int = 5,
     metric: str = "val_loss",
 ) -> Study:
     parsed_ranges = dict(parse_range(text) for text in ranges)
@@ -155,6 +164,7 @@ def _run(
                 optimizer=optimizer,  # type: ignore[arg-type]
                 direction=direction,  # type: ignore[arg-type]
                 metric=metric,
+                max_consecutive_failures=max_failures,
                 progress=announce,
             )
         except KeyboardInterrupt:
