@@ -24,6 +24,7 @@ from adamtune.errors import (
     StudyNotFoundError,
     TargetError,
     TooManyFailuresError,
+    TrialFailed,
 )
 from adamtune.executors import Executor, InProcessExecutor
 from adamtune.outcomes import Outcome, State
@@ -57,6 +58,7 @@ __all__ = [
     "TierChoice",
     "TooManyFailuresError",
     "Trial",
+    "TrialFailed",
     "TrialRecord",
     "__version__",
     "choose_tuned",

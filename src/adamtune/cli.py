@@ -10,8 +10,9 @@ import io
 import json
 import logging
 import math
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from adamtune._version import __version__
 from adamtune.errors import AdamTuneError, ConfigError
+from adamtune.executors.command import CommandObjective, log_dir
 from adamtune.outcomes import State
 from adamtune.progress import ProgressBar
 from adamtune.records import TrialRecord
@@ -131,6 +133,57 @@ def tune_command(target: str, budget: int | None, metric: str, **options: Any) -
     _run(objective, budget, name, options.pop("storage"), metric=metric, **options)
 
 
+@cli.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_study_options
+@click.option("--metric", default="val_loss", show_default=True, help="The printed metric to optimise.")
+@click.option(
+    "--objective",
+    "objective_kind",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="The best value printed during training, or the last.",
+)
+@click.option("--timeout", type=float, metavar="SECONDS", help="End a trial (and its children) after this.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Commands to run at once.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_command(
+    command: tuple[str, ...],
+    budget: int | None,
+    metric: str,
+    objective_kind: str,
+    timeout: float | None,
+    **options: Any,
+) -> None:
+    """Tune any program: adamtune run [OPTIONS] -- COMMAND ARG...
+
+    Placeholders {lr} {beta1} {beta2} {eps} {weight_decay} {seed} {trial} in the arguments get
+    the trial's values (also in ADAMTUNE_LR, ...). Each line the command prints that is a JSON
+    object is a report, e.g. {"step": 100, "val_loss": 0.41}.
+    """
+    if budget is None:
+        raise ConfigError("--budget: expected a whole number of trials >= 1, got nothing")
+    name = options.pop("study_name") or _command_name(command)
+    storage = options.pop("storage")
+    objective = CommandObjective(
+        tuple(command),
+        log_dir=log_dir(storage, name),
+        metric=metric,
+        objective=objective_kind,  # type: ignore[arg-type]
+        direction=options["direction"],
+        timeout_s=timeout,
+    )
+    _run(objective, budget, name, storage, metric=metric, **options)
+
+
+def _command_name(command: Sequence[str]) -> str:
+    """A study name from the command: its first argument that is a file, else the program."""
+    for arg in command[1:]:
+        if os.path.isfile(arg):
+            return os.path.basename(arg)
+    return os.path.basename(command[0])
+
+
 def _run(
     objective: Callable[..., Any],
     budget: int,
@@ -145,6 +198,7 @@ def _run(
     direction: str = "minimize",
     max_failures: int = 5,
     metric: str = "val_loss",
+    workers: int = 1,
 ) -> Study:
     parsed_ranges = dict(parse_range(text) for text in ranges)
     parsed_fixed = dict(parse_fixed(text) for text in fixes)
@@ -165,6 +219,7 @@ def _run(
                 direction=direction,  # type: ignore[arg-type]
                 metric=metric,
                 max_consecutive_failures=max_failures,
+                workers=workers,
                 progress=announce,
             )
         except KeyboardInterrupt:
@@ -222,8 +277,10 @@ def trials(study_name: str | None, storage: str | None, state: str | None, reaso
     records = [r for r in study.trials if state is None or r.state == state]
     names = study.param_names
     table = Table(title=f"{study.name}: {len(records)} trials", title_justify="left")
-    for column in ("#", "state", study.info.metric, *names, "seed", "time", "reason"):
-        table.add_column(column, no_wrap=column != "reason")
+    with_logs = any(record.logs for record in records)
+    columns = ("#", "state", study.info.metric, *names, "seed", "time", "reason")
+    for column in columns + (("logs",) if with_logs else ()):
+        table.add_column(column, no_wrap=column not in ("reason", "logs"))
     for record in records:
         params = record.params(names)
         table.add_row(
@@ -234,6 +291,7 @@ def trials(study_name: str | None, storage: str | None, state: str | None, reaso
             str(record.seed) if record.seed is not None else "",
             f"{record.duration_s:.1f}s" if record.duration_s is not None else "",
             _last_line(record.reason),
+            *((_log_text(record.logs),) if with_logs else ()),
         )
     out.print(table)
     if reasons:
@@ -303,6 +361,10 @@ def _number(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def _log_text(logs: Mapping[str, str]) -> str:
+    return f"{logs['stdout']} (+ .stderr)" if "stdout" in logs else ""
 
 
 def _last_line(text: str | None) -> str:

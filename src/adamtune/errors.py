@@ -10,8 +10,9 @@
     ├── StudyMismatchError(ValueError) an existing study was created with another space or seed
     └── TooManyFailuresError(RuntimeError) the objective failed too many times in a row
 
-``Diverged`` is not an error: an objective raises it to say the trial diverged, and the trial
-is recorded as infeasible data. Every leaf also inherits the matching builtin, so
+``Diverged`` and ``TrialFailed`` are not errors of adamtune: an objective raises ``Diverged`` to
+say the trial diverged (recorded as infeasible data), and ``TrialFailed`` to end the trial as
+failed with a reason of its own instead of a traceback. Every leaf also inherits the matching builtin, so
 ``except ValueError`` keeps working for callers who do not know adamtune.
 
 On the command line every ``AdamTuneError`` prints one line; ``exit_code`` is the status.
@@ -54,3 +55,7 @@ class TooManyFailuresError(AdamTuneError, RuntimeError):
 
 class Diverged(Exception):
     """Raise inside an objective to end the trial as diverged (infeasible, kept as data)."""
+
+
+class TrialFailed(Exception):
+    """Raise inside an objective to end the trial as failed, with this message as the reason."""

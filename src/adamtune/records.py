@@ -24,6 +24,7 @@ REASON = "reason"
 METRICS = "metrics"
 CURVES = "curves"
 WORKER = "worker"
+LOGS = "logs"
 
 DIVERGED_CONSTRAINT = "diverged"
 """Optuna constraint set on every finished trial: 0 feasible, 1 diverged (PLAYBOOK.md s. 7)."""
@@ -43,6 +44,7 @@ class TrialRecord:
     metrics: Mapping[str, float] = field(default_factory=dict)
     curves: Mapping[str, list[list[float]]] = field(default_factory=dict)
     duration_s: float | None = None
+    logs: Mapping[str, str] = field(default_factory=dict)
 
     def params(self, names: Sequence[str]) -> dict[str, float]:
         if self.adam is None:
@@ -85,6 +87,7 @@ def record_from_trial(trial: FrozenTrial, space: SearchSpace) -> TrialRecord:
         metrics=attrs.get(METRICS, {}),
         curves=attrs.get(CURVES, {}),
         duration_s=duration,
+        logs=attrs.get(LOGS, {}),
     )
 
 

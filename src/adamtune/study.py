@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import optuna
@@ -69,6 +69,9 @@ from adamtune.space import SearchSpace
 from adamtune.storage import describe, open_storage, study_names
 from adamtune.tiers import TierChoice, check_budget, choose_tuned
 from adamtune.trial import Trial
+
+if TYPE_CHECKING:
+    from adamtune.diagnostics import Finding
 
 logger = logging.getLogger("adamtune")
 
@@ -158,6 +161,12 @@ class Study:
     def tally(self) -> Tally:
         return tally(self.optuna.get_trials(deepcopy=False))
 
+    def diagnostics(self) -> list[Finding]:
+        """The playbook's checklist over this study's trials, most urgent first."""
+        from adamtune.diagnostics import diagnose
+
+        return diagnose(self)
+
 
 class Progress(Protocol):
     """Receives a study's progress; the CLI draws a progress bar with it."""
@@ -182,6 +191,7 @@ def tune(
     metric: str = "val_loss",
     max_consecutive_failures: int = 5,
     executor: Executor | None = None,
+    workers: int = 1,
     progress: Progress | None = None,
 ) -> Study:
     """Tune Adam's hyperparameters for ``objective`` with ``budget`` trials, and return the study.
@@ -192,6 +202,9 @@ def tune(
     ``ranges`` and ``fixed`` override the default ranges and fixed values. The study is stored
     under ``study`` (default: the objective's name) in ``storage`` (default: ``adamtune.journal``
     in the working directory); calling again with the same settings resumes it.
+
+    ``workers`` > 1 runs that many trials at once in threads of this process: for objectives
+    that wait on other processes (``adamtune run``), not for Python training loops.
     """
     budget = check_budget(budget)
     _check_settings(seed, direction, metric, max_consecutive_failures)
@@ -204,10 +217,49 @@ def tune(
         raise ConfigError("study name: expected a non-empty name, got ''")
     handle = _create_or_resume(name, open_storage(storage), info, budget)
     logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
-    runner = _Runner(handle, objective, executor or InProcessExecutor(), budget, progress)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers: expected a whole number >= 1, got {workers!r}")
+    runners = [
+        _Runner(handle, objective, executor or InProcessExecutor(), budget, progress) for _ in range(workers)
+    ]
+    runners[0].reclaim_dead_workers()
+    if progress is not None:
+        progress.started(handle, handle.tally().results)
     with _sigterm_as_interrupt():
-        runner.run(max_consecutive_failures)
+        if workers == 1:
+            runners[0].run(max_consecutive_failures)
+        else:
+            _run_threads(runners, objective, max_consecutive_failures)
     return handle
+
+
+def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures: int) -> None:
+    """Run each runner in a thread; on Ctrl-C, cancel the objective's running work first."""
+    errors: list[BaseException] = []
+
+    def work(runner: _Runner) -> None:
+        try:
+            runner.run(max_failures)
+        except BaseException as error:  # handed to the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(r,), daemon=True) for r in runners]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.2)  # short joins keep the main thread responsive to Ctrl-C
+    except KeyboardInterrupt:
+        cancel = getattr(objective, "cancel", None)
+        if callable(cancel):
+            cancel()
+        for thread in threads:
+            thread.join()
+        raise
+    failures = [e for e in errors if not isinstance(e, KeyboardInterrupt)]
+    if failures:
+        raise failures[0]
 
 
 def load_study(name: str | None, storage: str | None) -> Study:
@@ -338,9 +390,6 @@ class _Runner:
         return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
 
     def run(self, max_consecutive_failures: int) -> None:
-        self._reclaim_dead_workers()
-        if self.progress is not None:
-            self.progress.started(self.study, tally(self._trials()).results)
         failures: list[str] = []
         while True:
             slots = tally(self._trials()).open_slots(self.budget)
@@ -473,7 +522,7 @@ class _Runner:
             self.sampler.point_params(point), user_attrs={POINT: point, RETRY_OF: number}
         )
 
-    def _reclaim_dead_workers(self) -> None:
+    def reclaim_dead_workers(self) -> None:
         """Give back the points of RUNNING trials whose process on this host has ended."""
         for frozen in self._trials():
             worker = frozen.user_attrs.get(WORKER)

@@ -56,6 +56,11 @@ class Trial:
         return {name: [list(p) for p in points] for name, points in self._curves.items()}
 
     @property
+    def last_step(self) -> int:
+        """The step of the latest report (-1 before the first)."""
+        return self._last_step
+
+    @property
     def last_metrics(self) -> dict[str, float]:
         return dict(self._last)
 

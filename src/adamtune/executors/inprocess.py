@@ -3,7 +3,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 
-from adamtune.errors import Diverged
+from adamtune.errors import Diverged, TrialFailed
 from adamtune.executors._base import Objective
 from adamtune.outcomes import Outcome, judge_return
 from adamtune.trial import Trial
@@ -27,6 +27,8 @@ def run_objective(objective: Objective, trial: Trial) -> Outcome:
     except Diverged as signal:
         reason = str(signal) or "the objective raised Diverged"
         return Outcome.infeasible(reason, trial.last_metrics)
+    except TrialFailed as failure:
+        return Outcome.failed(str(failure) or "the objective raised TrialFailed", trial.last_metrics)
     except Exception:
         return Outcome.failed(traceback.format_exc(), trial.last_metrics)
     return judge_return(returned, trial.metric, trial.last_metrics)

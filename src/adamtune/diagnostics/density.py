@@ -1,0 +1,48 @@
+"""Sampling density (checklist item 2): how many trials landed in the good region?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adamtune.diagnostics._base import NEAR, Finding, Noise, complete, within_noise
+from adamtune.records import TrialRecord
+
+FEW = 2
+"""At most this many trials near the best: the good region is barely sampled."""
+
+
+def density(records: Sequence[TrialRecord], direction: str, noise: Noise) -> list[Finding]:
+    total = len(complete(records))
+    if noise.source == "none":
+        return [
+            Finding(
+                "density",
+                "info",
+                f"Only {total} complete trials: too few to judge the sampling density or the noise.",
+                {"complete": total},
+            )
+        ]
+    near = within_noise(records, direction, noise)
+    numbers = {
+        "near_best": len(near),
+        "complete": total,
+        "noise": noise.value,
+        "noise_source": noise.source,
+        "trials": [r.number for r in near],
+    }
+    message = (
+        f"{len(near)} of {total} complete trials are within the noise of the best ({NEAR:g} x "
+        f"{noise.value:.3g}, the noise being the {noise.detail})."
+    )
+    if len(near) <= FEW:
+        return [
+            Finding(
+                "density",
+                "warning",
+                message + " The good region is barely sampled.",
+                numbers,
+                "Sample more trials in the current space, or narrow it around the best trials "
+                "before trusting the best one.",
+            )
+        ]
+    return [Finding("density", "info", message, numbers)]

@@ -1,0 +1,246 @@
+"""Tune any training program: run a command per trial and read its JSON lines as reports.
+
+The command runs without a shell, as an argument list, so no value can inject shell syntax.
+Placeholders ``{lr}``, ``{beta1}``, ``{beta2}``, ``{eps}``, ``{weight_decay}``, ``{seed}`` and
+``{trial}`` in its arguments are replaced (floats as Python's ``repr``: full precision); the same
+values are in the environment as ``ADAMTUNE_LR``, ..., ``ADAMTUNE_TRIAL``. Every line of
+standard output that is a JSON object is a report, such as
+``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``; other lines only go to the trial's log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+from adamtune.errors import ConfigError, TrialFailed
+from adamtune.outcomes import as_number
+from adamtune.records import LOGS
+from adamtune.trial import Trial
+
+PLACEHOLDERS = ("lr", "beta1", "beta2", "eps", "weight_decay", "seed", "trial")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+STDERR_TAIL = 20  # lines of standard error kept as the reason of a failed trial
+
+
+def trial_values(trial: Trial) -> dict[str, str]:
+    """The placeholder values of ``trial``: floats in full precision, integers as integers."""
+    adam = trial.adam
+    floats = {
+        "lr": adam.lr,
+        "beta1": adam.beta1,
+        "beta2": adam.beta2,
+        "eps": adam.eps,
+        "weight_decay": adam.weight_decay,
+    }
+    values = {name: repr(float(value)) for name, value in floats.items()}
+    values.update(seed=str(trial.seed), trial=str(trial.number))
+    return values
+
+
+def fill(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """``argv`` with the known placeholders replaced; other braces stay as they are."""
+    return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in argv]
+
+
+@dataclass
+class CommandObjective:
+    """An objective that runs ``argv`` once per trial.
+
+    ``objective="best"`` takes the best value of ``metric`` reported during training (by
+    ``direction``), ``"last"`` the last one. ``timeout_s`` ends a trial that runs longer, with
+    its whole process group. Logs go to ``log_dir/trial-N.stdout`` and ``.stderr``.
+    """
+
+    argv: tuple[str, ...]
+    log_dir: Path
+    metric: str = "val_loss"
+    objective: Literal["best", "last"] = "best"
+    direction: Literal["minimize", "maximize"] = "minimize"
+    timeout_s: float | None = None
+    _running: dict[int, subprocess.Popen[str]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ConfigError("COMMAND: expected a command after --, got nothing")
+        if self.objective not in ("best", "last"):
+            raise ConfigError(f"--objective: expected best or last, got {self.objective!r}")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ConfigError(f"--timeout: expected a number of seconds > 0, got {self.timeout_s}")
+
+    @property
+    def __name__(self) -> str:
+        return Path(self.argv[0]).name
+
+    def __call__(self, trial: Trial) -> float:
+        if self._cancelled.is_set():
+            raise KeyboardInterrupt
+        values = trial_values(trial)
+        argv = fill(self.argv, values)
+        env = {**os.environ, **{f"ADAMTUNE_{name.upper()}": v for name, v in values.items()}}
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        out_path = self.log_dir / f"trial-{trial.number}.stdout"
+        err_path = self.log_dir / f"trial-{trial.number}.stderr"
+        trial.optuna_trial.set_user_attr(LOGS, {"stdout": str(out_path), "stderr": str(err_path)})
+        with (
+            open(out_path, "w", encoding="utf-8") as out_log,
+            open(err_path, "w+", encoding="utf-8") as err_log,
+        ):
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=err_log,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",  # a program printing bytes is garbage, not a crash of ours
+                    bufsize=1,
+                    start_new_session=True,  # its own process group: we end it and its children
+                )
+            except OSError as error:
+                raise TrialFailed(f"cannot start {argv[0]!r}: {error.strerror or error}") from None
+            with self._lock:
+                self._running[trial.number] = process
+            if self._cancelled.is_set():  # cancel() ran while this one was starting
+                _end_group(process)
+            timer = _Watchdog(process, self.timeout_s)
+            try:
+                reported = self._read_reports(process, trial, out_log)
+                code = process.wait()
+            finally:
+                timer.cancel()
+                _end_group(process)
+                with self._lock:
+                    self._running.pop(trial.number, None)
+            if self._cancelled.is_set():
+                raise KeyboardInterrupt
+            if timer.fired:
+                raise TrialFailed(f"timed out after {self.timeout_s:g} s")
+            if code != 0:
+                raise TrialFailed(f"exit code {code}: {_tail(err_log) or '(nothing on standard error)'}")
+        if not reported:
+            raise TrialFailed(f"no metric named {self.metric!r} was printed")
+        return self._value(reported)
+
+    def cancel(self) -> None:
+        """End every running command (on Ctrl-C): their trials end as interrupted."""
+        self._cancelled.set()
+        with self._lock:
+            running = list(self._running.values())
+        for process in running:
+            _end_group(process)
+
+    def _read_reports(self, process: subprocess.Popen[str], trial: Trial, log: IO[str]) -> list[float]:
+        """Feed each JSON line to ``trial.report``; return the objective metric's values."""
+        assert process.stdout is not None
+        reported: list[float] = []
+        count = 0
+        for line in process.stdout:
+            log.write(line)
+            metrics = _json_metrics(line)
+            if metrics is None:
+                continue
+            step = metrics.pop("step", None)
+            step_number = int(step) if step is not None and float(step).is_integer() else count
+            count += 1
+            if not metrics:
+                continue
+            if self.metric in metrics:
+                reported.append(metrics[self.metric])
+            trial.report(max(step_number, trial.last_step), **metrics)  # raises Diverged on NaN
+        return reported
+
+    def _value(self, reported: list[float]) -> float:
+        if self.objective == "last":
+            return reported[-1]
+        return min(reported) if self.direction == "minimize" else max(reported)
+
+
+def _json_metrics(line: str) -> dict[str, float] | None:
+    text = line.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    metrics = {str(k): as_number(v) for k, v in data.items()}
+    return {k: v for k, v in metrics.items() if v is not None}
+
+
+class _Watchdog:
+    """Ends ``process``'s group after ``seconds``; ``fired`` says whether it did."""
+
+    def __init__(self, process: subprocess.Popen[str], seconds: float | None) -> None:
+        self.fired = False
+        self._timer: threading.Timer | None = None
+        if seconds is not None:
+            self._timer = threading.Timer(seconds, self._fire, args=(process,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self, process: subprocess.Popen[str]) -> None:
+        self.fired = True
+        _end_group(process)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _end_group(process: subprocess.Popen[str], grace_s: float = 2.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``.
+
+    It only signals: the reading thread sees end-of-file once every process holding the pipe
+    is gone, and reaps the command itself.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None and not _group_alive(process.pid):
+                return
+            time.sleep(0.02)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _tail(log: IO[str]) -> str:
+    log.flush()
+    log.seek(0)
+    lines = [line.rstrip() for line in log.read().splitlines() if line.strip()]
+    return "\n".join(lines[-STDERR_TAIL:])
+
+
+def log_dir(storage: str | None, study: str) -> Path:
+    """Where a study's command logs go: ``adamtune-logs/STUDY`` beside a journal file, else in
+    the working directory."""
+    from adamtune.storage import DEFAULT_STORAGE
+
+    path = storage if storage is not None else DEFAULT_STORAGE
+    base = Path(path.removeprefix("journal:")).parent if path.endswith(".journal") else Path(".")
+    return base / "adamtune-logs" / re.sub(r"[^A-Za-z0-9._-]", "_", study)

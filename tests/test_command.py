@@ -1,0 +1,275 @@
+"""adamtune run -- COMMAND: every outcome with real scripts run as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import adamtune
+from adamtune import State
+from adamtune.executors.command import CommandObjective, fill
+
+ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
+EXAMPLE = Path(__file__).parent.parent / "examples" / "train_digits.py"
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, math, os, subprocess, sys, time
+    mode, lr = sys.argv[1], float(sys.argv[2])
+    with open("calls.jsonl", "a") as calls:
+        calls.write(json.dumps({"argv": sys.argv[1:], "env_lr": os.environ["ADAMTUNE_LR"],
+                                "env_seed": os.environ["ADAMTUNE_SEED"],
+                                "env_trial": os.environ["ADAMTUNE_TRIAL"], "pid": os.getpid(),
+                                "start": time.time()}) + "\\n")
+    value = (math.log10(lr) + 4) ** 2
+    if mode == "garbage":
+        sys.stdout.buffer.write(b"\\xff\\xfe not json {oops\\n[1, 2]\\n")
+        sys.stdout.flush()
+    if mode == "child":  # a grandchild that must die with the trial
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        open("child.pid", "w").write(str(child.pid))
+    for step in range(3):
+        print(f"plain text line {step}")
+        loss = float("nan") if mode == "nan" and step == 1 else value + 1 / (step + 1)
+        print(json.dumps({"step": step * 10, "train_loss": 2.0, "val_loss": loss}), flush=True)
+        if mode in ("hang", "child"):
+            time.sleep(300)
+        if mode == "slow":
+            time.sleep(0.3)
+    if mode == "crash":
+        print("Traceback: something broke", file=sys.stderr)
+        sys.exit(3)
+    if mode == "quiet":
+        print(json.dumps({"step": 1, "accuracy": 0.5}))
+    with open("ends.jsonl", "a") as ends:
+        ends.write(json.dumps({"end": time.time()}) + "\\n")
+    """
+)
+
+
+def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ADAMTUNE, "run", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def script(tmp_path: Path) -> list[str]:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    return [sys.executable, "train.py"]
+
+
+def study(tmp_path: Path) -> adamtune.Study:
+    return adamtune.load_study(None, str(tmp_path / "adamtune.journal"))
+
+
+def test_complete_trials_get_placeholders_env_and_logs(tmp_path: Path) -> None:
+    result = run(tmp_path, "--budget", "3", "--", *script(tmp_path), "ok", "{lr}", "{seed}")
+    assert result.returncode == 0, result.stderr
+
+    records = study(tmp_path).trials
+    assert [r.state for r in records] == [State.COMPLETE] * 3
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    for record, call in zip(records, calls, strict=True):
+        assert record.adam is not None
+        assert call["argv"] == ["ok", repr(record.adam.lr), str(record.seed)]  # full precision
+        assert float(call["env_lr"]) == record.adam.lr
+        assert call["env_seed"] == str(record.seed) and call["env_trial"] == str(record.number)
+        # best: the lowest val_loss printed, which is the last of this falling curve
+        assert record.value == pytest.approx((__import__("math").log10(record.adam.lr) + 4) ** 2 + 1 / 3)
+        assert [step for step, _ in record.curves["val_loss"]] == [0, 10, 20]
+        stdout_log = Path(record.logs["stdout"])
+        assert (tmp_path / stdout_log).read_text().count("plain text line") == 3
+    listed = subprocess.run([ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True)
+    assert "adamtune-logs/train.py/trial-0.stdout" in listed.stdout
+
+
+def test_objective_last_and_maximize(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        "--budget",
+        "2",
+        "--objective",
+        "last",
+        "--metric",
+        "train_loss",
+        "--direction",
+        "maximize",
+        "--",
+        *script(tmp_path),
+        "ok",
+        "{lr}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert [r.value for r in study(tmp_path).trials] == [2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("mode", "state", "reason"),
+    [
+        ("nan", State.INFEASIBLE, "val_loss was nan at step 10"),
+        ("crash", State.FAILED, "exit code 3: Traceback: something broke"),
+        ("quiet_no_metric", State.FAILED, "no metric named 'val_loss' was printed"),
+    ],
+)
+def test_outcomes(tmp_path: Path, mode: str, state: State, reason: str) -> None:
+    args = ["--budget", "1", "--max-failures", "1"]
+    if mode == "quiet_no_metric":
+        args += ["--metric", "val_loss"]
+        command = [*script(tmp_path), "quiet", "{lr}"]
+        (tmp_path / "train.py").write_text(SCRIPT.replace('"val_loss": loss', '"other": loss'))
+    else:
+        command = [*script(tmp_path), mode, "{lr}"]
+    result = run(tmp_path, *args, "--", *command)
+    assert result.returncode == (0 if state == State.INFEASIBLE else 1), result.stderr
+    record = study(tmp_path).trials[0]
+    assert record.state == state
+    assert reason in (record.reason or "")
+
+
+def test_garbage_output_is_ignored_but_kept_in_the_log(tmp_path: Path) -> None:
+    result = run(tmp_path, "--budget", "1", "--", *script(tmp_path), "garbage", "{lr}")
+    assert result.returncode == 0, result.stderr
+    record = study(tmp_path).trials[0]
+    assert record.state == State.COMPLETE
+    assert "not json {oops" in (tmp_path / record.logs["stdout"]).read_text()
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run(
+        tmp_path,
+        "--budget",
+        "1",
+        "--max-failures",
+        "1",
+        "--timeout",
+        "1.5",
+        "--",
+        *script(tmp_path),
+        "child",
+        "{lr}",
+    )
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1
+    record = study(tmp_path).trials[0]
+    assert record.state == State.FAILED and record.reason == "timed out after 1.5 s"
+    child = int((tmp_path / "child.pid").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child), "the command's child process outlived the trial"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split()[2] == "Z")
+
+
+def test_shell_metacharacters_reach_the_program_literally(tmp_path: Path) -> None:
+    hostile = "$(touch pwned); `touch pwned2` | rm -rf / && {lr} > out"
+    result = run(tmp_path, "--budget", "1", "--", *script(tmp_path), "ok", "{lr}", hostile)
+    assert result.returncode == 0, result.stderr
+    call = json.loads((tmp_path / "calls.jsonl").read_text().splitlines()[0])
+    record = study(tmp_path).trials[0]
+    assert record.adam is not None
+    assert call["argv"][2] == hostile.replace("{lr}", repr(record.adam.lr))
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+
+
+def test_fill_replaces_only_known_placeholders() -> None:
+    values = {"lr": "0.001", "seed": "7"}
+    assert fill(
+        ["--lr={lr}", "{seed}", "{other}", '{"json": 1}'],
+        values | {"beta1": "0.9", "beta2": "0.999", "eps": "1e-08", "weight_decay": "0.0", "trial": "0"},
+    ) == ["--lr=0.001", "7", "{other}", '{"json": 1}']
+
+
+def test_bad_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(adamtune.ConfigError, match="expected a command"):
+        CommandObjective((), tmp_path)
+    with pytest.raises(adamtune.ConfigError, match="--timeout: expected a number of seconds > 0"):
+        CommandObjective(("x",), tmp_path, timeout_s=0)
+    missing = run(tmp_path, "--budget", "1", "--max-failures", "1", "--", "no-such-program-xyz")
+    assert missing.returncode == 1
+    assert "cannot start 'no-such-program-xyz'" in (study(tmp_path).trials[0].reason or "")
+    no_command = run(tmp_path, "--budget", "1")
+    assert no_command.returncode == 2 and "Missing argument" in no_command.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_command_and_the_study_resumes(tmp_path: Path) -> None:
+    command = ["--budget", "2", "--", *script(tmp_path), "hang", "{lr}"]
+    process = subprocess.Popen(
+        [ADAMTUNE, "run", *command], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "calls.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "run the same command again to resume" in stderr
+    pid = json.loads((tmp_path / "calls.jsonl").read_text().splitlines()[0])["pid"]
+    assert not _alive(pid), "the command outlived Ctrl-C"
+    cut = study(tmp_path).trials[0]
+    assert cut.state == State.FAILED and cut.reason == "interrupted before it finished"
+
+    (tmp_path / "train.py").write_text(SCRIPT.replace('mode in ("hang", "child")', "False"))
+    resumed = run(tmp_path, *command)
+    assert resumed.returncode == 0, resumed.stderr
+    finished = [r for r in study(tmp_path).trials if r.state == State.COMPLETE]
+    assert sorted(r.point for r in finished) == [0, 1]
+    assert next(r for r in finished if r.point == 0).adam == cut.adam
+
+
+@pytest.mark.slow
+def test_workers_run_commands_at_once(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    result = run(
+        tmp_path, "--budget", "4", "--workers", "2", "--", sys.executable, "train.py", "slow", "{lr}"
+    )
+    assert result.returncode == 0, result.stderr
+    starts = sorted(json.loads(line)["start"] for line in (tmp_path / "calls.jsonl").read_text().splitlines())
+    ends = sorted(json.loads(line)["end"] for line in (tmp_path / "ends.jsonl").read_text().splitlines())
+    assert len(starts) == 4 and len(ends) == 4
+    assert starts[1] < ends[0], "the second command did not start before the first ended"
+    records = study(tmp_path).trials
+    assert sorted(r.point for r in records if r.state == State.COMPLETE) == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_the_digits_example_is_tuned_end_to_end(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        "--budget",
+        "2",
+        "--",
+        sys.executable,
+        str(EXAMPLE),
+        "--lr",
+        "{lr}",
+        "--beta1",
+        "{beta1}",
+        "--seed",
+        "{seed}",
+        "--steps",
+        "150",
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    records = study(tmp_path).trials
+    assert study(tmp_path).name == "train_digits.py"
+    assert [r.state for r in records] == [State.COMPLETE, State.COMPLETE]
+    assert all(set(r.metrics) >= {"val_loss", "val_acc", "train_loss"} for r in records)
+    assert all(len(r.curves["val_loss"]) == 3 for r in records)

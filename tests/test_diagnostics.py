@@ -1,0 +1,264 @@
+"""The playbook's checklist as data, on studies built with known answers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import pytest
+
+import adamtune
+from adamtune import Diverged
+from adamtune.diagnostics import (
+    Finding,
+    Noise,
+    coupling,
+    curves,
+    density,
+    diagnose,
+    estimate_noise,
+    infeasible,
+    instability,
+)
+from adamtune.diagnostics.geometry import expanded, position
+from adamtune.space import DEFAULT_SPECS, SearchSpace
+from adamtune.testing import SyntheticObjective
+
+STEPS = [100 * (i + 1) for i in range(10)]
+
+
+def healthy(value: float) -> list[float]:
+    """Improves until 70% of training, then holds: neither compute-bound nor flat too early."""
+    return [value + 0.3 * max(0.0, 1 - i / 6) ** 2 for i in range(10)]
+
+
+def valley(lr: float, centre: float = 1e-4, curvature: float = 1.0) -> float:
+    return 0.1 + curvature * (math.log10(lr) - math.log10(centre)) ** 2
+
+
+def study_of(
+    value_of: Callable[[adamtune.AdamConfig], float],
+    budget: int,
+    *,
+    shape: Callable[[float], list[float]] = healthy,
+    diverges: Callable[[adamtune.AdamConfig], bool] = lambda adam: False,
+    **kwargs: object,
+) -> adamtune.Study:
+    def objective(trial: adamtune.Trial) -> float:
+        if diverges(trial.adam):
+            raise Diverged("loss was nan")
+        values = shape(value_of(trial.adam))
+        for step, value in zip(STEPS, values, strict=True):
+            trial.report(step, val_loss=value)
+        return min(values)
+
+    return adamtune.tune(objective, budget, storage="memory", **kwargs)  # type: ignore[arg-type]
+
+
+def only(findings: Sequence[Finding], check: str) -> Finding:
+    matching = [f for f in findings if f.check == check]
+    assert len(matching) == 1, findings
+    return matching[0]
+
+
+def test_well_centred_study_has_no_false_findings() -> None:
+    # A broad valley centred in the range: several trials share the best region.
+    study = study_of(lambda adam: valley(adam.lr, curvature=0.1), 16, tune=["lr"])
+    findings = diagnose(study)
+    assert {f.severity for f in findings} == {"info"}, findings
+    assert [f.check for f in findings] == ["density"]
+    assert findings[0].numbers["near_best"] >= 3
+
+
+def test_best_trials_at_the_upper_lr_edge() -> None:
+    study = study_of(lambda adam: valley(adam.lr, centre=1e-1), 8)
+    finding = only(diagnose(study), "boundary")
+    assert finding.severity == "action"
+    assert finding.hyperparameter == "lr"
+    assert finding.suggested_range == (1e-5, pytest.approx(1e-2))
+    assert finding.numbers["side"] == "upper"
+    assert finding.numbers["best_position"] >= 0.9
+    best = study.best
+    assert best is not None and best.adam is not None
+    assert finding.numbers["best_value"] == best.adam.lr
+    assert "--range lr=1e-05:0.01" in (finding.action or "")
+
+
+def test_boundary_on_the_beta_scale() -> None:
+    # The best beta1 is near 0.999: the upper edge, where 1 - beta1 is smallest.
+    study = study_of(lambda adam: valley(adam.lr) + 10 * (1 - adam.beta1), 16)
+    finding = only(diagnose(study), "boundary")
+    assert finding.hyperparameter == "beta1"
+    assert finding.numbers["side"] == "upper"
+    assert finding.suggested_range == (0.9, pytest.approx(0.9999))
+
+
+def test_expansion_is_one_decade_on_the_search_scale_and_stays_legal() -> None:
+    lr, beta1, _, eps, _ = DEFAULT_SPECS
+    assert expanded(lr, "upper") == (1e-5, pytest.approx(1e-2))
+    assert expanded(lr, "lower") == (pytest.approx(1e-6), 1e-3)
+    assert expanded(eps, "lower") == (pytest.approx(1e-9), 1e-6)
+    assert expanded(beta1, "upper") == (0.9, pytest.approx(0.9999))
+    assert expanded(beta1, "lower") == (0.0, 0.999)  # 1 - 0.9 = 0.1 -> 1.0: beta1 = 0, not below
+    assert position(beta1, 0.999) == pytest.approx(1.0)
+    assert position(beta1, 0.9) == pytest.approx(0.0)
+    assert position(lr, 1e-4) == pytest.approx(0.5)
+
+
+def test_most_trials_above_some_lr_diverge() -> None:
+    study = study_of(
+        lambda adam: valley(adam.lr, centre=1e-3), 16, tune=["lr"], diverges=lambda adam: adam.lr > 1.5e-4
+    )
+    records = study.trials
+    diverged = sorted(r.adam.lr for r in records if r.state == "infeasible" and r.adam)
+    feasible = sorted(r.adam.lr for r in records if r.state == "complete" and r.adam)
+
+    finding = only(infeasible(records, study.space), "infeasible")
+    assert finding.severity == "action"
+    assert finding.numbers["diverged"] == len(diverged) and len(diverged) >= 6
+    assert finding.numbers["tail_count"] == len(diverged)
+    assert finding.numbers["first_diverged"] == diverged[0]
+    assert finding.numbers["last_feasible"] == feasible[-1]
+    assert f"All {len(diverged)} trials with lr >= {diverged[0]:.3g} diverged" in finding.message
+    low, high = finding.suggested_range or (0, 0)
+    assert low == 1e-5
+    assert high == pytest.approx(math.sqrt(diverged[0] * feasible[-1]))
+
+    # The best lr is the largest that did not diverge: right at the edge of instability.
+    unstable = only(instability(records, study.space, "minimize"), "instability")
+    assert unstable.numbers["best_lr"] == feasible[-1]
+    assert "warmup or gradient clipping" in (unstable.action or "")
+    assert f"{5 * feasible[-1]:.3g}-{10 * feasible[-1]:.3g}" in (unstable.action or "")
+
+
+def test_few_divergent_trials_far_from_the_best_are_only_a_warning() -> None:
+    study = study_of(
+        lambda adam: valley(adam.lr, centre=1e-4), 16, tune=["lr"], diverges=lambda adam: adam.lr > 7e-4
+    )
+    findings = diagnose(study)
+    finding = only(findings, "infeasible")
+    assert finding.severity == "warning" and finding.suggested_range is None
+    assert finding.numbers["share"] < 0.2
+    assert not [f for f in findings if f.check == "instability"]
+
+
+def test_one_trial_in_the_good_region() -> None:
+    def value_of(adam: adamtune.AdamConfig) -> float:
+        return 0.1 if abs(math.log10(adam.lr) + 4) < 0.06 else 1.0 + abs(math.log10(adam.lr))
+
+    study = study_of(value_of, 12, tune=["lr"])
+    records = study.trials
+    assert sum(1 for r in records if r.value == 0.1) == 1
+    noise = estimate_noise(records, "minimize")
+    assert noise.source == "best-spread"
+    finding = only(density(records, "minimize", noise), "density")
+    assert finding.severity == "warning"
+    assert finding.numbers["near_best"] == 1
+    assert "barely sampled" in finding.message
+
+
+def test_noise_from_repeated_seeds_is_preferred_and_said() -> None:
+    # Identical configurations (lr fixed, only eps tuned over a point range) stand in for seeds.
+    study = study_of(lambda adam: 0.5, 4, tune=["eps"], fixed={"lr": 1e-3})
+    noise = estimate_noise(study.trials, "minimize")
+    assert noise.source == "best-spread"
+    repeated = [
+        adamtune.TrialRecord(i, adamtune.State.COMPLETE, v, adamtune.AdamConfig(lr=lr), i, i)
+        for i, (lr, v) in enumerate([(1e-3, 1.0), (1e-3, 1.2), (2e-3, 2.0), (2e-3, 2.2)])
+    ]
+    noise = estimate_noise(repeated, "minimize")
+    assert noise.source == "seeds"
+    assert noise.value == pytest.approx(math.sqrt(0.02))  # pooled: variances 0.02 and 0.02
+    assert "4 runs of 2 configurations" in noise.detail
+
+
+CURVE_NOISE = Noise(0.05, "seeds", "given")
+
+
+def curve_study(shape: Callable[[float], list[float]]) -> adamtune.Study:
+    return study_of(lambda adam: valley(adam.lr), 4, tune=["lr"], shape=shape)
+
+
+def test_a_curve_that_overfits() -> None:
+    study = curve_study(
+        lambda v: [v + 1, v + 0.5, v, v + 0.1, v + 0.2, v + 0.3, v + 0.4, v + 0.5, v + 0.6, v + 0.7]
+    )
+    finding = only(curves(study.trials, "val_loss", "minimize", CURVE_NOISE), "curves")
+    assert finding.severity == "warning" and "overfitting" in finding.message
+    rows = finding.numbers["trials"]
+    assert len(rows) == 3
+    assert all(row["best_step"] == 300 for row in rows)
+    assert all(row["rise"] == pytest.approx(0.7) for row in rows)
+
+
+def test_a_curve_still_improving_at_the_end() -> None:
+    study = curve_study(lambda v: [v + 1 - i / 9 for i in range(10)])
+    finding = only(curves(study.trials, "val_loss", "minimize", CURVE_NOISE), "curves")
+    assert "still improving" in finding.message and "Train longer" in (finding.action or "")
+    assert finding.numbers["trials"][0]["gain_in_last_quarter"] == pytest.approx(3 / 9)
+
+
+def test_a_curve_flat_long_before_the_end() -> None:
+    study = curve_study(lambda v: [v + 1, v + 0.01] + [v + 0.001 * (8 - i) for i in range(8)])
+    finding = only(curves(study.trials, "val_loss", "minimize", CURVE_NOISE), "curves")
+    assert finding.severity == "info" and "flat" in finding.message
+    assert finding.numbers["trials"][0]["flat_from_step"] == 200
+
+
+def test_a_curve_with_late_jitter() -> None:
+    study = curve_study(
+        lambda v: [v + 1, v + 0.8, v + 0.6, v + 0.5, v + 0.4, v + 0.3, v + 0.1, v + 0.4, v, v + 0.3]
+    )
+    found = {f.message.split(": ", 1)[1] for f in curves(study.trials, "val_loss", "minimize", CURVE_NOISE)}
+    assert any("jumps from one evaluation to the next" in text for text in found)
+
+
+def test_coupling_reports_the_best_lr_per_beta1_bucket() -> None:
+    beta1 = DEFAULT_SPECS[1]
+
+    def value_of(adam: adamtune.AdamConfig) -> float:
+        # The best lr falls two decades as beta1 goes from 0.9 to 0.999.
+        return valley(adam.lr, centre=10 ** (-3 - 2 * position(beta1, adam.beta1)))
+
+    study = study_of(value_of, 48, tune=["lr", "beta1"], ranges={"lr": (1e-6, 1e-2)})
+    finding = only(coupling(study.trials, study.space, "minimize"), "coupling")
+    buckets = finding.numbers["buckets"]
+    assert len(buckets) == 3
+    assert [b["beta1"] for b in buckets] == sorted(b["beta1"] for b in buckets)
+    assert sum(b["trials"] for b in buckets) == 48
+    assert -2.0 <= finding.numbers["decades"] < -0.9
+    assert "coupled" in finding.message
+
+
+def test_no_coupling_finding_without_both_lr_and_beta1() -> None:
+    study = study_of(lambda adam: valley(adam.lr), 8, tune=["lr"])
+    assert coupling(study.trials, study.space, "minimize") == []
+
+
+def test_importance_warns_below_its_trial_count() -> None:
+    study = adamtune.tune(SyntheticObjective(), 10, storage="memory")
+    finding = only(diagnose(study), "importance")
+    assert finding.severity == "warning"
+    assert finding.numbers["minimum_trials"] == 15
+    assert set(finding.numbers["importance"]) == {"lr", "beta1"}
+    assert sum(finding.numbers["importance"].values()) == pytest.approx(1.0)
+
+    bigger = adamtune.tune(SyntheticObjective(), 20, storage="memory", tune=["lr", "beta1"])
+    finding = only(diagnose(bigger), "importance")
+    assert finding.severity == "info"
+    assert max(finding.numbers["importance"], key=finding.numbers["importance"].get) == "lr"
+
+
+def test_findings_come_most_urgent_first_and_serialise() -> None:
+    study = study_of(lambda adam: valley(adam.lr, centre=1e-1), 8)
+    findings = diagnose(study)
+    order = {"action": 0, "warning": 1, "info": 2}
+    assert [order[f.severity] for f in findings] == sorted(order[f.severity] for f in findings)
+    assert all(isinstance(f.to_dict()["message"], str) for f in findings)
+
+
+def test_space_is_not_changed_by_diagnosis() -> None:
+    study = study_of(lambda adam: valley(adam.lr, centre=1e-1), 8)
+    before = study.space
+    diagnose(study)
+    assert study.space == before == SearchSpace.from_dict(study.space.to_dict())
