@@ -78,6 +78,24 @@ def _study_options(command: F) -> F:
             metavar="N",
             help="Stop after N failed trials in a row.",
         ),
+        click.option(
+            "--pruner",
+            type=click.Choice(["none", "median", "asha"]),
+            default="none",
+            show_default=True,
+            help="Stop unpromising trials early (median rule or ASHA).",
+        ),
+        click.option(
+            "--patience", type=int, metavar="K", help="Stop a trial after K reports without improvement."
+        ),
+        click.option(
+            "--divergence-factor",
+            type=float,
+            default=10.0,
+            show_default=True,
+            metavar="F",
+            help="A training loss F times its first value is divergence (0: off).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -199,6 +217,9 @@ def _run(
     max_failures: int = 5,
     metric: str = "val_loss",
     workers: int = 1,
+    pruner: str = "none",
+    patience: int | None = None,
+    divergence_factor: float = 10.0,
 ) -> Study:
     parsed_ranges = dict(parse_range(text) for text in ranges)
     parsed_fixed = dict(parse_fixed(text) for text in fixes)
@@ -220,6 +241,9 @@ def _run(
                 metric=metric,
                 max_consecutive_failures=max_failures,
                 workers=workers,
+                pruner=pruner,  # type: ignore[arg-type]
+                patience=patience,
+                divergence_factor=divergence_factor or None,
                 progress=announce,
             )
         except KeyboardInterrupt:

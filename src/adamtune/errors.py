@@ -10,9 +10,11 @@
     ├── StudyMismatchError(ValueError) an existing study was created with another space or seed
     └── TooManyFailuresError(RuntimeError) the objective failed too many times in a row
 
-``Diverged`` and ``TrialFailed`` are not errors of adamtune: an objective raises ``Diverged`` to
-say the trial diverged (recorded as infeasible data), and ``TrialFailed`` to end the trial as
-failed with a reason of its own instead of a traceback. Every leaf also inherits the matching builtin, so
+``Diverged``, ``TrialFailed``, ``Pruned`` and ``Stopped`` are not errors: they are signals that
+end a trial. An objective raises ``Diverged`` to say the trial diverged (recorded as infeasible
+data) and ``TrialFailed`` to fail it with a reason of its own instead of a traceback;
+``trial.report`` raises ``Diverged``, ``Pruned`` (a pruner stopped it) and ``Stopped`` (patience
+ran out), and the objective need not catch them. Every leaf also inherits the matching builtin, so
 ``except ValueError`` keeps working for callers who do not know adamtune.
 
 On the command line every ``AdamTuneError`` prints one line; ``exit_code`` is the status.
@@ -59,3 +61,13 @@ class Diverged(Exception):
 
 class TrialFailed(Exception):
     """Raise inside an objective to end the trial as failed, with this message as the reason."""
+
+
+class Pruned(Exception):
+    """Raised by ``trial.report`` when the study's pruner stops the trial (its best value so far
+    becomes its value, state pruned)."""
+
+
+class Stopped(Exception):
+    """Raised by ``trial.report`` when the patience rule stops the trial (state complete, value
+    the best so far)."""

@@ -68,7 +68,7 @@ from adamtune.sampling import QuasiRandomSampler
 from adamtune.space import SearchSpace
 from adamtune.storage import describe, open_storage, study_names
 from adamtune.tiers import TierChoice, check_budget, choose_tuned
-from adamtune.trial import Trial
+from adamtune.trial import StopRules, Trial
 
 if TYPE_CHECKING:
     from adamtune.diagnostics import Finding
@@ -190,6 +190,9 @@ def tune(
     direction: Direction = "minimize",
     metric: str = "val_loss",
     max_consecutive_failures: int = 5,
+    pruner: PrunerName | optuna.pruners.BasePruner = "none",
+    patience: int | None = None,
+    divergence_factor: float | None = 10.0,
     executor: Executor | None = None,
     workers: int = 1,
     progress: Progress | None = None,
@@ -203,6 +206,10 @@ def tune(
     under ``study`` (default: the objective's name) in ``storage`` (default: ``adamtune.journal``
     in the working directory); calling again with the same settings resumes it.
 
+    Early stopping (PLAYBOOK.md section 6): ``trial.report`` ends a trial that diverges (NaN,
+    inf, or a training loss ``divergence_factor`` times its first value), that has not improved
+    for ``patience`` reports, or that ``pruner`` ("median", "asha" or an Optuna pruner) stops.
+
     ``workers`` > 1 runs that many trials at once in threads of this process: for objectives
     that wait on other processes (``adamtune run``), not for Python training loops.
     """
@@ -215,12 +222,15 @@ def tune(
     name = study if study is not None else default_study_name(objective)
     if not name.strip():
         raise ConfigError("study name: expected a non-empty name, got ''")
-    handle = _create_or_resume(name, open_storage(storage), info, budget)
-    logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers: expected a whole number >= 1, got {workers!r}")
+    rules = StopRules(direction, divergence_factor, patience)
+    optuna_pruner = make_pruner(pruner)
+    handle = _create_or_resume(name, open_storage(storage), info, budget, optuna_pruner)
+    logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
     runners = [
-        _Runner(handle, objective, executor or InProcessExecutor(), budget, progress) for _ in range(workers)
+        _Runner(handle, objective, executor or InProcessExecutor(), budget, progress, rules)
+        for _ in range(workers)
     ]
     runners[0].reclaim_dead_workers()
     if progress is not None:
@@ -305,12 +315,33 @@ def _check_settings(seed: object, direction: object, metric: object, failures: o
         raise ConfigError(f"max_consecutive_failures: expected a whole number >= 1, got {failures!r}")
 
 
-def _create_or_resume(name: str, storage: BaseStorage, info: StudyInfo, budget: int) -> Study:
+PrunerName = Literal["none", "median", "asha"]
+PRUNERS: tuple[PrunerName, ...] = ("none", "median", "asha")
+
+
+def make_pruner(pruner: PrunerName | optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for a name: the median rule or ASHA (successive halving), or none."""
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    if pruner == "median":
+        # The first 5 trials run in full, so the median has something to stand on.
+        return optuna.pruners.MedianPruner(n_startup_trials=5)
+    if pruner == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if pruner == "none":
+        return optuna.pruners.NopPruner()
+    raise ConfigError(f"pruner: expected one of {', '.join(PRUNERS)}, got {pruner!r}")
+
+
+def _create_or_resume(
+    name: str, storage: BaseStorage, info: StudyInfo, budget: int, pruner: optuna.pruners.BasePruner
+) -> Study:
     sampler = QuasiRandomSampler(info.space, info.seed)
     optuna_study = optuna.create_study(
         study_name=name,
         storage=storage,
         sampler=sampler,
+        pruner=pruner,
         direction=info.direction,
         load_if_exists=True,
     )
@@ -375,7 +406,9 @@ class _Runner:
         executor: Executor,
         budget: int,
         progress: Progress | None,
+        rules: StopRules,
     ) -> None:
+        self.rules = rules
         self.study = study
         self.optuna = study.optuna
         self.storage: BaseStorage = study.optuna._storage
@@ -462,7 +495,9 @@ class _Runner:
         optuna_trial.set_user_attr(SEED, seed)
         optuna_trial.set_user_attr(ADAM, adam.as_dict())
         optuna_trial.set_user_attr(WORKER, self.worker)
-        return Trial(optuna_trial, adam, seed=seed, point=point, metric=self.study.info.metric)
+        return Trial(
+            optuna_trial, adam, seed=seed, point=point, metric=self.study.info.metric, rules=self.rules
+        )
 
     def _record(self, trial: Trial, outcome: Outcome) -> TrialRecord:
         optuna_trial = trial.optuna_trial
@@ -478,7 +513,9 @@ class _Runner:
             optuna_trial.set_constraint(DIVERGED_CONSTRAINT, 1.0)
             self.optuna.tell(optuna_trial, self._stand_in(trial))
         elif outcome.state == State.PRUNED:
-            self.optuna.tell(optuna_trial, outcome.value, state=TrialState.PRUNED)
+            # Optuna stores the last intermediate value: the best so far, as Trial reports it.
+            optuna_trial.set_constraint(DIVERGED_CONSTRAINT, 0.0)
+            self.optuna.tell(optuna_trial, state=TrialState.PRUNED)
         else:
             self.optuna.tell(optuna_trial, state=TrialState.FAIL)
         frozen = self._trials()[optuna_trial.number]

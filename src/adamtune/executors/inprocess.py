@@ -3,9 +3,9 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 
-from adamtune.errors import Diverged, TrialFailed
+from adamtune.errors import Diverged, Pruned, Stopped, TrialFailed
 from adamtune.executors._base import Objective
-from adamtune.outcomes import Outcome, judge_return
+from adamtune.outcomes import Outcome, State, judge_return
 from adamtune.trial import Trial
 
 
@@ -27,6 +27,9 @@ def run_objective(objective: Objective, trial: Trial) -> Outcome:
     except Diverged as signal:
         reason = str(signal) or "the objective raised Diverged"
         return Outcome.infeasible(reason, trial.last_metrics)
+    except (Pruned, Stopped) as stop:
+        state = State.PRUNED if isinstance(stop, Pruned) else State.COMPLETE
+        return Outcome(state, trial.best_so_far, str(stop), trial.last_metrics)
     except TrialFailed as failure:
         return Outcome.failed(str(failure) or "the objective raised TrialFailed", trial.last_metrics)
     except Exception:
