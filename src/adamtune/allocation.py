@@ -24,6 +24,8 @@ from optuna.trial import FrozenTrial, TrialState
 POINT = "point"
 RETRY_OF = "retry_of"
 OUTCOME = "outcome"
+COPY_OF = "copy_of"
+"""On a trial copied into a later round as data for its sampler: {"round", "number"}."""
 
 
 def is_retry(trial: FrozenTrial) -> bool:
@@ -38,9 +40,16 @@ def point_of(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> int:
     return trial.number - retries_below
 
 
+def is_copy(trial: FrozenTrial) -> bool:
+    return COPY_OF in trial.user_attrs
+
+
 def has_result(trial: FrozenTrial) -> bool:
-    """Complete (feasible or infeasible) and pruned trials are results; they spend budget."""
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    """Complete (feasible or infeasible) and pruned trials are results; they spend budget.
+
+    Copies of earlier rounds' trials are data, not results of this study: they spend nothing.
+    """
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and not is_copy(trial)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The command line: ``adamtune demo | tune | trials | best | export``.
+"""The command line: ``adamtune demo | tune | run | trials | best | export | report``.
 
 A user mistake prints one line (``error: ...``) and exits with 2; ``--debug`` shows tracebacks.
 """
@@ -38,6 +38,7 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEMO_BUDGET = 20
+REPORT_DIR = "adamtune-report"
 
 
 def _storage_options(command: F) -> F:
@@ -136,6 +137,7 @@ def demo(budget: int | None, model: str, steps: int, **options: Any) -> None:
                 f"validation accuracy {accuracy:.1%} at the best validation loss "
                 f"(peak during training {peak:.1%})"
             )
+    out.print(f"report: {study.report(REPORT_DIR)}")
 
 
 @cli.command("tune")
@@ -361,6 +363,37 @@ def export(study_name: str | None, storage: str | None, fmt: str, output: str | 
         err.print(f"wrote {len(rows)} trials to {output}")
     else:
         click.echo(text, nl=fmt == "json")
+
+
+@cli.command()
+@_storage_options
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(writable=True),
+    default=REPORT_DIR,
+    show_default=True,
+    help="Folder for STUDY.html, or an .html file.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "text"]),
+    default="html",
+    show_default=True,
+    help="html: the full report as one file; text: the diagnostics in the terminal.",
+)
+def report(study_name: str | None, storage: str | None, out_path: str, fmt: str) -> None:
+    """Read a study the playbook's way: best configuration, diagnostics, plots, all trials."""
+    from adamtune.plots.report import text_report  # matplotlib loads only when a report is made
+
+    study = load_study(study_name, storage)
+    if fmt == "text":
+        out.print(text_report(study), markup=False)
+        return
+    with err.status("drawing the plots"):
+        written = study.report(out_path)
+    out.print(f"report: {written}")
 
 
 def _csv(rows: list[dict[str, Any]], names: Sequence[str]) -> str:

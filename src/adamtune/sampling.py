@@ -1,14 +1,19 @@
-"""Quasi-random exploration: a scrambled, randomly shifted Halton sequence (PLAYBOOK.md s. 3).
+"""Non-adaptive exploration: point k of a seeded sequence goes to the trial that
+``allocation.point_of`` assigns it, so every process that shares a study draws from one
+sequence, each point exactly once, and the same seed gives the same points however many
+processes ran the study.
 
-Point k of the sequence goes to the trial that ``allocation.point_of`` assigns it, so every
-process that shares a study draws from one sequence, each point exactly once, and the same seed
-gives the same points however many processes ran the study.
+Three sequences (PLAYBOOK.md section 3): ``halton``, the scrambled, randomly shifted Halton
+sequence (quasi-random search, the default); ``random``, independent uniform points (the
+fallback the playbook calls slightly worse); ``grid``, the cells of a grid of ``size`` points
+visited in a seeded random order (for 1-2 tuned hyperparameters only).
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -52,16 +57,69 @@ def halton_point(seed: int, dims: int, index: int) -> np.ndarray:
     return point
 
 
+PointSequence = Literal["halton", "random", "grid"]
+SEQUENCES: tuple[PointSequence, ...] = ("halton", "random", "grid")
+GRID_MAX_DIMS = 2
+
+
+def random_point(seed: int, dims: int, index: int) -> np.ndarray:
+    """Point ``index`` of independent uniform draws: its own generator, so any process agrees."""
+    point: np.ndarray = np.random.default_rng([seed, dims, index]).random(dims)
+    return point
+
+
+def grid_shape(dims: int, size: int) -> tuple[int, ...]:
+    """Cells per axis of a grid with at least ``size`` cells: as square as possible."""
+    if not 1 <= dims <= GRID_MAX_DIMS:
+        raise ValueError(f"a grid needs 1 or 2 tuned hyperparameters, got {dims}")
+    if dims == 1:
+        return (size,)
+    rows = max(1, round(math.sqrt(size)))
+    return (rows, -(-size // rows))
+
+
+def grid_point(seed: int, dims: int, size: int, index: int) -> np.ndarray:
+    """Cell ``index`` (of the seeded visiting order) of the grid for ``size`` points: its centre.
+
+    The order is a seeded permutation, so a budget smaller than the grid (2-d grids round up)
+    still covers the range evenly instead of filling it row by row.
+    """
+    shape = grid_shape(dims, size)
+    cells = math.prod(shape)
+    order = np.random.default_rng([seed, dims, size]).permutation(cells)
+    flat = int(order[index % cells])
+    coordinates = np.unravel_index(flat, shape)
+    return np.array([(c + 0.5) / n for c, n in zip(coordinates, shape, strict=True)])
+
+
+def sequence_point(sequence: PointSequence, seed: int, dims: int, index: int, size: int = 0) -> np.ndarray:
+    if sequence == "halton":
+        return halton_point(seed, dims, index)
+    if sequence == "random":
+        return random_point(seed, dims, index)
+    return grid_point(seed, dims, max(size, 1), index)
+
+
 class QuasiRandomSampler(BaseSampler):
-    """An Optuna sampler drawing the tuned hyperparameters from the Halton sequence.
+    """An Optuna sampler drawing the tuned hyperparameters from a point sequence (Halton by
+    default; see the module docstring for ``random`` and ``grid``).
 
     Non-adaptive: the points do not depend on results, so the objective can be changed after
-    the fact, and the study is the same whether trials run in parallel or in sequence.
+    the fact, and the study is the same whether trials run in parallel or in sequence. It also
+    serves as the start-up sampler of the adaptive ones, so their first trials are quasi-random.
     """
 
-    def __init__(self, space: SearchSpace, seed: int) -> None:
+    def __init__(
+        self, space: SearchSpace, seed: int, sequence: PointSequence = "halton", size: int = 0
+    ) -> None:
+        if sequence not in SEQUENCES:
+            raise ValueError(f"sequence: expected one of {SEQUENCES}, got {sequence!r}")
+        if sequence == "grid":
+            grid_shape(len(space.tuned), max(size, 1))  # refuses more than 2 dimensions
         self._space = space
         self._seed = seed
+        self._sequence: PointSequence = sequence
+        self._size = size
         self._fallback = RandomSampler(seed=seed)
 
     @property
@@ -70,7 +128,7 @@ class QuasiRandomSampler(BaseSampler):
 
     def point_params(self, index: int) -> dict[str, float]:
         """Optuna parameters of sequence point ``index``."""
-        unit = halton_point(self._seed, len(self._space.tuned), index)
+        unit = sequence_point(self._sequence, self._seed, len(self._space.tuned), index, self._size)
         return self._space.params_from_unit(unit.tolist())
 
     def infer_relative_search_space(
@@ -96,5 +154,9 @@ class QuasiRandomSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        # Only parameters outside the Adam space get here (a user's own suggest calls).
+        if param_name in self._space.distributions():
+            # Start-up trials of an adaptive sampler that uses this one for them.
+            trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+            return self.point_params(point_of(trial, trials))[param_name]
+        # A user's own suggest calls, outside the Adam space.
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)

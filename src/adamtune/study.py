@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -80,6 +81,8 @@ INFO_ATTR = "adamtune"
 BUDGET_ATTR = "budget"
 INTERRUPTED = "interrupted"
 SURPLUS = "surplus"
+TASK_ATTRS = (SEED, "role", "candidate", "source")
+"""User attributes a given-back trial passes to its retry: what it was asked to run."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,12 @@ class Study:
         from adamtune.diagnostics import diagnose
 
         return diagnose(self)
+
+    def report(self, path: str | Path) -> Path:
+        """Write the self-contained HTML report to ``path`` (an .html file, or a folder)."""
+        from adamtune.plots.report import write_report
+
+        return write_report(self, Path(path))
 
 
 class Progress(Protocol):
@@ -334,9 +343,14 @@ def make_pruner(pruner: PrunerName | optuna.pruners.BasePruner) -> optuna.pruner
 
 
 def _create_or_resume(
-    name: str, storage: BaseStorage, info: StudyInfo, budget: int, pruner: optuna.pruners.BasePruner
+    name: str,
+    storage: BaseStorage,
+    info: StudyInfo,
+    budget: int,
+    pruner: optuna.pruners.BasePruner,
+    sampler: optuna.samplers.BaseSampler | None = None,
 ) -> Study:
-    sampler = QuasiRandomSampler(info.space, info.seed)
+    sampler = sampler or QuasiRandomSampler(info.space, info.seed)
     optuna_study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -416,7 +430,6 @@ class _Runner:
         self.executor = executor
         self.budget = budget
         self.progress = progress
-        self.sampler = QuasiRandomSampler(study.info.space, study.info.seed)
         self.worker = {"host": socket.gethostname(), "pid": os.getpid()}
 
     def _trials(self) -> list[FrozenTrial]:
@@ -489,7 +502,8 @@ class _Runner:
             for spec in space.tuned_specs
         }
         adam = space.config_from_params(params)
-        seed = trial_seed(self.study.info.seed, point)
+        preset = optuna_trial.user_attrs.get(SEED)  # a queued task (a retry, a confirmation run)
+        seed = int(preset) if preset is not None else trial_seed(self.study.info.seed, point)
         if POINT not in optuna_trial.user_attrs:
             optuna_trial.set_user_attr(POINT, point)
         optuna_trial.set_user_attr(SEED, seed)
@@ -555,9 +569,15 @@ class _Runner:
         trials = self._trials()
         if any(has_result(t) and point_of(t, trials) == point for t in trials):
             return
-        self.optuna.enqueue_trial(
-            self.sampler.point_params(point), user_attrs={POINT: point, RETRY_OF: number}
-        )
+        frozen = trials[number]
+        params = dict(frozen.params)
+        if set(params) != set(self.study.info.space.distributions()):
+            sampler = self.optuna.sampler
+            if not isinstance(sampler, QuasiRandomSampler):
+                return  # an adaptive sampler's point was never drawn: the next ask draws afresh
+            params = sampler.point_params(point)
+        task = {key: frozen.user_attrs[key] for key in TASK_ATTRS if key in frozen.user_attrs}
+        self.optuna.enqueue_trial(params, user_attrs={**task, POINT: point, RETRY_OF: number})
 
     def reclaim_dead_workers(self) -> None:
         """Give back the points of RUNNING trials whose process on this host has ended."""

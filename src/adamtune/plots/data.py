@@ -1,0 +1,187 @@
+"""The data behind each plot: pure functions of a study's trials, tested against exact values.
+
+Betas are plotted as ``1 - beta`` on a log axis, the scale they are searched on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from adamtune.diagnostics._base import complete, ranked
+from adamtune.diagnostics.geometry import position
+from adamtune.outcomes import State
+from adamtune.records import TrialRecord
+from adamtune.space import HyperparameterSpec, SearchSpace
+
+
+def axis_value(spec: HyperparameterSpec, value: float) -> float:
+    """Where a value is drawn: itself, or ``1 - beta`` for betas."""
+    return spec.param_from_value(value)
+
+
+def axis_label(spec: HyperparameterSpec) -> str:
+    return f"1 - {spec.name}" if spec.scale == "log1m" else spec.name
+
+
+@dataclass(frozen=True)
+class AxisData:
+    """The basic hyperparameter axis plot: objective against one hyperparameter."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+    infeasible_x: list[float]
+    edges: tuple[float, float]
+
+
+def axis_data(records: Sequence[TrialRecord], spec: HyperparameterSpec) -> AxisData:
+    done = complete(records)
+    infeasible = [r for r in records if r.state == State.INFEASIBLE and r.adam is not None]
+    edges = sorted((axis_value(spec, spec.low), axis_value(spec, spec.high)))
+    return AxisData(
+        label=axis_label(spec),
+        x=[axis_value(spec, getattr(r.adam, spec.name)) for r in done],
+        y=[float(r.value or 0.0) for r in done],
+        infeasible_x=[axis_value(spec, getattr(r.adam, spec.name)) for r in infeasible],
+        edges=(edges[0], edges[1]),
+    )
+
+
+@dataclass(frozen=True)
+class IsolationData:
+    """Best trial per bucket of one hyperparameter: the others optimised away."""
+
+    label: str
+    centres: list[float]
+    best: list[float]
+    trials: list[int]
+
+
+def isolation_buckets(count: int) -> int:
+    return max(2, min(8, count // 3))
+
+
+def isolation_data(records: Sequence[TrialRecord], spec: HyperparameterSpec, direction: str) -> IsolationData:
+    done = ranked(records, direction)  # best first: the first trial seen in a bucket is its best
+    buckets = isolation_buckets(len(done))
+    best: dict[int, TrialRecord] = {}
+    for record in done:
+        where = min(max(position(spec, getattr(record.adam, spec.name)), 0.0), 1.0 - 1e-12)
+        best.setdefault(int(where * buckets), record)
+    centres, values, numbers = [], [], []
+    for index in sorted(best):
+        low = _value_at(spec, index / buckets)
+        high = _value_at(spec, (index + 1) / buckets)
+        centres.append(math.sqrt(axis_value(spec, low) * axis_value(spec, high)))
+        values.append(float(best[index].value or 0.0))
+        numbers.append(best[index].number)
+    return IsolationData(axis_label(spec), centres, values, numbers)
+
+
+def _value_at(spec: HyperparameterSpec, where: float) -> float:
+    from adamtune.diagnostics.geometry import value_at
+
+    return value_at(spec, where)
+
+
+@dataclass(frozen=True)
+class HeatmapData:
+    """Objective over (log10 lr, log10(1 - beta1)): trial points and a smooth fitted surface."""
+
+    x: list[float]
+    y: list[float]
+    z: list[float]
+    infeasible_x: list[float]
+    infeasible_y: list[float]
+    grid_x: np.ndarray
+    grid_y: np.ndarray
+    grid_z: np.ndarray | None  # None when there are too few trials to fit a surface
+
+
+MIN_SURFACE_TRIALS = 4
+
+
+def heatmap_data(
+    records: Sequence[TrialRecord], space: SearchSpace, resolution: int = 60
+) -> HeatmapData | None:
+    if not {"lr", "beta1"} <= set(space.tuned):
+        return None
+    lr, beta1 = space.spec("lr"), space.spec("beta1")
+
+    def coordinates(group: Sequence[TrialRecord]) -> tuple[list[float], list[float]]:
+        xs = [math.log10(r.adam.lr) for r in group if r.adam]
+        ys = [math.log10(1.0 - r.adam.beta1) for r in group if r.adam]
+        return xs, ys
+
+    done = complete(records)
+    x, y = coordinates(done)
+    bad_x, bad_y = coordinates([r for r in records if r.state == State.INFEASIBLE])
+    grid_x, grid_y = np.meshgrid(
+        np.linspace(math.log10(lr.low), math.log10(lr.high), resolution),
+        np.linspace(math.log10(1.0 - beta1.high), math.log10(1.0 - beta1.low), resolution),
+    )
+    grid_z = None
+    if len(done) >= MIN_SURFACE_TRIALS:
+        from scipy.interpolate import RBFInterpolator
+
+        points = np.column_stack([x, y])
+        observed = np.array([float(r.value or 0.0) for r in done])
+        # Thin-plate spline with light smoothing: it follows the trend, not every seed. 0.1 had the
+        # lowest leave-one-out error on the demo study (0.048 against 0.062 at 1.0 and 0.050 at 0).
+        fitted = RBFInterpolator(points, observed, kernel="thin_plate_spline", smoothing=0.1, degree=1)
+        grid_z = fitted(np.column_stack([grid_x.ravel(), grid_y.ravel()])).reshape(grid_x.shape)
+    values = [float(r.value or 0.0) for r in done]
+    return HeatmapData(x, y, values, bad_x, bad_y, grid_x, grid_y, grid_z)
+
+
+@dataclass(frozen=True)
+class CurveData:
+    number: int
+    value: float
+    series: dict[str, tuple[list[float], list[float]]]  # metric -> (steps, values)
+
+
+def curves_data(
+    records: Sequence[TrialRecord], metric: str, direction: str, count: int = 3
+) -> list[CurveData]:
+    """The training curves (train loss and the objective metric) of the best ``count`` trials."""
+    shown = []
+    for record in ranked(records, direction)[:count]:
+        series = {}
+        for name in ("train_loss", metric):
+            points = record.curves.get(name, [])
+            if points:
+                series[name] = ([float(p[0]) for p in points], [float(p[1]) for p in points])
+        shown.append(CurveData(record.number, float(record.value or 0.0), series))
+    return shown
+
+
+@dataclass(frozen=True)
+class HistoryData:
+    """Objective and best-so-far against trial number."""
+
+    numbers: list[int]
+    values: list[float]
+    best_so_far: list[float]
+    infeasible: list[int]
+
+
+def history_data(records: Sequence[TrialRecord], direction: str) -> HistoryData:
+    numbers, values, best, bad = [], [], [], []
+    current: float | None = None
+    for record in sorted(records, key=lambda r: r.number):
+        if record.state == State.INFEASIBLE:
+            bad.append(record.number)
+        if record.state != State.COMPLETE or record.value is None or not math.isfinite(record.value):
+            continue
+        value = float(record.value)
+        if current is None or (value < current if direction == "minimize" else value > current):
+            current = value
+        numbers.append(record.number)
+        values.append(value)
+        best.append(current)
+    return HistoryData(numbers, values, best, bad)

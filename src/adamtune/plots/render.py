@@ -1,0 +1,145 @@
+"""Renderers: the plot data as matplotlib figures, and figures as PNG bytes.
+
+Only the object-oriented API (``Figure`` and the Agg canvas): no pyplot, no change to
+matplotlib's global state or style (Optuna's plots switch it to "ggplot"; these do not).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullFormatter
+
+from adamtune.plots.data import AxisData, CurveData, HeatmapData, HistoryData, IsolationData
+
+SIZE = (5.0, 3.4)
+INFEASIBLE: dict[str, Any] = {"color": "red", "marker": "x", "linestyle": "none", "markersize": 7}
+
+
+def png(figure: Figure) -> bytes:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _empty(figure: Figure, title: str, note: str) -> Figure:
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    axes.text(0.5, 0.5, note, ha="center", va="center", transform=axes.transAxes, color="gray")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    return figure
+
+
+def _log_x(axes: Axes) -> None:
+    """A log x axis labelled at the decades only: minor labels overlap on short ranges."""
+    axes.set_xscale("log")
+    axes.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _top_edge(values: Sequence[float], direction: str) -> float:
+    """Where infeasible trials are drawn: just beyond the worst value, at the 'bad' edge."""
+    if not values:
+        return 1.0
+    low, high = min(values), max(values)
+    pad = 0.05 * (high - low or abs(high) or 1.0)
+    return high + pad if direction == "minimize" else low - pad
+
+
+def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
+    figure = Figure(figsize=SIZE)
+    title = f"{metric} against {data.label}"
+    if not data.x and not data.infeasible_x:
+        return _empty(figure, title, "no finished trials yet")
+    axes = figure.add_subplot()
+    axes.plot(data.x, data.y, "o", color="tab:blue", label="trials")
+    if data.infeasible_x:
+        edge = _top_edge(data.y, direction)
+        axes.plot(data.infeasible_x, [edge] * len(data.infeasible_x), **INFEASIBLE, label="diverged")
+    for edge_x in data.edges:
+        axes.axvline(edge_x, color="gray", linestyle="--", linewidth=1)
+    _log_x(axes)
+    axes.set_xlabel(data.label + " (dashed: search range)")
+    axes.set_ylabel(f"{metric} (best during training)")
+    axes.set_title(title)
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def isolation_plot(data: IsolationData, metric: str) -> Figure:
+    figure = Figure(figsize=SIZE)
+    title = f"isolation: best {metric} per {data.label} bucket"
+    if not data.centres:
+        return _empty(figure, title, "no complete trials yet")
+    axes = figure.add_subplot()
+    axes.plot(data.centres, data.best, "o-", color="tab:green")
+    _log_x(axes)
+    axes.set_xlabel(data.label)
+    axes.set_ylabel(f"best {metric} in bucket")
+    axes.set_title(title)
+    return figure
+
+
+def heatmap_plot(data: HeatmapData, metric: str) -> Figure:
+    figure = Figure(figsize=(5.6, 4.2))
+    axes = figure.add_subplot()
+    if data.grid_z is not None:
+        mesh = axes.pcolormesh(data.grid_x, data.grid_y, data.grid_z, shading="auto", cmap="viridis_r")
+        figure.colorbar(mesh, ax=axes, label=f"{metric} (fitted surface)")
+    else:
+        axes.text(
+            0.5, 0.92, "too few trials for a surface", ha="center", transform=axes.transAxes, color="gray"
+        )
+    if data.x:
+        axes.scatter(data.x, data.y, c="white", edgecolors="black", s=30, label="trials")
+    if data.infeasible_x:
+        axes.plot(data.infeasible_x, data.infeasible_y, **INFEASIBLE, label="diverged")
+    axes.set_xlim(float(data.grid_x.min()), float(data.grid_x.max()))
+    axes.set_ylim(float(data.grid_y.min()), float(data.grid_y.max()))
+    axes.set_xlabel("log10 lr")
+    axes.set_ylabel("log10(1 - beta1)")
+    axes.set_title(f"{metric} over lr and beta1")
+    return figure
+
+
+def curves_plot(data: Sequence[CurveData], metric: str) -> Figure:
+    figure = Figure(figsize=(6.0, 3.6))
+    title = "training curves of the best trials"
+    if not any(curve.series for curve in data):
+        return _empty(figure, title, "no reported curves")
+    axes = figure.add_subplot()
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    for curve, colour in zip(data, colours, strict=False):
+        for name, (steps, values) in curve.series.items():
+            style = "-" if name == metric else ":"
+            axes.plot(steps, values, style, color=colour, label=f"trial {curve.number} {name}")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title(title + f" (solid: {metric}, dotted: train_loss)")
+    axes.legend(loc="best", fontsize="x-small")
+    return figure
+
+
+def history_plot(data: HistoryData, metric: str, direction: str) -> Figure:
+    figure = Figure(figsize=SIZE)
+    title = f"{metric} by trial"
+    if not data.numbers and not data.infeasible:
+        return _empty(figure, title, "no finished trials yet")
+    axes = figure.add_subplot()
+    axes.plot(data.numbers, data.values, "o", color="tab:blue", label="trial")
+    axes.step(data.numbers, data.best_so_far, where="post", color="black", label="best so far")
+    if data.infeasible:
+        edge = _top_edge(data.values, direction)
+        axes.plot(data.infeasible, [edge] * len(data.infeasible), **INFEASIBLE, label="diverged")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("trial number")
+    axes.set_ylabel(metric)
+    axes.set_title(title)
+    axes.legend(loc="best", fontsize="small")
+    return figure

@@ -1,0 +1,186 @@
+"""The study report: one self-contained HTML file (images embedded, no scripts, no network),
+and the same findings as text for the terminal.
+
+Every string that comes from user data (study and metric names, reasons, tracebacks, the
+findings built from them) goes through ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from adamtune._version import __version__
+from adamtune.diagnostics import Finding, diagnose
+from adamtune.plots import data as plot_data
+from adamtune.plots import render
+
+if TYPE_CHECKING:
+    from adamtune.records import TrialRecord
+    from adamtune.study import Study
+
+e = html.escape
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.5rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.finding { border-left: 5px solid #999; padding: .4rem .8rem; margin: .6rem 0; background: #fafafa; }
+.finding.action { border-color: #c0392b; } .finding.warning { border-color: #e67e22; }
+.finding.info { border-color: #2980b9; } .severity { font-weight: bold; text-transform: uppercase; }
+.action-text { margin-top: .3rem; font-style: italic; }
+.plots { display: flex; flex-wrap: wrap; gap: 1rem; } .plots figure { margin: 0; }
+.plots img { max-width: 520px; border: 1px solid #eee; }
+table { border-collapse: collapse; font-size: .85rem; }
+td, th { padding: .2rem .5rem; border-bottom: 1px solid #eee; }
+tr.infeasible td { color: #c0392b; } tr.failed td, tr.pruned td { color: #888; }
+pre { white-space: pre-wrap; font-size: .8rem; background: #f4f4f4; padding: .5rem; }
+"""
+
+
+def figures(study: Study) -> list[tuple[str, bytes]]:
+    """Every plot of the study as (caption, PNG bytes), in report order."""
+    records, info = study.trials, study.info
+    metric, direction = info.metric, info.direction
+    shown: list[tuple[str, bytes]] = []
+    for spec in info.space.tuned_specs:
+        axis = plot_data.axis_data(records, spec)
+        shown.append((f"{metric} against {spec.name}", render.png(render.axis_plot(axis, metric, direction))))
+    heatmap = plot_data.heatmap_data(records, info.space)
+    if heatmap is not None:
+        shown.append(("lr x beta1", render.png(render.heatmap_plot(heatmap, metric))))
+    for spec in info.space.tuned_specs:
+        isolation = plot_data.isolation_data(records, spec, direction)
+        shown.append((f"isolation of {spec.name}", render.png(render.isolation_plot(isolation, metric))))
+    curves = plot_data.curves_data(records, metric, direction)
+    shown.append(("training curves", render.png(render.curves_plot(curves, metric))))
+    history = plot_data.history_data(records, direction)
+    shown.append(("by trial", render.png(render.history_plot(history, metric, direction))))
+    return shown
+
+
+def report_path(path: Path, study_name: str) -> Path:
+    """``path`` itself for an .html file, else ``path/<study name>.html``."""
+    if path.suffix.lower() in (".html", ".htm") and not path.is_dir():
+        return path
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", study_name) or "study"
+    return path / f"{safe}.html"
+
+
+def write_report(study: Study, path: Path, findings: Sequence[Finding] | None = None) -> Path:
+    """Write the report of ``study`` to ``path`` (a file, or a folder); return the file written."""
+    target = report_path(path, study.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_html(study, findings), encoding="utf-8")
+    return target
+
+
+def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
+    findings = diagnose(study) if findings is None else findings
+    info = study.info
+    tally = study.tally()
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>adamtune report: {e(study.name)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>adamtune report: {e(study.name)}</h1>",
+        f"<p>{tally.results} of {study.budget} trials with a result, {tally.failed} failed. "
+        f"Objective: {e(info.metric)} ({e(info.direction)}), search seed {info.seed}. "
+        f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by adamtune {e(__version__)}.</p>",
+        _best_section(study),
+        "<h2>Diagnostics</h2>",
+        *(_finding_html(f) for f in findings),
+        "" if findings else "<p>No findings.</p>",
+        "<h2>Plots</h2><div class='plots'>",
+        *(
+            f"<figure><img alt='{e(caption)}' src='data:image/png;base64,"
+            f"{base64.b64encode(image).decode('ascii')}'><figcaption>{e(caption)}</figcaption></figure>"
+            for caption, image in figures(study)
+        ),
+        "</div>",
+        "<h2>Search space</h2>",
+        f"<p>{e(info.tiers.reason)}</p><pre>{e(chr(10).join(info.space.describe()))}</pre>",
+        "<h2>All trials</h2>",
+        _trials_table(study),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _best_section(study: Study) -> str:
+    best = study.best
+    if best is None or best.adam is None:
+        return "<h2>Best configuration</h2><p>No trial has completed yet.</p>"
+    rows = "".join(
+        f"<tr><th>{e(name)}</th><td>{value:.6g}</td></tr>"
+        for name, value in best.params(study.param_names).items()
+    )
+    return (
+        "<h2>Best configuration</h2>"
+        f"<p>Trial {best.number}: {e(study.info.metric)} = {best.value:.6g} (training seed {best.seed}).</p>"
+        f"<table>{rows}</table>"
+    )
+
+
+def _finding_html(finding: Finding) -> str:
+    action = f"<div class='action-text'>{e(finding.action)}</div>" if finding.action else ""
+    return (
+        f"<div class='finding {e(finding.severity)}'><span class='severity'>{e(finding.severity)}</span> "
+        f"[{e(finding.check)}] {e(finding.message)}{action}</div>"
+    )
+
+
+def _trials_table(study: Study) -> str:
+    names = study.param_names
+    head = "".join(
+        f"<th>{e(n)}</th>" for n in ("#", "state", study.info.metric, *names, "seed", "time", "reason")
+    )
+    rows = [f"<table><tr>{head}</tr>"]
+    for record in study.trials:
+        rows.append(_trial_row(record, names))
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _trial_row(record: TrialRecord, names: Sequence[str]) -> str:
+    params = record.params(names)
+    cells = [
+        str(record.number),
+        e(str(record.state)),
+        _number(record.value),
+        *(_number(params.get(n)) for n in names),
+        "" if record.seed is None else str(record.seed),
+        "" if record.duration_s is None else f"{record.duration_s:.1f}s",
+    ]
+    reason = (record.reason or "").strip()
+    last = reason.splitlines()[-1] if reason else ""
+    detail = f"<details><summary>{e(last[:100])}</summary><pre>{e(reason)}</pre></details>" if reason else ""
+    return (
+        f"<tr class='{e(str(record.state))}'>"
+        + "".join(f"<td>{c}</td>" for c in cells)
+        + f"<td>{detail}</td></tr>"
+    )
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
+    """The best configuration and the diagnostics, as plain text."""
+    findings = diagnose(study) if findings is None else findings
+    lines = [f"study {study.name}: {study.tally().results} of {study.budget} trials with a result"]
+    best = study.best
+    if best is not None and best.adam is not None:
+        lines.append(f"best {study.info.metric} {best.value:.6g} (trial {best.number}): {best.adam.short()}")
+    for finding in findings:
+        lines.append(f"\n[{finding.severity}] {finding.check}: {finding.message}")
+        if finding.action:
+            lines.append(f"  -> {finding.action}")
+    return "\n".join(lines)

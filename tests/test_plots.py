@@ -1,0 +1,161 @@
+"""Plot data steps against exact values; renderers that leave matplotlib's global state alone."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+import adamtune
+from adamtune.config import AdamConfig
+from adamtune.errors import TooManyFailuresError
+from adamtune.outcomes import State
+from adamtune.plots import data as plot_data
+from adamtune.plots import figures, render
+from adamtune.records import TrialRecord
+from adamtune.space import SearchSpace
+from adamtune.study import load_study
+from adamtune.testing import SyntheticObjective
+
+SPACE = SearchSpace.build(["lr", "beta1"])
+LR = SPACE.spec("lr")
+BETA1 = SPACE.spec("beta1")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def record(
+    number: int,
+    value: float | None,
+    lr: float,
+    beta1: float = 0.9,
+    state: State = State.COMPLETE,
+    curves: dict[str, list[list[float]]] | None = None,
+) -> TrialRecord:
+    return TrialRecord(
+        number=number,
+        state=state,
+        value=value,
+        adam=AdamConfig(lr=lr, beta1=beta1),
+        seed=number,
+        point=number,
+        curves=curves or {},
+    )
+
+
+RECORDS = [
+    record(0, 0.5, 1e-5, 0.9),
+    record(1, 0.2, 1e-4, 0.99),
+    record(2, 0.3, 1e-3, 0.999),
+    record(3, None, 1e-3, 0.95, state=State.INFEASIBLE),
+    record(4, None, 3e-4, 0.9, state=State.FAILED),
+    record(5, 0.25, 3e-5, 0.9),
+]
+
+
+def test_axis_data_exact() -> None:
+    data = plot_data.axis_data(RECORDS, LR)
+    assert data.label == "lr"
+    assert data.x == pytest.approx([1e-5, 1e-4, 1e-3, 3e-5])
+    assert data.y == [0.5, 0.2, 0.3, 0.25]
+    assert data.infeasible_x == pytest.approx([1e-3])
+    assert data.edges == pytest.approx((1e-5, 1e-3))
+
+
+def test_axis_data_draws_betas_as_one_minus_beta() -> None:
+    data = plot_data.axis_data(RECORDS, BETA1)
+    assert data.label == "1 - beta1"
+    assert data.x == pytest.approx([0.1, 0.01, 0.001, 0.1])
+    assert data.infeasible_x == pytest.approx([0.05])
+    assert data.edges == pytest.approx((1e-3, 1e-1))
+
+
+def test_isolation_keeps_the_best_trial_of_each_bucket() -> None:
+    # 4 complete trials -> 2 buckets over log lr [1e-5, 1e-3], split at 1e-4.
+    data = plot_data.isolation_data(RECORDS, LR, "minimize")
+    assert data.trials == [5, 1]  # 0.25 beats 0.5 in the lower bucket; 0.2 beats 0.3 in the upper
+    assert data.best == [0.25, 0.2]
+    assert data.centres == pytest.approx([math.sqrt(1e-5 * 1e-4), math.sqrt(1e-4 * 1e-3)])
+
+
+def test_isolation_maximize_keeps_the_highest() -> None:
+    data = plot_data.isolation_data(RECORDS, LR, "maximize")
+    assert data.trials == [0, 2]
+    assert data.best == [0.5, 0.3]
+
+
+def test_history_best_so_far_and_infeasible_trials() -> None:
+    data = plot_data.history_data(RECORDS, "minimize")
+    assert data.numbers == [0, 1, 2, 5]
+    assert data.values == [0.5, 0.2, 0.3, 0.25]
+    assert data.best_so_far == [0.5, 0.2, 0.2, 0.2]
+    assert data.infeasible == [3]
+
+
+def test_curves_of_the_best_trials_in_order() -> None:
+    curves = {"train_loss": [[1, 0.9], [2, 0.4]], "val_loss": [[1, 1.0], [2, 0.2]]}
+    records = [*RECORDS[:1], record(1, 0.2, 1e-4, curves=curves), *RECORDS[2:]]
+    shown = plot_data.curves_data(records, "val_loss", "minimize", count=2)
+    assert [c.number for c in shown] == [1, 5]
+    assert shown[0].series == {"train_loss": ([1.0, 2.0], [0.9, 0.4]), "val_loss": ([1.0, 2.0], [1.0, 0.2])}
+    assert shown[1].series == {}
+
+
+def test_heatmap_needs_lr_and_beta1_tuned() -> None:
+    assert plot_data.heatmap_data(RECORDS, SearchSpace.build(["lr"])) is None
+
+
+def test_heatmap_points_and_surface() -> None:
+    data = plot_data.heatmap_data(RECORDS, SPACE, resolution=10)
+    assert data is not None
+    assert data.x == pytest.approx([-5, -4, -3, math.log10(3e-5)])
+    assert data.y == pytest.approx([-1, -2, -3, -1])
+    assert data.infeasible_x == pytest.approx([-3]) and data.infeasible_y == pytest.approx([math.log10(0.05)])
+    assert data.grid_z is not None and data.grid_z.shape == (10, 10)
+    assert data.grid_x.min() == pytest.approx(-5) and data.grid_x.max() == pytest.approx(-3)
+    assert data.grid_y.min() == pytest.approx(-3) and data.grid_y.max() == pytest.approx(-1)
+    # Too few complete trials for a surface: points only.
+    few = plot_data.heatmap_data(RECORDS[:3], SPACE)
+    assert few is not None and few.grid_z is None
+
+
+def test_rendering_leaves_matplotlib_global_state_alone() -> None:
+    before = dict(matplotlib.rcParams)
+    backend = matplotlib.get_backend()
+    study = adamtune.tune(SyntheticObjective(diverge_above=5e-4), 12, storage="memory", seed=1)
+    shown = figures(study)
+    assert dict(matplotlib.rcParams) == before
+    assert matplotlib.get_backend() == backend
+    captions = [caption for caption, _ in shown]
+    assert captions == [
+        "val_loss against lr",
+        "val_loss against beta1",
+        "lr x beta1",
+        "isolation of lr",
+        "isolation of beta1",
+        "training curves",
+        "by trial",
+    ]
+    assert all(image.startswith(PNG_MAGIC) for _, image in shown)
+
+
+def test_empty_and_tiny_studies_still_render(tmp_path: Path) -> None:
+    def crashes(trial: adamtune.Trial) -> float:
+        raise RuntimeError("broken")
+
+    storage = str(tmp_path / "s.journal")
+    with pytest.raises(TooManyFailuresError):
+        adamtune.tune(crashes, 3, study="empty", storage=storage, max_consecutive_failures=2)
+    empty = load_study("empty", storage)
+    assert empty.best is None and len(empty.trials) == 2
+    for _, image in figures(empty):
+        assert image.startswith(PNG_MAGIC)
+    one = adamtune.tune(SyntheticObjective(), 1, storage="memory")
+    assert len(figures(one)) == 4  # lr axis, lr isolation, curves, history
+
+
+def test_empty_plots_say_why() -> None:
+    figure = render.axis_plot(plot_data.axis_data([], LR), "val_loss", "minimize")
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert texts == ["no finished trials yet"]

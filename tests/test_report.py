@@ -1,0 +1,179 @@
+"""The HTML report: self-contained, escaped, and readable in a real (headless) browser."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import adamtune
+from adamtune.cli import main
+from adamtune.errors import TooManyFailuresError
+from adamtune.plots.report import render_html, report_path, text_report
+from adamtune.study import load_study
+from adamtune.testing import SyntheticObjective
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One study with complete, infeasible and failed trials, under a hostile name."""
+    path = str(tmp_path_factory.mktemp("report") / "s.journal")
+    synthetic = SyntheticObjective(best_lr=1e-3, diverge_above=6e-4)
+
+    def objective(trial: adamtune.Trial) -> float:
+        if trial.number == 3:
+            raise RuntimeError("<b>bold</b> & broken")
+        return synthetic(trial)
+
+    adamtune.tune(objective, 12, study=HOSTILE, storage=path, seed=2)
+    return path
+
+
+def test_user_strings_are_escaped(storage: str) -> None:
+    page = render_html(load_study(HOSTILE, storage))
+    assert HOSTILE not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<b>bold</b>" not in page
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; broken" in page
+    assert "<script" not in page  # the report runs no script at all
+
+
+def test_report_is_self_contained(storage: str) -> None:
+    page = render_html(load_study(HOSTILE, storage))
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(images) == 7
+    assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
+    assert not re.search(r"(src|href)=['\"]?(https?:|//)", page)
+    # Ordered as the issue asks: best configuration, diagnostics, plots, trials.
+    headings = re.findall(r"<h2>([^<]+)</h2>", page)
+    assert headings == ["Best configuration", "Diagnostics", "Plots", "Search space", "All trials"]
+    assert page.count("<tr class='failed'>") == 1
+    assert page.count("<tr class='infeasible'>") >= 1
+
+
+def test_report_path_sanitises_the_study_name(tmp_path: Path) -> None:
+    assert report_path(tmp_path, HOSTILE) == tmp_path / "_script_alert__x____script_.html"
+    assert report_path(tmp_path / "mine.html", "s") == tmp_path / "mine.html"
+
+
+def test_text_report_lists_the_findings(storage: str) -> None:
+    study = load_study(HOSTILE, storage)
+    text = text_report(study)
+    assert text.startswith(f"study {HOSTILE}: 12 of 12 trials with a result")
+    for finding in study.diagnostics():
+        assert f"[{finding.severity}] {finding.check}: {finding.message}" in text
+
+
+def test_cli_report_html_and_text(
+    storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    main(["report", "--study", HOSTILE, "--storage", storage])
+    written = tmp_path / "adamtune-report" / "_script_alert__x____script_.html"
+    assert written.is_file()
+    assert f"report: {written.relative_to(tmp_path)}" in capsys.readouterr().out
+    main(["report", "--study", HOSTILE, "--storage", storage, "--format", "text"])
+    assert "best val_loss" in capsys.readouterr().out
+
+
+def test_cli_report_of_a_missing_study_is_one_line(storage: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--study", "nope", "--storage", storage])
+    assert done.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "nope" in error and "\n" not in error
+
+
+def test_report_of_a_study_with_no_result(tmp_path: Path) -> None:
+    storage = str(tmp_path / "s.journal")
+
+    def crashes(trial: adamtune.Trial) -> float:
+        raise RuntimeError("broken")
+
+    with pytest.raises(TooManyFailuresError):
+        adamtune.tune(crashes, 4, study="crashes", storage=storage, max_consecutive_failures=2)
+    written = load_study("crashes", storage).report(tmp_path / "out")
+    page = written.read_text(encoding="utf-8")
+    assert "No trial has completed yet." in page
+    assert page.count("<tr class='failed'>") == 2
+
+
+# --- a real browser -------------------------------------------------------------------------
+
+# Test-only probe, injected into a copy of the report: records every image's decoded size and
+# every error (script errors and failed resource loads) in the DOM, which --dump-dom prints.
+PROBE = """<script>
+const errors = [];
+window.addEventListener('error', e => errors.push(String(e.message || e.target.src || e)), true);
+window.addEventListener('load', () => {
+  const sizes = [...document.images].map(i => i.naturalWidth + 'x' + i.naturalHeight);
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({sizes, errors});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+CHROMIUM = _chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs it)"
+)
+
+
+def _browser(*args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@needs_chromium
+def test_browser_decodes_every_image_without_errors(storage: str, tmp_path: Path) -> None:
+    import json
+
+    page = render_html(load_study(HOSTILE, storage))
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("</head>", PROBE + "</head>", 1), encoding="utf-8")
+    result = _browser("--virtual-time-budget=10000", "--dump-dom", probed.as_uri())
+    match = re.search(r"<pre id=\"probe\">(.*?)</pre>", result.stdout, re.S)
+    assert match, result.stderr[-2000:]
+    probe = json.loads(match.group(1).replace("&quot;", '"'))
+    assert probe["errors"] == []
+    assert len(probe["sizes"]) == 7
+    for size in probe["sizes"]:
+        width, height = (int(v) for v in size.split("x"))
+        assert width > 200 and height > 150, probe["sizes"]
+    # The injected study name stays text: the page has no alert script node of its own.
+    assert "alert('x')</script>" not in result.stdout
+
+
+@needs_chromium
+def test_browser_screenshot(storage: str, tmp_path: Path) -> None:
+    written = load_study(HOSTILE, storage).report(tmp_path)
+    shot = tmp_path / "report.png"
+    result = _browser("--window-size=1200,2400", f"--screenshot={shot}", written.as_uri())
+    assert shot.is_file(), result.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG")
+    width = int.from_bytes(data[16:20], "big")
+    height = int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1200, 2400)
+    assert len(data) > 50_000  # a page of plots and tables, not a blank screen
