@@ -178,7 +178,17 @@ def test_export_json_has_every_trial_with_the_budget_tuning_only_lr(demo: Demo) 
     rows = demo.trials
     assert [row["number"] for row in rows] == [0, 1, 2]
     for row in rows:
-        assert set(row) == {"number", "state", "value", "params", "seed", "reason", "metrics", "duration_s"}
+        assert set(row) == {
+            "number",
+            "round",
+            "state",
+            "value",
+            "params",
+            "seed",
+            "reason",
+            "metrics",
+            "duration_s",
+        }
         assert row["state"] == "complete"
         assert row["reason"] is None
         assert set(row["params"]) == {"lr", "beta1", "beta2", "eps"}
@@ -207,10 +217,16 @@ def test_trials_lists_the_three_trials(demo: Demo) -> None:
 @pytest.mark.slow
 def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     body = json.loads(ok(demo.directory, "best", "--format", "json").stdout)
-    assert set(body) == {"number", "value", "params", "seed"}
+    assert set(body) == {"number", "value", "params", "seed", "round", "confirmation"}
     assert set(body["params"]) == {"lr", "beta1", "beta2", "eps"}
     best = min(demo.trials, key=lambda row: row["value"])
-    assert body == {key: best[key] for key in ("number", "value", "params", "seed")}
+    assert {key: body[key] for key in ("number", "value", "params", "seed", "round")} == {
+        key: best[key] for key in ("number", "value", "params", "seed", "round")
+    }
+    # The playbook strategy confirmed the 3 trials and Adam's defaults on 3 fresh seeds.
+    labels = [config["label"] for config in body["confirmation"]["configs"]]
+    assert [label[:2] for label in labels] == ["#1", "#2", "#3", "ba"]
+    assert all(len(config["values"]) == 3 for config in body["confirmation"]["configs"])
 
     text = ok(demo.directory, "best", "--study", DEMO_STUDY).stdout
     assert f"(trial {best['number']}, seed {best['seed']})" in text

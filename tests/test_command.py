@@ -56,7 +56,13 @@ SCRIPT = textwrap.dedent(
 
 
 def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ADAMTUNE, "run", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [ADAMTUNE, "run", "--strategy", "quasi-random", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def script(tmp_path: Path) -> list[str]:
@@ -210,7 +216,11 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
 def test_ctrl_c_ends_the_command_and_the_study_resumes(tmp_path: Path) -> None:
     command = ["--budget", "2", "--", *script(tmp_path), "hang", "{lr}"]
     process = subprocess.Popen(
-        [ADAMTUNE, "run", *command], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [ADAMTUNE, "run", "--strategy", "quasi-random", *command],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while not (tmp_path / "calls.jsonl").exists() and time.monotonic() < deadline:

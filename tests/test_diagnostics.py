@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -23,6 +24,10 @@ from adamtune.diagnostics import (
 from adamtune.diagnostics.geometry import expanded, position
 from adamtune.space import DEFAULT_SPECS, SearchSpace
 from adamtune.testing import SyntheticObjective
+
+# These tests are about one study searched quasi-randomly (the playbook strategy runs rounds of them).
+quasi_random = functools.partial(adamtune.tune, strategy="quasi-random")
+
 
 STEPS = [100 * (i + 1) for i in range(10)]
 
@@ -52,7 +57,7 @@ def study_of(
             trial.report(step, val_loss=value)
         return min(values)
 
-    return adamtune.tune(objective, budget, storage="memory", **kwargs)  # type: ignore[arg-type]
+    return quasi_random(objective, budget, storage="memory", **kwargs)  # type: ignore[arg-type]
 
 
 def only(findings: Sequence[Finding], check: str) -> Finding:
@@ -236,14 +241,14 @@ def test_no_coupling_finding_without_both_lr_and_beta1() -> None:
 
 
 def test_importance_warns_below_its_trial_count() -> None:
-    study = adamtune.tune(SyntheticObjective(), 10, storage="memory")
+    study = quasi_random(SyntheticObjective(), 10, storage="memory")
     finding = only(diagnose(study), "importance")
     assert finding.severity == "warning"
     assert finding.numbers["minimum_trials"] == 15
     assert set(finding.numbers["importance"]) == {"lr", "beta1"}
     assert sum(finding.numbers["importance"].values()) == pytest.approx(1.0)
 
-    bigger = adamtune.tune(SyntheticObjective(), 20, storage="memory", tune=["lr", "beta1"])
+    bigger = quasi_random(SyntheticObjective(), 20, storage="memory", tune=["lr", "beta1"])
     finding = only(diagnose(bigger), "importance")
     assert finding.severity == "info"
     assert max(finding.numbers["importance"], key=finding.numbers["importance"].get) == "lr"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -15,6 +16,10 @@ import pytest
 import adamtune
 from adamtune import State
 from adamtune.trial import StopRules
+
+# These tests are about one study searched quasi-randomly (the playbook strategy runs rounds of them).
+quasi_random = functools.partial(adamtune.tune, strategy="quasi-random")
+
 
 ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
 
@@ -40,7 +45,7 @@ def by_number(study: adamtune.Study) -> dict[int, adamtune.TrialRecord]:
 
 def test_training_loss_far_above_its_first_value_is_divergence() -> None:
     rising = [1.0, 2.0, 5.0, 10.5, 20.0]
-    study = adamtune.tune(
+    study = quasi_random(
         curve_objective(lambda n: rising, metric="train_loss"), 1, storage="memory", metric="train_loss"
     )
     record = study.trials[0]
@@ -51,12 +56,12 @@ def test_training_loss_far_above_its_first_value_is_divergence() -> None:
 
 def test_the_guard_leaves_validation_losses_alone_and_can_be_set_or_turned_off() -> None:
     overfitting = [1.0, 0.5, 3.0, 12.0]  # a validation loss may rise this far: not divergence
-    study = adamtune.tune(curve_objective(lambda n: overfitting), 1, storage="memory")
+    study = quasi_random(curve_objective(lambda n: overfitting), 1, storage="memory")
     assert study.trials[0].state == State.COMPLETE and study.trials[0].value == 0.5
 
     rising = [1.0, 3.5]
     for factor, state in [(3.0, State.INFEASIBLE), (None, State.COMPLETE)]:
-        study = adamtune.tune(
+        study = quasi_random(
             curve_objective(lambda n: rising, metric="loss"),
             1,
             storage="memory",
@@ -68,7 +73,7 @@ def test_the_guard_leaves_validation_losses_alone_and_can_be_set_or_turned_off()
 
 def test_patience_stops_a_trial_that_stopped_improving_and_keeps_its_best() -> None:
     curve = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 2.0]
-    study = adamtune.tune(curve_objective(lambda n: curve), 1, storage="memory", patience=3)
+    study = quasi_random(curve_objective(lambda n: curve), 1, storage="memory", patience=3)
     record = study.trials[0]
     assert record.state == State.COMPLETE
     assert record.value == 3.0
@@ -82,7 +87,7 @@ def test_median_rule_prunes_worse_than_median_curves_at_the_first_step() -> None
         base = 10.0 if n >= 5 and n % 2 else 1.0
         return [base + 1 / step for step in range(1, 6)]
 
-    study = adamtune.tune(curve_objective(curve), 10, storage="memory", pruner="median")
+    study = quasi_random(curve_objective(curve), 10, storage="memory", pruner="median")
     records = by_number(study)
     pruned = sorted(n for n, r in records.items() if r.state == State.PRUNED)
     assert pruned == [5, 7, 9]
@@ -98,7 +103,7 @@ def test_asha_stops_most_trials_early_and_never_the_best() -> None:
     def curve(n: int) -> list[float]:
         return [float(n % 7) + 1 / step for step in range(1, 28)]
 
-    study = adamtune.tune(curve_objective(curve), 21, storage="memory", pruner="asha")
+    study = quasi_random(curve_objective(curve), 21, storage="memory", pruner="asha")
     records = study.trials
     steps = sum(len(r.curves["val_loss"]) for r in records)
     assert steps <= 0.6 * 27 * 21
@@ -116,7 +121,7 @@ def test_pruned_trials_are_stored_as_optuna_expects_and_exported() -> None:
     def curve(n: int) -> list[float]:
         return [(10.0 if n >= 5 else 1.0) + 1 / step for step in range(1, 4)]
 
-    study = adamtune.tune(curve_objective(curve), 6, storage="memory", pruner="median")
+    study = quasi_random(curve_objective(curve), 6, storage="memory", pruner="median")
     frozen = study.optuna.trials[5]
     assert frozen.state == optuna.trial.TrialState.PRUNED
     assert frozen.value == 11.0
@@ -132,7 +137,7 @@ def test_bad_rules_are_refused() -> None:
     with pytest.raises(adamtune.ConfigError, match="patience: expected a whole number"):
         StopRules(patience=0)
     with pytest.raises(adamtune.ConfigError, match="pruner: expected one of none, median, asha"):
-        adamtune.tune(curve_objective(lambda n: [1.0]), 1, storage="memory", pruner="hyperband")  # type: ignore[arg-type]
+        quasi_random(curve_objective(lambda n: [1.0]), 1, storage="memory", pruner="hyperband")  # type: ignore[arg-type]
 
 
 SCRIPT = textwrap.dedent(
@@ -173,7 +178,20 @@ def test_rules_end_external_commands(
     (tmp_path / "train.py").write_text(SCRIPT)
     budget = "7" if mode == "median" else "1"
     result = subprocess.run(
-        [ADAMTUNE, "run", "--budget", budget, *args, "--", sys.executable, "train.py", mode, "{trial}"],
+        [
+            ADAMTUNE,
+            "run",
+            "--strategy",
+            "quasi-random",
+            "--budget",
+            budget,
+            *args,
+            "--",
+            sys.executable,
+            "train.py",
+            mode,
+            "{trial}",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from adamtune.records import TrialRecord
 from adamtune.space import SearchSpace
 from adamtune.study import load_study
 from adamtune.testing import SyntheticObjective
+
+# These tests are about one study searched quasi-randomly (the playbook strategy runs rounds of them).
+quasi_random = functools.partial(adamtune.tune, strategy="quasi-random")
+
 
 SPACE = SearchSpace.build(["lr", "beta1"])
 LR = SPACE.spec("lr")
@@ -123,7 +128,7 @@ def test_heatmap_points_and_surface() -> None:
 def test_rendering_leaves_matplotlib_global_state_alone() -> None:
     before = dict(matplotlib.rcParams)
     backend = matplotlib.get_backend()
-    study = adamtune.tune(SyntheticObjective(diverge_above=5e-4), 12, storage="memory", seed=1)
+    study = quasi_random(SyntheticObjective(diverge_above=5e-4), 12, storage="memory", seed=1)
     shown = figures(study)
     assert dict(matplotlib.rcParams) == before
     assert matplotlib.get_backend() == backend
@@ -146,12 +151,12 @@ def test_empty_and_tiny_studies_still_render(tmp_path: Path) -> None:
 
     storage = str(tmp_path / "s.journal")
     with pytest.raises(TooManyFailuresError):
-        adamtune.tune(crashes, 3, study="empty", storage=storage, max_consecutive_failures=2)
+        quasi_random(crashes, 3, study="empty", storage=storage, max_consecutive_failures=2)
     empty = load_study("empty", storage)
     assert empty.best is None and len(empty.trials) == 2
     for _, image in figures(empty):
         assert image.startswith(PNG_MAGIC)
-    one = adamtune.tune(SyntheticObjective(), 1, storage="memory")
+    one = quasi_random(SyntheticObjective(), 1, storage="memory")
     assert len(figures(one)) == 4  # lr axis, lr isolation, curves, history
 
 

@@ -30,7 +30,12 @@ WORKER = textwrap.dedent(
 
     journal, budget, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     adamtune.tune(
-        SyntheticObjective(steps=3, sleep_s=0.01), budget, storage=journal, seed=seed, study="mp"
+        SyntheticObjective(steps=3, sleep_s=0.01),
+        budget,
+        storage=journal,
+        seed=seed,
+        study="mp",
+        strategy="quasi-random",
     )
     """
 )
@@ -98,7 +103,17 @@ def wait_for_results(journal: Path, count: int, timeout: float = 60) -> None:
 )
 def test_killed_study_resumes_to_exactly_the_budget(tmp_path: Path, signum: int, exit_code: int) -> None:
     (tmp_path / "train.py").write_text(OBJECTIVE)
-    command = [ADAMTUNE, "tune", "train.py:objective", "--budget", "6", "--seed", "4"]
+    command = [
+        ADAMTUNE,
+        "tune",
+        "train.py:objective",
+        "--budget",
+        "6",
+        "--seed",
+        "4",
+        "--strategy",
+        "quasi-random",
+    ]
     journal = tmp_path / "adamtune.journal"
     process = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import shutil
 import subprocess
@@ -16,6 +17,10 @@ from adamtune.errors import TooManyFailuresError
 from adamtune.plots.report import render_html, report_path, text_report
 from adamtune.study import load_study
 from adamtune.testing import SyntheticObjective
+
+# These tests are about one study searched quasi-randomly (the playbook strategy runs rounds of them).
+quasi_random = functools.partial(adamtune.tune, strategy="quasi-random")
+
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -31,7 +36,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
             raise RuntimeError("<b>bold</b> & broken")
         return synthetic(trial)
 
-    adamtune.tune(objective, 12, study=HOSTILE, storage=path, seed=2)
+    quasi_random(objective, 12, study=HOSTILE, storage=path, seed=2)
     return path
 
 
@@ -97,7 +102,7 @@ def test_report_of_a_study_with_no_result(tmp_path: Path) -> None:
         raise RuntimeError("broken")
 
     with pytest.raises(TooManyFailuresError):
-        adamtune.tune(crashes, 4, study="crashes", storage=storage, max_consecutive_failures=2)
+        quasi_random(crashes, 4, study="crashes", storage=storage, max_consecutive_failures=2)
     written = load_study("crashes", storage).report(tmp_path / "out")
     page = written.read_text(encoding="utf-8")
     assert "No trial has completed yet." in page

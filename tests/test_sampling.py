@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from scipy.stats import qmc
@@ -9,6 +11,9 @@ from scipy.stats import qmc
 import adamtune
 from adamtune import QuasiRandomSampler, halton_points
 from adamtune.sampling import halton_point
+
+# These tests are about one study searched quasi-randomly (the playbook strategy runs rounds of them).
+quasi_random = functools.partial(adamtune.tune, strategy="quasi-random")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 7, 12345])
@@ -86,7 +91,7 @@ def test_bad_arguments(dims: int, count: int) -> None:
 )
 def test_trial_k_gets_point_k_in_a_real_study(tune: list[str], optimizer: str) -> None:
     seed, budget = 4, 24
-    study = adamtune.tune(
+    study = quasi_random(
         lambda trial: float(trial.adam.lr),
         budget,
         study="points",
@@ -112,7 +117,7 @@ def test_trial_k_gets_point_k_in_a_real_study(tune: list[str], optimizer: str) -
 
 def test_study_points_depend_on_the_seed_only() -> None:
     def run(seed: int) -> list[adamtune.AdamConfig | None]:
-        study = adamtune.tune(lambda trial: 1.0, 8, storage="memory", seed=seed, tune=["lr", "beta1"])
+        study = quasi_random(lambda trial: 1.0, 8, storage="memory", seed=seed, tune=["lr", "beta1"])
         return [r.adam for r in study.trials]
 
     assert run(2) == run(2)

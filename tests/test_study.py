@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from adamtune.allocation import POINT, RETRY_OF
 from adamtune.study import trial_seed
 from adamtune.testing import SyntheticObjective
 
+# These tests are about one study searched quasi-randomly (the playbook strategy runs rounds of them).
+quasi_random = functools.partial(adamtune.tune, strategy="quasi-random")
+
 
 @pytest.fixture
 def journal(tmp_path: Path) -> str:
@@ -27,7 +31,7 @@ def by_number(study: adamtune.Study) -> dict[int, adamtune.TrialRecord]:
 
 def test_complete_trials_record_value_seed_params_and_curves(journal: str) -> None:
     objective = SyntheticObjective(best_lr=3e-4)
-    study = adamtune.tune(objective, 6, storage=journal, seed=7)
+    study = quasi_random(objective, 6, storage=journal, seed=7)
 
     assert len(study.trials) == 6
     for record in study.trials:
@@ -75,7 +79,7 @@ def test_divergence_is_infeasible_data_not_an_error(journal: str, behaviour: str
             trial.report(2, val_loss=math.nan)
         raise Diverged("loss exploded")
 
-    study = adamtune.tune(objective, 3, storage=journal)
+    study = quasi_random(objective, 3, storage=journal)
 
     records = by_number(study)
     assert records[1].state == State.INFEASIBLE
@@ -99,7 +103,7 @@ def test_failed_trial_keeps_traceback_and_the_study_goes_on(journal: str) -> Non
             raise KeyError("missing column")
         return trial.adam.lr
 
-    study = adamtune.tune(objective, 3, storage=journal)
+    study = quasi_random(objective, 3, storage=journal)
 
     records = by_number(study)
     assert records[1].state == State.FAILED
@@ -120,11 +124,11 @@ def test_consecutive_failures_stop_the_study_and_keep_completed_trials(journal: 
         return 1.0
 
     with pytest.raises(TooManyFailuresError, match=r"5 trials in a row.*bug in the training loop"):
-        adamtune.tune(objective, 20, storage=journal)
+        quasi_random(objective, 20, storage=journal)
     assert calls == [0, 1, 2, 3, 4, 5, 6]
 
     with pytest.raises(TooManyFailuresError, match="2 trials in a row"):
-        adamtune.tune(objective, 20, storage=journal, max_consecutive_failures=2)
+        quasi_random(objective, 20, storage=journal, max_consecutive_failures=2)
 
     study = adamtune.load_study("objective", journal)
     assert [r.state for r in study.trials].count(State.COMPLETE) == 2
@@ -136,7 +140,7 @@ def test_dict_objective_names_the_metric_and_keeps_the_rest(journal: str) -> Non
         trial.report(10, train_loss=0.9, val_loss=0.8)
         return {"val_loss": 0.7, "val_acc": 0.75}
 
-    study = adamtune.tune(objective, 2, storage=journal)
+    study = quasi_random(objective, 2, storage=journal)
 
     record = study.trials[0]
     assert record.value == 0.7
@@ -154,7 +158,7 @@ def test_dict_objective_names_the_metric_and_keeps_the_rest(journal: str) -> Non
 )
 def test_unusable_returns_fail_with_a_reason(journal: str, returned: Any, reason_part: str) -> None:
     with pytest.raises(TooManyFailuresError):
-        adamtune.tune(lambda trial: returned, 1, storage=journal, study="s", max_consecutive_failures=2)
+        quasi_random(lambda trial: returned, 1, storage=journal, study="s", max_consecutive_failures=2)
 
     failed = adamtune.load_study("s", journal).trials
     assert [r.state for r in failed] == [State.FAILED, State.FAILED]
@@ -162,7 +166,7 @@ def test_unusable_returns_fail_with_a_reason(journal: str, returned: Any, reason
 
 
 def test_maximize_and_budget_is_exact(journal: str) -> None:
-    study = adamtune.tune(
+    study = quasi_random(
         lambda trial: -abs(math.log10(trial.adam.lr) + 4), 9, storage=journal, direction="maximize"
     )
     assert study.tally().results == 9
@@ -172,27 +176,27 @@ def test_maximize_and_budget_is_exact(journal: str) -> None:
 
 def test_resume_runs_only_what_is_missing_and_can_extend_the_budget(journal: str) -> None:
     objective = SyntheticObjective()
-    first = adamtune.tune(objective, 4, storage=journal, tune=["lr", "beta1"])
+    first = quasi_random(objective, 4, storage=journal, tune=["lr", "beta1"])
     params_before = [r.adam for r in first.trials]
 
-    again = adamtune.tune(objective, 4, storage=journal, tune=["lr", "beta1"])
+    again = quasi_random(objective, 4, storage=journal, tune=["lr", "beta1"])
     assert [r.adam for r in again.trials] == params_before
 
-    extended = adamtune.tune(objective, 7, storage=journal, tune=["lr", "beta1"])
+    extended = quasi_random(objective, 7, storage=journal, tune=["lr", "beta1"])
     assert [r.point for r in extended.trials] == list(range(7))
     assert [r.adam for r in extended.trials][:4] == params_before
 
 
 def test_changed_space_or_seed_is_refused_and_nothing_is_lost(journal: str) -> None:
     objective = SyntheticObjective()
-    adamtune.tune(objective, 3, storage=journal, seed=1)
+    quasi_random(objective, 3, storage=journal, seed=1)
 
     with pytest.raises(StudyMismatchError, match=r"lr range 1e-05:0.001 vs 1e-05:0.1"):
-        adamtune.tune(objective, 3, storage=journal, seed=1, ranges={"lr": (1e-5, 1e-1)})
+        quasi_random(objective, 3, storage=journal, seed=1, ranges={"lr": (1e-5, 1e-1)})
     with pytest.raises(StudyMismatchError, match="seed 1 vs 2"):
-        adamtune.tune(objective, 3, storage=journal, seed=2)
+        quasi_random(objective, 3, storage=journal, seed=2)
     with pytest.raises(StudyMismatchError, match="pass --tune lr to extend"):
-        adamtune.tune(objective, 12, storage=journal, seed=1)  # the tiers would add beta1
+        quasi_random(objective, 12, storage=journal, seed=1)  # the tiers would add beta1
 
     assert len(adamtune.load_study("synthetic", journal).trials) == 3
 
@@ -204,7 +208,7 @@ def test_interrupt_gives_the_point_back_and_resume_reruns_it(journal: str) -> No
         return trial.adam.lr
 
     with pytest.raises(KeyboardInterrupt):
-        adamtune.tune(objective, 5, storage=journal)
+        quasi_random(objective, 5, storage=journal)
 
     interrupted = adamtune.load_study("objective", journal)
     records = by_number(interrupted)
@@ -212,7 +216,7 @@ def test_interrupt_gives_the_point_back_and_resume_reruns_it(journal: str) -> No
     assert records[2].reason == "interrupted before it finished"
     assert len(interrupted.trials) == 3  # the retry waits in the queue, not yet a trial
 
-    study = adamtune.tune(lambda trial: trial.adam.lr, 5, storage=journal, study="objective")
+    study = quasi_random(lambda trial: trial.adam.lr, 5, storage=journal, study="objective")
     finished = [r for r in study.trials if r.state == State.COMPLETE]
     assert sorted(r.point for r in finished) == [0, 1, 2, 3, 4]
     retry = next(r for r in finished if r.point == 2)
@@ -225,7 +229,7 @@ def test_interrupt_gives_the_point_back_and_resume_reruns_it(journal: str) -> No
 
 
 def test_study_is_plain_optuna(journal: str) -> None:
-    adamtune.tune(SyntheticObjective(), 12, storage=journal, seed=3)
+    quasi_random(SyntheticObjective(), 12, storage=journal, seed=3)
 
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
     loaded = optuna.load_study(study_name="synthetic", storage=storage)
@@ -263,14 +267,14 @@ def test_bad_settings_are_refused_before_anything_is_stored(tmp_path: Path) -> N
         ({"study": " "}, "study name"),
     ]:
         with pytest.raises(adamtune.ConfigError, match=message):
-            adamtune.tune(objective, 5, storage=journal, **kwargs)
+            quasi_random(objective, 5, storage=journal, **kwargs)
     with pytest.raises(adamtune.ConfigError, match="budget: expected a whole number"):
-        adamtune.tune(objective, 0, storage=journal)
+        quasi_random(objective, 0, storage=journal)
     assert not Path(journal).exists()
 
 
 def test_fixed_lr_allows_tuning_other_hyperparameters_alone(journal: str) -> None:
-    study = adamtune.tune(SyntheticObjective(), 4, storage=journal, tune=["eps"], fixed={"lr": 2e-3})
+    study = quasi_random(SyntheticObjective(), 4, storage=journal, tune=["eps"], fixed={"lr": 2e-3})
     for record in study.trials:
         assert record.adam is not None
         assert record.adam.lr == 2e-3

@@ -20,15 +20,19 @@ from rich.console import Console
 from rich.table import Table
 
 from adamtune._version import __version__
+from adamtune.campaign import Campaign, campaign_rounds_text
+from adamtune.confirmation import Confirmation, parse_baseline
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors.command import CommandObjective, log_dir
 from adamtune.outcomes import State
 from adamtune.progress import ProgressBar
 from adamtune.records import TrialRecord
-from adamtune.space import parse_fixed, parse_names, parse_range
+from adamtune.space import SearchSpace, parse_fixed, parse_names, parse_range
 from adamtune.storage import describe
+from adamtune.strategy import STRATEGIES
 from adamtune.study import Study, load_study, tune
 from adamtune.target import load_target
+from adamtune.tiers import check_budget, choose_tuned
 from adamtune.workloads.mnist1d import MODELS, Mnist1dWorkload
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +92,35 @@ def _study_options(command: F) -> F:
         ),
         click.option(
             "--patience", type=int, metavar="K", help="Stop a trial after K reports without improvement."
+        ),
+        click.option(
+            "--strategy",
+            type=click.Choice(list(STRATEGIES)),
+            default="playbook",
+            show_default=True,
+            help="playbook: explore, expand the ranges, exploit with constrained BO, confirm. "
+            "Or one search: quasi-random, random, grid (1-2 tuned), bayes (GP), tpe.",
+        ),
+        click.option(
+            "--confirm",
+            type=int,
+            metavar="N",
+            help="Retrain the best configurations and the baseline on N fresh seeds after the "
+            "budget (0: off). Default: 3 with the playbook strategy, else 0.",
+        ),
+        click.option(
+            "--confirm-top",
+            type=int,
+            default=3,
+            show_default=True,
+            metavar="K",
+            help="How many of the best configurations to confirm.",
+        ),
+        click.option(
+            "--baseline",
+            metavar="NAME=VALUE,...",
+            help="Your current configuration, to compare with (default: Adam's defaults "
+            "lr=1e-3,beta1=0.9,beta2=0.999,eps=1e-8).",
         ),
         click.option(
             "--divergence-factor",
@@ -222,10 +255,24 @@ def _run(
     pruner: str = "none",
     patience: int | None = None,
     divergence_factor: float = 10.0,
+    strategy: str = "playbook",
+    confirm: int | None = None,
+    confirm_top: int = 3,
+    baseline: str | None = None,
 ) -> Study:
     parsed_ranges = dict(parse_range(text) for text in ranges)
     parsed_fixed = dict(parse_fixed(text) for text in fixes)
     requested = parse_names(tuned) if tuned is not None else None
+    parsed_baseline = None
+    if baseline is not None:
+        choice = choose_tuned(check_budget(budget), requested=requested, fixed=parsed_fixed)
+        space = SearchSpace.build(
+            choice.tuned,
+            ranges=parsed_ranges,
+            fixed=parsed_fixed,
+            optimizer=optimizer,  # type: ignore[arg-type]
+        )
+        parsed_baseline = parse_baseline(baseline, space)
     with ProgressBar(err) as bar:
         announce = _Announcer(bar, describe(storage))
         try:
@@ -247,6 +294,10 @@ def _run(
                 patience=patience,
                 divergence_factor=divergence_factor or None,
                 progress=announce,
+                strategy=strategy,  # type: ignore[arg-type]
+                confirm=confirm,
+                confirm_top=confirm_top,
+                baseline=parsed_baseline,
             )
         except KeyboardInterrupt:
             bar.__exit__()
@@ -281,12 +332,36 @@ class _Announcer:
 def _print_best(study: Study) -> None:
     tally = study.tally()
     best = study.best
+    if isinstance(study, Campaign):
+        for line in campaign_rounds_text(study):
+            out.print(line, markup=False)
     out.print(f"{tally.results} trials with a result ({tally.failed} failed) in study {study.name}")
     if best is None or best.adam is None:
         out.print("no trial completed: nothing to recommend")
         return
-    out.print(f"best {study.info.metric} {best.value:.6g} (trial {best.number}, seed {best.seed})")
+    where = f", round {best.round}" if best.round is not None else ""
+    out.print(f"best {study.info.metric} {best.value:.6g} (trial {best.number}{where}, seed {best.seed})")
     out.print(f"  {best.adam.short()}")
+    confirmation = study.confirmation
+    if confirmation is not None:
+        _print_confirmation(confirmation, study.info.metric)
+
+
+def _print_confirmation(confirmation: Confirmation, metric: str) -> None:
+    seeds = len(confirmation.seeds)
+    table = Table(title=f"confirmation on {seeds} fresh seeds", title_justify="left")
+    for column in ("config", f"mean {metric}", "std", "diverged", "lr", "beta1", "beta2", "eps"):
+        table.add_column(column, no_wrap=True)
+    for config in confirmation.configs:
+        table.add_row(
+            config.label,
+            _number(config.mean),
+            _number(config.std),
+            f"{config.diverged}/{seeds}" if config.diverged else "",
+            *(_number(getattr(config.adam, name)) for name in ("lr", "beta1", "beta2", "eps")),
+        )
+    out.print(table)
+    out.print(confirmation.verdict(), markup=False)
 
 
 @cli.command()
@@ -304,13 +379,15 @@ def trials(study_name: str | None, storage: str | None, state: str | None, reaso
     names = study.param_names
     table = Table(title=f"{study.name}: {len(records)} trials", title_justify="left")
     with_logs = any(record.logs for record in records)
-    columns = ("#", "state", study.info.metric, *names, "seed", "time", "reason")
-    for column in columns + (("logs",) if with_logs else ()):
+    with_rounds = isinstance(study, Campaign)
+    columns = ("#", *(("round",) if with_rounds else ()), "state", study.info.metric, *names, "seed", "time")
+    for column in columns + ("reason",) + (("logs",) if with_logs else ()):
         table.add_column(column, no_wrap=column not in ("reason", "logs"))
     for record in records:
         params = record.params(names)
         table.add_row(
             str(record.number),
+            *((str(record.round),) if with_rounds else ()),
             str(record.state),
             _number(record.value),
             *(_number(params.get(n)) for n in names),
@@ -342,6 +419,11 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
             "params": record.params(study.param_names),
             "seed": record.seed,
         }
+        if record.round is not None:
+            body["round"] = record.round
+        confirmation = study.confirmation
+        if confirmation is not None:
+            body["confirmation"] = confirmation.to_dict()
         click.echo(json.dumps(body, indent=2))
         return
     out.print(f"best {study.info.metric} {record.value:.6g} (trial {record.number}, seed {record.seed})")

@@ -45,6 +45,7 @@ class TrialRecord:
     curves: Mapping[str, list[list[float]]] = field(default_factory=dict)
     duration_s: float | None = None
     logs: Mapping[str, str] = field(default_factory=dict)
+    round: int | None = None  # the campaign round (playbook strategy); None in a one-study search
 
     def params(self, names: Sequence[str]) -> dict[str, float]:
         if self.adam is None:
@@ -53,7 +54,8 @@ class TrialRecord:
         return {name: values[name] for name in names}
 
     def to_dict(self, names: Sequence[str]) -> dict[str, Any]:
-        """The export shape: number, state, value, params, seed, reason, metrics, duration_s."""
+        """The export shape: number, state, value, params, seed, reason, metrics, duration_s (and
+        round, in a campaign)."""
         return {
             "number": self.number,
             "state": str(self.state),
@@ -63,6 +65,7 @@ class TrialRecord:
             "reason": self.reason,
             "metrics": dict(self.metrics),
             "duration_s": self.duration_s,
+            **({"round": self.round} if self.round is not None else {}),
         }
 
 

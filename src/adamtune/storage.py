@@ -113,5 +113,11 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+PART_MARK = "::"
+"""In the names of the studies that are parts of another: a campaign's rounds, a confirmation."""
+
+
 def study_names(storage: BaseStorage) -> list[str]:
-    return [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+    """The studies a user named (the parts of campaigns and confirmations left out)."""
+    names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+    return [name for name in names if PART_MARK not in name]

@@ -44,7 +44,7 @@ from adamtune.allocation import (
     point_of,
     tally,
 )
-from adamtune.config import OptimizerName
+from adamtune.config import AdamConfig, OptimizerName
 from adamtune.errors import (
     ConfigError,
     StudyMismatchError,
@@ -72,13 +72,17 @@ from adamtune.tiers import TierChoice, check_budget, choose_tuned
 from adamtune.trial import StopRules, Trial
 
 if TYPE_CHECKING:
+    from adamtune.confirmation import Confirmation
     from adamtune.diagnostics import Finding
+    from adamtune.strategy import StrategyName
 
 logger = logging.getLogger("adamtune")
 
 Direction = Literal["minimize", "maximize"]
 INFO_ATTR = "adamtune"
 BUDGET_ATTR = "budget"
+STRATEGY_ATTR = "strategy"
+CONFIRM_ATTR = "confirmation"
 INTERRUPTED = "interrupted"
 SURPLUS = "surplus"
 TASK_ATTRS = (SEED, "role", "candidate", "source")
@@ -176,6 +180,17 @@ class Study:
 
         return write_report(self, Path(path))
 
+    @property
+    def strategy(self) -> str:
+        return str(self.optuna.user_attrs.get(STRATEGY_ATTR, "quasi-random"))
+
+    @property
+    def confirmation(self) -> Confirmation | None:
+        """The best configurations and the baseline retrained on fresh seeds, when run."""
+        from adamtune.confirmation import load_confirmation
+
+        return load_confirmation(self)
+
 
 class Progress(Protocol):
     """Receives a study's progress; the CLI draws a progress bar with it."""
@@ -205,6 +220,10 @@ def tune(
     executor: Executor | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    strategy: StrategyName = "playbook",
+    confirm: int | None = None,
+    confirm_top: int = 3,
+    baseline: AdamConfig | None = None,
 ) -> Study:
     """Tune Adam's hyperparameters for ``objective`` with ``budget`` trials, and return the study.
 
@@ -221,6 +240,13 @@ def tune(
 
     ``workers`` > 1 runs that many trials at once in threads of this process: for objectives
     that wait on other processes (``adamtune run``), not for Python training loops.
+
+    ``strategy`` (see ``adamtune.strategy``): "playbook" (rounds: explore, expand, exploit with
+    constrained Bayesian optimisation; returns a ``Campaign``), or one study searched by
+    "quasi-random", "random", "grid", "bayes" or "tpe". Afterwards the ``confirm_top`` best
+    configurations and ``baseline`` (default: Adam's defaults) are retrained on ``confirm``
+    fresh seeds (default 3 for "playbook", 0 for the others; 0 turns it off), outside the
+    budget: ``study.confirmation`` has the table and the verdict.
     """
     budget = check_budget(budget)
     _check_settings(seed, direction, metric, max_consecutive_failures)
@@ -233,23 +259,85 @@ def tune(
         raise ConfigError("study name: expected a non-empty name, got ''")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers: expected a whole number >= 1, got {workers!r}")
+    from adamtune.confirmation import DEFAULT_SEEDS, check_baseline, default_baseline, run_confirmation
+    from adamtune.strategy import check_strategy, make_sampler
+
+    strategy = check_strategy(strategy, space)
+    seeds = _check_confirm(confirm, confirm_top, DEFAULT_SEEDS if strategy == "playbook" else 0)
+    baseline = baseline or default_baseline(space)
+    check_baseline(baseline, space)
     rules = StopRules(direction, divergence_factor, patience)
     optuna_pruner = make_pruner(pruner)
-    handle = _create_or_resume(name, open_storage(storage), info, budget, optuna_pruner)
+    executor = executor or InProcessExecutor()
+    backend = open_storage(storage)
     logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
-    runners = [
-        _Runner(handle, objective, executor or InProcessExecutor(), budget, progress, rules)
-        for _ in range(workers)
-    ]
-    runners[0].reclaim_dead_workers()
-    if progress is not None:
-        progress.started(handle, handle.tally().results)
-    with _sigterm_as_interrupt():
-        if workers == 1:
-            runners[0].run(max_consecutive_failures)
-        else:
-            _run_threads(runners, objective, max_consecutive_failures)
+    handle: Study
+    if strategy == "playbook":
+        from adamtune.campaign import run_campaign
+
+        handle = run_campaign(
+            objective,
+            budget,
+            name,
+            backend,
+            info,
+            pruner=optuna_pruner,
+            rules=rules,
+            executor=executor,
+            max_consecutive_failures=max_consecutive_failures,
+            progress=progress,
+            workers=workers,
+        )
+    else:
+        sampler = make_sampler(strategy, space, seed, budget)
+        handle = _create_or_resume(name, backend, info, budget, optuna_pruner, sampler)
+        _check_strategy_of(handle, strategy)
+        runners = [_Runner(handle, objective, executor, budget, progress, rules) for _ in range(workers)]
+        runners[0].reclaim_dead_workers()
+        if progress is not None:
+            progress.started(handle, handle.tally().results)
+        with _sigterm_as_interrupt():
+            if workers == 1:
+                runners[0].run(max_consecutive_failures)
+            else:
+                _run_threads(runners, objective, max_consecutive_failures)
+    if seeds:
+        with _sigterm_as_interrupt():
+            run_confirmation(
+                handle,
+                objective,
+                executor,
+                rules,
+                seeds=seeds,
+                top=confirm_top,
+                baseline=baseline,
+                max_consecutive_failures=max_consecutive_failures,
+            )
     return handle
+
+
+def _check_confirm(confirm: object, top: object, default: int) -> int:
+    seeds = default if confirm is None else confirm
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 0:
+        raise ConfigError(f"confirm: expected a whole number of seeds >= 0 (0: off), got {confirm!r}")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"confirm_top: expected a whole number of configurations >= 1, got {top!r}")
+    return seeds
+
+
+def _check_strategy_of(study: Study, strategy: str) -> None:
+    stored = study.optuna.user_attrs.get(STRATEGY_ATTR)
+    if stored is None:
+        if study.optuna.get_trials(deepcopy=False) and strategy != "quasi-random":
+            stored = "quasi-random"  # studies from before strategies existed
+        else:
+            study.optuna.set_user_attr(STRATEGY_ATTR, strategy)
+            return
+    if stored != strategy:
+        raise StudyMismatchError(
+            f"study {study.name!r} was searched with strategy {stored}, got {strategy}: resume it "
+            f"with --strategy {stored}, or give another --study name"
+        )
 
 
 def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures: int) -> None:
@@ -300,6 +388,10 @@ def load_study(name: str | None, storage: str | None) -> Study:
     stored = optuna_study.user_attrs.get(INFO_ATTR)
     if stored is None:
         raise StudyNotFoundError(f"study {name!r} in {where} was not created by adamtune")
+    from adamtune.campaign import Campaign, is_campaign
+
+    if is_campaign(optuna_study):
+        return Campaign(optuna_study, StudyInfo.from_dict(stored))
     return Study(optuna_study, StudyInfo.from_dict(stored))
 
 

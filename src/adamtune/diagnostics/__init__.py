@@ -6,6 +6,7 @@ plots and the report render them, and the strategies act on their suggested rang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from adamtune.diagnostics._base import Finding, Noise, Severity, estimate_noise, within_noise
@@ -17,6 +18,8 @@ from adamtune.diagnostics.divergence import divergent_tail, infeasible, instabil
 from adamtune.diagnostics.importance import importance
 
 if TYPE_CHECKING:
+    from adamtune.records import TrialRecord
+    from adamtune.space import SearchSpace
     from adamtune.study import Study
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "curves",
     "density",
     "diagnose",
+    "diagnose_records",
     "divergent_tail",
     "estimate_noise",
     "importance",
@@ -39,18 +43,24 @@ __all__ = [
 
 def diagnose(study: Study) -> list[Finding]:
     """Every check over ``study``, most urgent first (actions, then warnings, then context)."""
+    info = study.info
+    return diagnose_records(study.trials, info.space, info.direction, info.metric)
+
+
+def diagnose_records(
+    records: Sequence[TrialRecord], space: SearchSpace, direction: str, metric: str
+) -> list[Finding]:
+    """Every check over ``records`` read against ``space``, most urgent first."""
     from adamtune.diagnostics._base import SEVERITY_ORDER
 
-    records = study.trials
-    info = study.info
-    noise = estimate_noise(records, info.direction)
+    noise = estimate_noise(records, direction)
     findings = [
-        *boundary(records, info.space, info.direction, noise),
-        *density(records, info.direction, noise),
-        *infeasible(records, info.space),
-        *instability(records, info.space, info.direction),
-        *coupling(records, info.space, info.direction),
-        *curves(records, info.metric, info.direction, noise),
-        *importance(study.optuna, info.space),
+        *boundary(records, space, direction, noise),
+        *density(records, direction, noise),
+        *infeasible(records, space),
+        *instability(records, space, direction),
+        *coupling(records, space, direction),
+        *curves(records, metric, direction, noise),
+        *importance(records, space),
     ]
     return sorted(findings, key=lambda f: SEVERITY_ORDER[f.severity])

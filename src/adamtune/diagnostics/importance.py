@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import optuna
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-from optuna.trial import TrialState
+from optuna.trial import create_trial
 
 from adamtune.diagnostics._base import Finding
+from adamtune.outcomes import State
+from adamtune.records import TrialRecord
 from adamtune.space import SearchSpace
 
 MIN_TRIALS = 15
@@ -18,10 +23,12 @@ def minimum_trials(dimensions: int) -> int:
     return max(MIN_TRIALS, PER_DIMENSION * dimensions)
 
 
-def importance(study: optuna.Study, space: SearchSpace) -> list[Finding]:
+def importance(records: Sequence[TrialRecord], space: SearchSpace) -> list[Finding]:
+    """fANOVA over the complete trials inside ``space`` (a campaign's rounds included)."""
     if len(space.tuned) < 2:
         return []
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    study = _as_optuna_study(records, space)
+    done = study.get_trials(deepcopy=False)
     if len(done) < 2:
         return []
     names = {spec.param_name: spec.name for spec in space.tuned_specs}
@@ -42,3 +49,25 @@ def importance(study: optuna.Study, space: SearchSpace) -> list[Finding]:
             )
         ]
     return [Finding("importance", "info", f"fANOVA importance over {len(done)} trials: {text}.", numbers)]
+
+
+def _as_optuna_study(records: Sequence[TrialRecord], space: SearchSpace) -> optuna.Study:
+    """An in-memory Optuna study of the feasible complete trials that lie inside ``space``."""
+    distributions = space.distributions()
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per diagnosis
+    try:
+        study = optuna.create_study()
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    trials = []
+    for record in records:
+        if record.state != State.COMPLETE or record.adam is None or record.value is None:
+            continue
+        if not math.isfinite(record.value):
+            continue
+        params = {s.param_name: s.param_from_value(getattr(record.adam, s.name)) for s in space.tuned_specs}
+        if all(distributions[k].low <= v <= distributions[k].high for k, v in params.items()):
+            trials.append(create_trial(value=record.value, params=params, distributions=dict(distributions)))
+    study.add_trials(trials)
+    return study

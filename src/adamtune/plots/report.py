@@ -92,6 +92,8 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         f"Objective: {e(info.metric)} ({e(info.direction)}), search seed {info.seed}. "
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by adamtune {e(__version__)}.</p>",
         _best_section(study),
+        _confirmation_section(study),
+        _rounds_section(study),
         "<h2>Diagnostics</h2>",
         *(_finding_html(f) for f in findings),
         "" if findings else "<p>No findings.</p>",
@@ -126,6 +128,52 @@ def _best_section(study: Study) -> str:
     )
 
 
+def _confirmation_section(study: Study) -> str:
+    confirmation = study.confirmation
+    if confirmation is None:
+        return ""
+    seeds = len(confirmation.seeds)
+    head = "".join(
+        f"<th>{e(n)}</th>"
+        for n in ("configuration", f"mean {study.info.metric}", "std", "diverged", *study.param_names)
+    )
+    rows = []
+    for config in confirmation.configs:
+        values = config.adam.as_dict()
+        cells = [
+            e(config.label),
+            _number(config.mean),
+            _number(config.std),
+            f"{config.diverged}/{seeds}" if config.diverged else "",
+            *(_number(values[n]) for n in study.param_names),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        f"<h2>Confirmation</h2><p>The best configurations and the baseline, retrained on the same "
+        f"{seeds} fresh seeds (outside the budget). {e(confirmation.verdict())}.</p>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def _rounds_section(study: Study) -> str:
+    from adamtune.campaign import Campaign
+
+    if not isinstance(study, Campaign):
+        return ""
+    rows = []
+    for planned in study.rounds:
+        ranges = "<br>".join(
+            f"{e(spec.name)} {spec.low:.3g} .. {spec.high:.3g}" for spec in planned.space.tuned_specs
+        )
+        cells = [str(planned.index), e(planned.kind), str(planned.budget), ranges, e(planned.reason)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{n}</th>" for n in ("round", "kind", "trials", "ranges", "why"))
+    return (
+        "<h2>Rounds</h2><p>The playbook strategy's rounds: each range, and why it changed.</p>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
 def _finding_html(finding: Finding) -> str:
     action = f"<div class='action-text'>{e(finding.action)}</div>" if finding.action else ""
     return (
@@ -136,20 +184,33 @@ def _finding_html(finding: Finding) -> str:
 
 def _trials_table(study: Study) -> str:
     names = study.param_names
+    records = study.trials
+    rounds = any(record.round is not None for record in records)
     head = "".join(
-        f"<th>{e(n)}</th>" for n in ("#", "state", study.info.metric, *names, "seed", "time", "reason")
+        f"<th>{e(n)}</th>"
+        for n in (
+            "#",
+            *(("round",) if rounds else ()),
+            "state",
+            study.info.metric,
+            *names,
+            "seed",
+            "time",
+            "reason",
+        )
     )
     rows = [f"<table><tr>{head}</tr>"]
-    for record in study.trials:
-        rows.append(_trial_row(record, names))
+    for record in records:
+        rows.append(_trial_row(record, names, rounds))
     rows.append("</table>")
     return "\n".join(rows)
 
 
-def _trial_row(record: TrialRecord, names: Sequence[str]) -> str:
+def _trial_row(record: TrialRecord, names: Sequence[str], rounds: bool = False) -> str:
     params = record.params(names)
     cells = [
         str(record.number),
+        *((str(record.round),) if rounds else ()),
         e(str(record.state)),
         _number(record.value),
         *(_number(params.get(n)) for n in names),
@@ -176,9 +237,16 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
     """The best configuration and the diagnostics, as plain text."""
     findings = diagnose(study) if findings is None else findings
     lines = [f"study {study.name}: {study.tally().results} of {study.budget} trials with a result"]
+    from adamtune.campaign import Campaign, campaign_rounds_text
+
+    if isinstance(study, Campaign):
+        lines.extend(campaign_rounds_text(study))
     best = study.best
     if best is not None and best.adam is not None:
         lines.append(f"best {study.info.metric} {best.value:.6g} (trial {best.number}): {best.adam.short()}")
+    confirmation = study.confirmation
+    if confirmation is not None:
+        lines.append(f"confirmation on {len(confirmation.seeds)} seeds: {confirmation.verdict()}")
     for finding in findings:
         lines.append(f"\n[{finding.severity}] {finding.check}: {finding.message}")
         if finding.action:

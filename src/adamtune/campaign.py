@@ -1,0 +1,439 @@
+"""The playbook strategy: rounds of exploration, range changes read from the diagnostics, a
+final round of constrained Bayesian optimisation, then a confirmation on several seeds.
+
+Each round is its own Optuna study (``NAME::round-K``, with one fixed space, as Optuna's
+samplers need), and the rounds form one campaign under the user's study name ``NAME``: an
+Optuna study without trials whose user attributes hold the campaign's settings and its list of
+rounds (kind, budget, space, seed and the reason for each). ``Campaign`` reads the rounds back
+as one study: its trials carry a ``round`` and a campaign-wide number.
+
+After each exploration round the diagnostics of all trials so far decide:
+
+- a boundary finding (the best trials at the edge of a range) expands that range one decade
+  in that direction, at most ``MAX_DECADES`` beyond the starting range and never outside the
+  legal domain, and another exploration round samples the expanded space;
+- a large infeasible share with a divergent tail narrows that range away from the divergent
+  region (the cut lies between the last trial that trained and the first that diverged).
+
+The budget split is ``strategy.plan_next_round``'s. The final round uses ``AdaptiveSampler``
+("gp": Optuna's GPSampler with the ``diverged`` constraint, i.e. constrained LogEI, fitted
+also on pruned trials) and starts from a copy of every earlier trial that lies in its space
+(marked ``copy_of``: data for the sampler, not results of the round).
+
+The plan of each new round is written to the campaign before the round starts and is a pure
+function of the trials before it, so an interrupted campaign resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState, create_trial
+
+from adamtune.adaptive import AdaptiveSampler, derived_seed
+from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_copy
+from adamtune.diagnostics import Finding, diagnose_records
+from adamtune.errors import StudyMismatchError
+from adamtune.executors import Executor, Objective
+from adamtune.records import TrialRecord
+from adamtune.sampling import QuasiRandomSampler
+from adamtune.space import HyperparameterSpec, SearchSpace
+from adamtune.strategy import MAX_DECADES, RoundKind, RoundPlan, plan_first_round, plan_next_round
+from adamtune.study import (
+    BUDGET_ATTR,
+    INFO_ATTR,
+    Progress,
+    Study,
+    StudyInfo,
+    _create_or_resume,
+    _run_threads,
+    _Runner,
+    _sigterm_as_interrupt,
+)
+from adamtune.trial import StopRules
+
+logger = logging.getLogger("adamtune")
+
+CAMPAIGN_ATTR = "campaign"
+ROUNDS_ATTR = "rounds"
+ROUND_ATTR = "round"
+ROUND_SEPARATOR = "::round-"
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of a campaign, as planned and stored."""
+
+    index: int
+    kind: RoundKind
+    budget: int
+    space: SearchSpace
+    seed: int
+    reason: str
+
+    def study_name(self, campaign: str) -> str:
+        return f"{campaign}{ROUND_SEPARATOR}{self.index}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "budget": self.budget,
+            "space": self.space.to_dict(),
+            "seed": self.seed,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Round:
+        return cls(
+            int(data["index"]),
+            data["kind"],
+            int(data["budget"]),
+            SearchSpace.from_dict(data["space"]),
+            int(data["seed"]),
+            str(data["reason"]),
+        )
+
+
+def is_campaign(optuna_study: optuna.Study) -> bool:
+    return CAMPAIGN_ATTR in optuna_study.user_attrs
+
+
+class Campaign(Study):
+    """A playbook campaign read as one study: every round's trials, numbered in round order.
+
+    ``info.space`` is the space of the latest round; ``rounds`` lists each round's space and
+    why it was chosen; ``round_study(k)`` opens round k as a plain adamtune ``Study``.
+    """
+
+    def __init__(self, anchor: optuna.Study, info: StudyInfo) -> None:
+        super().__init__(anchor, info)
+        self.start_info = info
+        rounds = self.rounds
+        if rounds:
+            self.info = replace(info, space=rounds[-1].space)
+
+    @property
+    def storage(self) -> BaseStorage:
+        return self.optuna._storage
+
+    @property
+    def rounds(self) -> list[Round]:
+        return [Round.from_dict(r) for r in self.optuna.user_attrs.get(ROUNDS_ATTR, [])]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.optuna.user_attrs.get(CAMPAIGN_ATTR, {}))
+
+    def round_study(self, index: int) -> Study:
+        planned = self.rounds[index]
+        optuna_study = optuna.load_study(study_name=planned.study_name(self.name), storage=self.storage)
+        return Study(optuna_study, StudyInfo.from_dict(optuna_study.user_attrs[INFO_ATTR]))
+
+    def _round_studies(self) -> list[tuple[Round, Study]]:
+        found = []
+        for planned in self.rounds:
+            try:
+                found.append((planned, self.round_study(planned.index)))
+            except KeyError:
+                break  # planned, not created yet (an interruption between the two)
+        return found
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        merged: list[TrialRecord] = []
+        for planned, study in self._round_studies():
+            frozen = {t.number: t for t in study.optuna.get_trials(deepcopy=False)}
+            for record in study.trials:
+                if not is_copy(frozen[record.number]):
+                    merged.append(replace(record, number=len(merged), round=planned.index))
+        return merged
+
+    def tally(self) -> Tally:
+        tallies = [study.tally() for _, study in self._round_studies()]
+        return Tally(
+            results=sum(t.results for t in tallies),
+            running=sum(t.running for t in tallies),
+            waiting=sum(t.waiting for t in tallies),
+            failed=sum(t.failed for t in tallies),
+        )
+
+
+def run_campaign(
+    objective: Objective,
+    budget: int,
+    name: str,
+    storage: BaseStorage,
+    info: StudyInfo,
+    *,
+    pruner: optuna.pruners.BasePruner,
+    rules: StopRules,
+    executor: Executor,
+    max_consecutive_failures: int,
+    progress: Progress | None,
+    workers: int = 1,
+) -> Campaign:
+    anchor = _create_or_resume(name, storage, info, budget, pruner)
+    campaign = _open_campaign(anchor, budget)
+    if not campaign.rounds:
+        first = plan_first_round(budget)
+        _append_round(campaign, Round(0, first.kind, first.budget, info.space, info.seed, FIRST_REASON))
+    if progress is not None:
+        progress.started(campaign, campaign.tally().results)
+    with _sigterm_as_interrupt():
+        while True:
+            current = campaign.rounds[-1]
+            _run_round(
+                campaign,
+                current,
+                objective,
+                executor,
+                pruner,
+                rules,
+                progress,
+                max_consecutive_failures,
+                workers,
+            )
+            if not _plan_next(campaign, budget):
+                break
+    return Campaign(campaign.optuna, campaign.start_info)
+
+
+FIRST_REASON = "explore: quasi-random search over the starting space"
+
+
+def _open_campaign(anchor: Study, budget: int) -> Campaign:
+    settings = anchor.optuna.user_attrs.get(CAMPAIGN_ATTR)
+    if settings is None:
+        if anchor.optuna.get_trials(deepcopy=False):
+            raise StudyMismatchError(
+                f"study {anchor.name!r} holds a one-study search (not the playbook strategy's rounds): "
+                "resume it with its own --strategy, or give another --study name"
+            )
+        anchor.optuna.set_user_attr(CAMPAIGN_ATTR, {"strategy": "playbook", "budget": budget})
+    elif int(settings["budget"]) != budget:
+        raise StudyMismatchError(
+            f"campaign {anchor.name!r} was planned for a budget of {settings['budget']}, got {budget}: "
+            f"pass --budget {settings['budget']} to resume it, or give another --study name"
+        )
+    return Campaign(anchor.optuna, anchor.info)
+
+
+def _append_round(campaign: Campaign, planned: Round) -> None:
+    rounds = campaign.optuna.user_attrs.get(ROUNDS_ATTR, [])
+    if any(r["index"] == planned.index for r in rounds):
+        return  # another process planned it first; the plan is the same function of the same data
+    campaign.optuna.set_user_attr(ROUNDS_ATTR, [*rounds, planned.to_dict()])
+    logger.info("round %d (%s, %d trials): %s", planned.index, planned.kind, planned.budget, planned.reason)
+
+
+def _run_round(
+    campaign: Campaign,
+    planned: Round,
+    objective: Objective,
+    executor: Executor,
+    pruner: optuna.pruners.BasePruner,
+    rules: StopRules,
+    progress: Progress | None,
+    max_consecutive_failures: int,
+    workers: int = 1,
+) -> None:
+    info = replace(campaign.start_info, space=planned.space, seed=planned.seed)
+    sampler: optuna.samplers.BaseSampler
+    if planned.kind == "exploit":
+        sampler = AdaptiveSampler("gp", planned.space, planned.seed, startup=0)
+    else:
+        sampler = QuasiRandomSampler(planned.space, planned.seed)
+    name = planned.study_name(campaign.name)
+    study = _create_or_resume(name, campaign.storage, info, planned.budget, pruner, sampler)
+    study.optuna.set_user_attr(ROUND_ATTR, {"campaign": campaign.name, "index": planned.index})
+    if planned.kind == "exploit" and not study.optuna.get_trials(deepcopy=False):
+        _copy_earlier_trials(campaign, planned, study)
+    offset = sum(s.tally().results for r, s in campaign._round_studies() if r.index < planned.index)
+    relay = _CampaignProgress(progress, campaign, offset) if progress is not None else None
+    runners = [_Runner(study, objective, executor, planned.budget, relay, rules) for _ in range(workers)]
+    runners[0].reclaim_dead_workers()
+    if workers == 1:
+        runners[0].run(max_consecutive_failures)
+    else:
+        _run_threads(runners, objective, max_consecutive_failures)
+    _wait_for_the_rest(study, runners[0])
+
+
+ROUND_POLL_S = 0.5
+
+
+def _wait_for_the_rest(study: Study, runner: _Runner) -> None:
+    """Wait until no trial of the round runs in another process: the next plan needs them all."""
+    while study.tally().running:
+        runner.reclaim_dead_workers()
+        time.sleep(ROUND_POLL_S)
+
+
+class _CampaignProgress:
+    """Passes a round's progress on as the campaign's: its budget, its trial count."""
+
+    def __init__(self, inner: Progress, campaign: Campaign, offset: int) -> None:
+        self._inner, self._campaign, self._offset = inner, campaign, offset
+
+    def started(self, study: Study, done: int) -> None:
+        pass
+
+    def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
+        self._inner.trial_finished(self._campaign, record, self._offset + done)
+
+
+def _copy_earlier_trials(campaign: Campaign, planned: Round, study: Study) -> None:
+    """Give the exploitation round every earlier trial inside its space, as data."""
+    distributions = planned.space.distributions()
+    copies = []
+    for earlier, earlier_study in campaign._round_studies():
+        if earlier.index >= planned.index:
+            continue
+        for frozen in earlier_study.optuna.get_trials(deepcopy=False):
+            if not has_result(frozen) or frozen.params.keys() != distributions.keys():
+                continue
+            if not all(_inside(distributions[k], v) for k, v in frozen.params.items()):
+                continue
+            constraints = {k: v for k, v in frozen.system_attrs.items() if k.startswith("constraints")}
+            copies.append(
+                create_trial(
+                    state=frozen.state,
+                    value=frozen.value if frozen.state == TrialState.COMPLETE else None,
+                    params=dict(frozen.params),
+                    distributions=dict(distributions),
+                    user_attrs={
+                        # Its point and retry marks belong to its own round's sequence.
+                        **{k: v for k, v in frozen.user_attrs.items() if k not in (POINT, RETRY_OF)},
+                        COPY_OF: {"round": earlier.index, "number": frozen.number},
+                    },
+                    system_attrs=constraints,
+                    intermediate_values=dict(frozen.intermediate_values),
+                )
+            )
+    study.optuna.add_trials(copies)
+
+
+def _inside(distribution: Any, value: float) -> bool:
+    assert isinstance(distribution, FloatDistribution)
+    return distribution.low <= value <= distribution.high
+
+
+def _plan_next(campaign: Campaign, budget: int) -> bool:
+    """Plan the round after the latest one (or extend it); False when the budget is spent."""
+    rounds = campaign.rounds
+    current = rounds[-1]
+    spent = sum(r.budget for r in rounds)
+    expansions = sum(1 for r in rounds[1:] if r.kind == "explore" and r.space != rounds[r.index - 1].space)
+    if current.kind == "exploit" or spent >= budget:
+        return False
+    info = campaign.start_info
+    findings = diagnose_records(campaign.trials, current.space, info.direction, info.metric)
+    expanding = next_space(current.space, info.space, findings, narrow=False)[0] != current.space
+    plan: RoundPlan | None = plan_next_round(budget, spent, expansions, expanding)
+    if plan is None:
+        return False
+    # Expansions need quasi-random points in the new region: only an exploration round gets them.
+    space, reasons = next_space(current.space, info.space, findings, expand=plan.kind == "explore")
+    if plan.kind == "explore" and space == current.space:
+        _extend_round(campaign, current, plan.budget)
+        return True
+    index = current.index + 1
+    if plan.kind == "exploit":
+        why = "exploit: constrained Bayesian optimisation (GP, constrained LogEI) over the settled space"
+    else:
+        why = "explore the expanded space"
+    reason = "; ".join([why, *reasons])
+    _append_round(
+        campaign, Round(index, plan.kind, plan.budget, space, derived_seed(info.seed, index), reason)
+    )
+    return True
+
+
+def _extend_round(campaign: Campaign, current: Round, extra: int) -> None:
+    rounds = campaign.optuna.user_attrs.get(ROUNDS_ATTR, [])
+    grown = replace(
+        current, budget=current.budget + extra, reason=current.reason + "; continued: no range change"
+    )
+    campaign.optuna.set_user_attr(ROUNDS_ATTR, [*rounds[:-1], grown.to_dict()])
+    study = campaign.round_study(current.index)
+    study.optuna.set_user_attr(BUDGET_ATTR, grown.budget)
+
+
+def next_space(
+    current: SearchSpace,
+    start: SearchSpace,
+    findings: Sequence[Finding],
+    *,
+    expand: bool = True,
+    narrow: bool = True,
+) -> tuple[SearchSpace, list[str]]:
+    """The space the findings ask for: expansions and narrowings applied, within the limits."""
+    ranges = {spec.name: (spec.low, spec.high) for spec in current.tuned_specs}
+    reasons = []
+    narrowed = set()
+    for finding in findings if narrow else ():
+        if finding.check == "infeasible" and finding.suggested_range and finding.hyperparameter:
+            narrow_name = finding.hyperparameter
+            ranges[narrow_name] = finding.suggested_range
+            narrowed.add(narrow_name)
+            reasons.append(
+                f"narrow {narrow_name} to {_range_text(finding.suggested_range)}: {finding.message}"
+            )
+    for finding in findings if expand else ():
+        if finding.check != "boundary" or finding.severity != "action" or not finding.suggested_range:
+            continue
+        name = finding.hyperparameter
+        if name is None or name in narrowed:
+            continue  # the divergent region decides that range
+        limited = limit_expansion(start.spec(name), current.spec(name), finding.suggested_range)
+        if limited == (current.spec(name).low, current.spec(name).high):
+            continue
+        ranges[name] = limited
+        reasons.append(f"expand {name} to {_range_text(limited)}: {finding.message}")
+    specs = tuple(
+        spec.with_range(*ranges[spec.name]) if spec.name in ranges else spec for spec in current.specs
+    )
+    return replace(current, specs=specs), reasons
+
+
+def limit_expansion(
+    start: HyperparameterSpec, current: HyperparameterSpec, wanted: tuple[float, float]
+) -> tuple[float, float]:
+    """``wanted``, kept within ``MAX_DECADES`` of the starting range on the search scale."""
+    low_param, high_param = sorted(start.param_from_value(v) for v in (start.low, start.high))
+    floor, ceiling = low_param / 10**MAX_DECADES, high_param * 10**MAX_DECADES
+    if start.scale == "log1m":
+        ceiling = min(ceiling, 1.0)  # 1 - beta <= 1: beta >= 0
+
+    def clip(value: float) -> float:
+        param = min(max(start.param_from_value(value), floor), ceiling)
+        return start.value_from_param(param)
+
+    low, high = clip(wanted[0]), clip(wanted[1])
+    return (min(low, high), max(low, high))
+
+
+def _range_text(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:.3g}:{bounds[1]:.3g}"
+
+
+def campaign_rounds_text(campaign: Campaign) -> list[str]:
+    """One line per round: kind, trials, the tuned ranges, and why."""
+    lines = []
+    for planned in campaign.rounds:
+        ranges = ", ".join(
+            f"{spec.name} {spec.low:.3g}..{spec.high:.3g}" for spec in planned.space.tuned_specs
+        )
+        lines.append(
+            f"round {planned.index} {planned.kind} ({planned.budget} trials; {ranges}): {planned.reason}"
+        )
+    return lines

@@ -1,0 +1,383 @@
+"""Confirm before adopting (PLAYBOOK.md section 5): retrain the best few configurations and the
+baseline on the same fresh seeds, and compare their means against the trial variance.
+
+The runs are a study of their own, ``NAME::confirm``, outside the budget: one queued trial per
+(configuration, seed), seed-major so that an interrupted confirmation has compared every
+configuration on its first seeds. Each configuration is trained on the same N seeds, none of
+them the seed of the trial that found it (its result there is the best of many draws, biased
+in its favour).
+
+Verdict: the winner (the candidate with the best mean) beats the baseline when its mean is
+better by more than the trial variance, taken as the pooled standard deviation of single runs
+over all configurations (the noise of one training run with the same hyperparameters).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import TrialState
+
+from adamtune.adaptive import derived_seed
+from adamtune.allocation import POINT
+from adamtune.config import AdamConfig
+from adamtune.errors import ConfigError
+from adamtune.outcomes import State
+from adamtune.records import SEED, TrialRecord, record_from_trial
+from adamtune.space import HYPERPARAMETERS, SearchSpace
+from adamtune.trial import StopRules
+
+if TYPE_CHECKING:
+    from adamtune.executors import Executor, Objective
+    from adamtune.study import Study
+
+CONFIRM_SUFFIX = "::confirm"
+ROLE = "role"
+CANDIDATE = "candidate"
+SOURCE = "source"
+CONFIRM_SALT = 7_777_777  # keeps confirmation seeds apart from every trial seed of the study
+
+DEFAULT_SEEDS = 3
+DEFAULT_TOP = 3
+ADAM_DEFAULTS = AdamConfig(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+"""Adam's defaults: the baseline when the user gives none."""
+
+WIDE_RANGES: dict[str, tuple[float, float]] = {
+    "lr": (1e-10, 100.0),
+    "beta1": (0.0, 1.0 - 1e-9),
+    "beta2": (0.0, 1.0 - 1e-9),
+    "eps": (1e-16, 10.0),
+    "weight_decay": (1e-12, 10.0),
+}
+"""The confirmation study's space: wide enough for any baseline a user may bring."""
+
+
+def uses_weight_decay(space: SearchSpace) -> bool:
+    return (
+        space.optimizer == "adamw" or "weight_decay" in space.tuned or bool(space.spec("weight_decay").fixed)
+    )
+
+
+def confirm_space(base: SearchSpace) -> SearchSpace:
+    """Every hyperparameter in play tuned over ``WIDE_RANGES`` (weight decay when in play)."""
+    decay = uses_weight_decay(base)
+    tuned = [name for name in HYPERPARAMETERS if name != "weight_decay" or decay]
+    fixed = {} if decay else {"weight_decay": 0.0}
+    return SearchSpace.build(tuned, ranges=WIDE_RANGES, fixed=fixed, optimizer=base.optimizer)
+
+
+def default_baseline(space: SearchSpace) -> AdamConfig:
+    """Adam's defaults (AdamW: torch's default weight decay 0.01), for ``space``'s optimizer."""
+    decay = 0.0
+    if uses_weight_decay(space):
+        decay = space.spec("weight_decay").fixed or 1e-2
+    return AdamConfig(
+        lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=decay, optimizer=space.optimizer
+    )
+
+
+def parse_baseline(text: str, space: SearchSpace) -> AdamConfig:
+    """``lr=1e-3,beta1=0.9`` -> the default baseline with those values replaced."""
+    values: dict[str, Any] = default_baseline(space).as_dict()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if not sep or name not in HYPERPARAMETERS:
+            raise ConfigError(
+                f"--baseline: expected NAME=VALUE pairs with NAME one of {', '.join(HYPERPARAMETERS)}, "
+                f"got {part!r}"
+            )
+        try:
+            values[name] = float(raw)
+        except ValueError:
+            raise ConfigError(f"--baseline {name}: expected a number, got {raw!r}") from None
+    return AdamConfig(**values)
+
+
+def check_baseline(baseline: AdamConfig, space: SearchSpace) -> None:
+    if baseline.optimizer != space.optimizer:
+        raise ConfigError(f"baseline optimizer: expected {space.optimizer}, got {baseline.optimizer}")
+    wide = confirm_space(space)
+    if not uses_weight_decay(space) and baseline.weight_decay:
+        raise ConfigError(
+            "baseline weight_decay: expected 0 (the study does not use weight decay), "
+            f"got {baseline.weight_decay:g}"
+        )
+    for spec in wide.tuned_specs:
+        value = getattr(baseline, spec.name)
+        if not spec.low <= value <= spec.high:
+            raise ConfigError(
+                f"baseline {spec.name}: expected a value in {spec.low:g}..{spec.high:g}, got {value:g}"
+            )
+
+
+def confirmation_seeds(study_seed: int, count: int) -> list[int]:
+    return [derived_seed(study_seed, CONFIRM_SALT, index) for index in range(count)]
+
+
+def top_configs(records: Sequence[TrialRecord], direction: str, count: int) -> list[TrialRecord]:
+    """The ``count`` best complete trials with distinct configurations, best first."""
+    sign = 1.0 if direction == "minimize" else -1.0
+    done = [
+        r
+        for r in records
+        if r.state == State.COMPLETE and r.adam is not None and r.value is not None and math.isfinite(r.value)
+    ]
+    chosen: list[TrialRecord] = []
+    for record in sorted(done, key=lambda r: (sign * float(r.value or 0.0), r.number)):
+        if all(record.adam != other.adam for other in chosen):
+            chosen.append(record)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+@dataclass(frozen=True)
+class Task:
+    """One confirmation run: a configuration and a seed."""
+
+    adam: AdamConfig
+    seed: int
+    role: str  # "candidate" or "baseline"
+    candidate: int  # 0, 1, ... for candidates (best first); -1 for the baseline
+    source: int | None  # the trial (campaign-wide number) that found the candidate
+
+
+def plan_tasks(candidates: Sequence[TrialRecord], baseline: AdamConfig, seeds: Sequence[int]) -> list[Task]:
+    tasks = []
+    for seed in seeds:
+        for index, record in enumerate(candidates):
+            assert record.adam is not None
+            tasks.append(Task(record.adam, seed, "candidate", index, record.number))
+        tasks.append(Task(baseline, seed, "baseline", -1, None))
+    return tasks
+
+
+def task_attrs(task: Task, point: int) -> dict[str, Any]:
+    return {
+        POINT: point,
+        SEED: task.seed,
+        ROLE: task.role,
+        CANDIDATE: task.candidate,
+        SOURCE: task.source,
+    }
+
+
+@dataclass(frozen=True)
+class ConfirmedConfig:
+    """One configuration's runs over the confirmation seeds."""
+
+    role: str
+    candidate: int
+    source: int | None
+    adam: AdamConfig
+    values: list[float]
+    diverged: int
+    pending: int
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values and not self.diverged else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) >= 2 and not self.diverged else None
+
+    @property
+    def label(self) -> str:
+        if self.role == "baseline":
+            return "baseline"
+        return f"#{self.candidate + 1}" + (f" (trial {self.source})" if self.source is not None else "")
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The confirmation table and its verdict."""
+
+    direction: str
+    seeds: list[int]
+    configs: list[ConfirmedConfig] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return all(c.pending == 0 for c in self.configs)
+
+    @property
+    def baseline(self) -> ConfirmedConfig | None:
+        return next((c for c in self.configs if c.role == "baseline"), None)
+
+    @property
+    def winner(self) -> ConfirmedConfig | None:
+        """The candidate with the best mean (diverging on any seed disqualifies)."""
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        scored = [c for c in self.configs if c.role == "candidate" and c.mean is not None]
+        return min(scored, key=lambda c: sign * (c.mean or 0.0), default=None)
+
+    @property
+    def trial_std(self) -> float | None:
+        """Pooled standard deviation of single runs: the trial variance, as a spread."""
+        spreads = [(len(c.values) - 1, c.std) for c in self.configs if c.std is not None]
+        dof = sum(d for d, _ in spreads)
+        if not dof:
+            return None
+        return math.sqrt(sum(d * s * s for d, s in spreads if s is not None) / dof)
+
+    @property
+    def margin(self) -> float | None:
+        """How much better the winner's mean is than the baseline's (positive: better)."""
+        winner, baseline = self.winner, self.baseline
+        if winner is None or baseline is None or winner.mean is None or baseline.mean is None:
+            return None
+        difference = baseline.mean - winner.mean
+        return difference if self.direction == "minimize" else -difference
+
+    @property
+    def beats_baseline(self) -> bool | None:
+        margin, noise = self.margin, self.trial_std
+        baseline = self.baseline
+        if baseline is not None and baseline.diverged and self.winner is not None:
+            return True
+        if margin is None or noise is None:
+            return None
+        return margin > noise
+
+    def verdict(self) -> str:
+        winner, baseline = self.winner, self.baseline
+        if winner is None:
+            return "no candidate completed every confirmation seed"
+        if baseline is not None and baseline.diverged:
+            return (
+                f"the winner {winner.label} trains on every seed; "
+                f"the baseline diverged on {baseline.diverged}"
+            )
+        margin, noise = self.margin, self.trial_std
+        if margin is None or noise is None:
+            return f"the winner is {winner.label}; too few runs to compare it with the baseline"
+        better = "better" if margin > 0 else "worse"
+        if margin > noise:
+            return (
+                f"the winner {winner.label} beats the baseline by {margin:.4g}, more than the trial "
+                f"spread {noise:.4g}: adopt it"
+            )
+        return (
+            f"the winner {winner.label} is {abs(margin):.4g} {better} than the baseline, within the "
+            f"trial spread {noise:.4g}: not shown to beat it"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seeds": self.seeds,
+            "configs": [
+                {
+                    "label": c.label,
+                    "role": c.role,
+                    "source": c.source,
+                    "params": c.adam.as_dict(),
+                    "values": c.values,
+                    "diverged": c.diverged,
+                    "mean": c.mean,
+                    "std": c.std,
+                }
+                for c in self.configs
+            ],
+            "trial_std": self.trial_std,
+            "margin": self.margin,
+            "beats_baseline": self.beats_baseline,
+            "verdict": self.verdict(),
+        }
+
+
+def summarise(
+    records: Sequence[TrialRecord], attrs: Mapping[int, Mapping[str, Any]], direction: str, seeds: list[int]
+) -> Confirmation:
+    """Group the confirmation study's trials by configuration (``attrs``: number -> user attrs)."""
+    groups: dict[int, dict[str, Any]] = {}
+    for record in records:
+        user = attrs[record.number]
+        if record.adam is None or ROLE not in user:
+            continue
+        group = groups.setdefault(
+            int(user[CANDIDATE]),
+            {"role": user[ROLE], "source": user.get(SOURCE), "adam": record.adam, "runs": {}},
+        )
+        if record.state in (State.COMPLETE, State.INFEASIBLE):
+            group["runs"][record.seed] = record
+    configs = []
+    for index in sorted(groups, key=lambda i: (i < 0, i)):
+        group = groups[index]
+        runs = group["runs"]
+        values = [float(r.value) for r in runs.values() if r.state == State.COMPLETE and r.value is not None]
+        diverged = sum(1 for r in runs.values() if r.state == State.INFEASIBLE)
+        configs.append(
+            ConfirmedConfig(
+                group["role"], index, group["source"], group["adam"], values, diverged, len(seeds) - len(runs)
+            )
+        )
+    return Confirmation(direction, seeds, configs)
+
+
+def confirmation_study_name(name: str) -> str:
+    return name + CONFIRM_SUFFIX
+
+
+def run_confirmation(
+    study: Study,
+    objective: Objective,
+    executor: Executor,
+    rules: StopRules,
+    *,
+    seeds: int,
+    top: int,
+    baseline: AdamConfig,
+    max_consecutive_failures: int,
+) -> Confirmation | None:
+    """Train the ``top`` best configurations of ``study`` and ``baseline`` on ``seeds`` seeds."""
+    from adamtune.study import CONFIRM_ATTR, StudyInfo, _create_or_resume, _Runner
+
+    info = study.info
+    storage = study.optuna._storage
+    name = confirmation_study_name(study.name)
+    candidates = top_configs(study.trials, info.direction, top)
+    if not candidates:
+        return None
+    seed_list = confirmation_seeds(info.seed, seeds)
+    tasks = plan_tasks(candidates, baseline, seed_list)
+    space = confirm_space(info.space)
+    confirm_info = StudyInfo(space, info.tiers, info.seed, info.metric, info.direction)
+    handle = _create_or_resume(name, storage, confirm_info, len(tasks), optuna.pruners.NopPruner())
+    if CONFIRM_ATTR not in handle.optuna.user_attrs:
+        for point, task in enumerate(tasks):
+            params = {
+                spec.param_name: spec.param_from_value(getattr(task.adam, spec.name))
+                for spec in space.tuned_specs
+            }
+            handle.optuna.enqueue_trial(params, user_attrs=task_attrs(task, point))
+        handle.optuna.set_user_attr(CONFIRM_ATTR, {"seeds": seed_list, "top": top, "of": study.name})
+    # Patience and pruning would cut the runs short: confirmation trains every run in full.
+    full = StopRules(rules.direction, rules.divergence_factor, None)
+    _Runner(handle, objective, executor, len(tasks), None, full).run(max_consecutive_failures)
+    return load_confirmation(study)
+
+
+def load_confirmation(study: Study) -> Confirmation | None:
+    """The confirmation of ``study`` as stored (None when it has none)."""
+    from adamtune.study import CONFIRM_ATTR
+
+    storage = study.optuna._storage
+    try:
+        optuna_study = optuna.load_study(study_name=confirmation_study_name(study.name), storage=storage)
+    except KeyError:
+        return None
+    settings = optuna_study.user_attrs.get(CONFIRM_ATTR)
+    if settings is None:
+        return None
+    space = confirm_space(study.info.space)
+    frozen = optuna_study.get_trials(deepcopy=False)
+    records = [record_from_trial(t, space) for t in frozen if t.state != TrialState.WAITING]
+    attrs = {t.number: t.user_attrs for t in frozen}
+    return summarise(records, attrs, study.info.direction, list(settings["seeds"]))

@@ -1,0 +1,264 @@
+"""The playbook strategy: rounds, range expansion and narrowing, exact budget, resume, confirmation."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+import adamtune
+from adamtune.campaign import Campaign
+from adamtune.confirmation import ADAM_DEFAULTS, confirmation_seeds
+from adamtune.errors import ConfigError, StudyMismatchError
+
+ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
+
+
+def valley(best_lr: float, diverge_above: float = math.inf) -> Callable[[adamtune.Trial], float]:
+    """A quadratic valley in log lr, with divergence above ``diverge_above``."""
+
+    def objective(trial: adamtune.Trial) -> float:
+        lr = trial.adam.lr
+        if lr > diverge_above:
+            raise adamtune.Diverged(f"loss was nan at lr {lr:.3g}")
+        value = 0.1 + (math.log10(lr) - math.log10(best_lr)) ** 2
+        for step in range(3):
+            trial.report(step, val_loss=value + 0.3 / (step + 1))
+        return value
+
+    objective.__name__ = "valley"  # type: ignore[attr-defined]
+    return objective
+
+
+def campaign(objective: Callable[[adamtune.Trial], float], budget: int, **kwargs: Any) -> Campaign:
+    kwargs.setdefault("storage", "memory")
+    kwargs.setdefault("confirm", 0)
+    study = adamtune.tune(objective, budget, **kwargs)
+    assert isinstance(study, Campaign)
+    return study
+
+
+def test_an_optimum_outside_the_starting_lr_range_is_found_after_expansion() -> None:
+    study = campaign(valley(3e-2), 30, tune=["lr"])
+    rounds = study.rounds
+    assert [r.kind for r in rounds] == ["explore", "explore", "explore", "exploit"]
+    assert [r.budget for r in rounds] == [15, 6, 6, 3]
+    assert [r.space.spec("lr").high for r in rounds] == pytest.approx([1e-3, 1e-2, 1e-1, 1e-1])
+    assert rounds[1].reason.startswith(
+        "explore the expanded space; expand lr to 1e-05:0.01: The best trial's lr"
+    )
+    assert study.tally().results == 30
+    assert len(study.trials) == 30
+    best = study.best
+    assert best is not None and best.adam is not None
+    assert abs(math.log10(best.adam.lr / 3e-2)) < 0.15
+    assert study.info.space.spec("lr").high == pytest.approx(1e-1)  # the campaign reads as its final space
+
+
+def test_expansion_stops_at_its_limit() -> None:
+    # The optimum is 3 decades above the start: at most 2 decades of expansion are allowed.
+    study = campaign(valley(1.0), 40, tune=["lr"])
+    highs = [r.space.spec("lr").high for r in study.rounds]
+    assert max(highs) == pytest.approx(1e-1)
+    assert study.tally().results == 40
+
+
+def test_a_divergent_region_is_narrowed_away_and_avoided() -> None:
+    study = campaign(valley(1e-2, diverge_above=3e-3), 20, tune=["lr"], ranges={"lr": (1e-5, 1e-1)})
+    _, exploit = study.rounds
+    assert exploit.kind == "exploit"
+    cut = exploit.space.spec("lr").high
+    assert 3e-3 < cut < 5.3e-3  # between the last lr that trained (2.98e-3) and the first that diverged
+    assert "narrow lr to 1e-05:0.00397" in exploit.reason
+    assert "All 4 trials with lr >= 0.00529 diverged" in exploit.reason
+    first = [r for r in study.trials if r.round == 0]
+    second = [r for r in study.trials if r.round == 1]
+    assert sum(r.state == "infeasible" for r in first) == 4
+    assert sum(r.state == "infeasible" for r in second) <= 1
+    assert study.tally().results == 20
+
+
+@pytest.mark.parametrize("budget", [1, 4, 7, 9, 16])
+def test_the_budget_is_exact(budget: int) -> None:
+    study = campaign(valley(3e-2, diverge_above=0.05), budget, tune=["lr"])
+    assert study.tally().results == budget
+    assert sum(r.budget for r in study.rounds) == budget
+    assert len(study.trials) == budget
+
+
+def test_small_budgets_without_a_range_change_stay_one_quasi_random_round() -> None:
+    study = campaign(valley(1e-4), 6, tune=["lr"])
+    assert len(study.rounds) == 1
+    assert study.rounds[0].budget == 6
+    assert study.rounds[0].reason.endswith("continued: no range change")
+
+
+def test_rounds_are_plain_optuna_studies(tmp_path: Path) -> None:
+    journal = str(tmp_path / "c.journal")
+    study = campaign(valley(3e-4), 12, tune=["lr"], storage=journal, study="c")
+    assert [r.kind for r in study.rounds] == ["explore", "exploit"]
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    assert names == {"c", *(f"c::round-{r.index}" for r in study.rounds)}
+    assert optuna.load_study(study_name="c", storage=storage).trials == []
+    last = optuna.load_study(study_name=f"c::round-{study.rounds[-1].index}", storage=storage)
+    copies = [t for t in last.trials if "copy_of" in t.user_attrs]
+    own = [t for t in last.trials if "copy_of" not in t.user_attrs]
+    assert len(own) == study.rounds[-1].budget
+    assert len(copies) == sum(r.budget for r in study.rounds[:-1])  # every earlier trial is inside
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in last.trials)
+    # Reading it back gives the same campaign, and the CLI lists only the campaign.
+    loaded = adamtune.load_study(None, journal)
+    assert isinstance(loaded, Campaign)
+    assert [r.to_dict(loaded.param_names) for r in loaded.trials] == [
+        r.to_dict(study.param_names) for r in study.trials
+    ]
+
+
+class _InterruptAt:
+    """The objective, interrupted (as by Ctrl-C) on its ``at``-th call."""
+
+    def __init__(self, objective: Callable[[adamtune.Trial], float], at: int) -> None:
+        self.objective, self.at, self.calls = objective, at, 0
+        self.__name__ = "valley"
+
+    def __call__(self, trial: adamtune.Trial) -> float:
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.objective(trial)
+
+
+def _final_state(study: Campaign) -> list[tuple[Any, ...]]:
+    return [
+        (r.round, str(r.state), r.value, r.seed, r.params(study.param_names))
+        for r in study.trials
+        if r.state != "failed"
+    ]
+
+
+@pytest.mark.parametrize("interrupt_at", [5, 19])  # in the first exploration round; in the exploit round
+def test_an_interrupted_campaign_resumes_to_the_same_final_state(tmp_path: Path, interrupt_at: int) -> None:
+    objective = valley(3e-2, diverge_above=0.05)
+    straight = campaign(objective, 20, tune=["lr", "beta1"], storage=str(tmp_path / "a.journal"), seed=4)
+    journal = str(tmp_path / "b.journal")
+    with pytest.raises(KeyboardInterrupt):
+        campaign(_InterruptAt(objective, interrupt_at), 20, tune=["lr", "beta1"], storage=journal, seed=4)
+    resumed = campaign(objective, 20, tune=["lr", "beta1"], storage=journal, seed=4)
+    assert [r.to_dict() for r in resumed.rounds] == [r.to_dict() for r in straight.rounds]
+    assert _final_state(resumed) == _final_state(straight)
+    interrupted = [r for r in resumed.trials if r.state == "failed"]
+    assert len(interrupted) == 1 and "interrupted" in (interrupted[0].reason or "")
+
+
+def test_a_campaign_refuses_another_budget_or_strategy(tmp_path: Path) -> None:
+    journal = str(tmp_path / "s.journal")
+    campaign(valley(1e-4), 4, tune=["lr"], storage=journal, study="s")
+    with pytest.raises(StudyMismatchError, match="planned for a budget of 4, got 6: pass --budget 4"):
+        campaign(valley(1e-4), 6, tune=["lr"], storage=journal, study="s")
+    adamtune.tune(valley(1e-4), 3, tune=["lr"], storage=journal, study="q", strategy="quasi-random")
+    with pytest.raises(StudyMismatchError, match="one-study search"):
+        campaign(valley(1e-4), 3, tune=["lr"], storage=journal, study="q")
+
+
+def test_rounds_with_two_workers_spend_the_budget_exactly() -> None:
+    study = campaign(valley(3e-2), 16, tune=["lr"], workers=2)
+    assert [r.budget for r in study.rounds] == [8, 4, 4]
+    assert [r.kind for r in study.rounds] == ["explore", "explore", "explore"]
+    assert study.tally().results == 16 and study.tally().running == 0
+
+
+# --- confirmation -----------------------------------------------------------------------------
+
+
+def noisy_valley(best_lr: float, noise: float) -> Callable[[adamtune.Trial], float]:
+    """The valley plus seed noise: each training seed shifts the result a little."""
+
+    def objective(trial: adamtune.Trial) -> float:
+        shift = noise * ((trial.seed % 1000) / 1000 - 0.5)
+        return 0.1 + (math.log10(trial.adam.lr) - math.log10(best_lr)) ** 2 + shift
+
+    objective.__name__ = "noisy"  # type: ignore[attr-defined]
+    return objective
+
+
+def test_confirmation_retrains_the_best_and_the_baseline_on_the_same_fresh_seeds() -> None:
+    study = adamtune.tune(noisy_valley(1e-4, 0.01), 8, storage="memory", tune=["lr"], seed=2)
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.complete
+    assert confirmation.seeds == confirmation_seeds(2, 3)
+    assert [c.label.split()[0] for c in confirmation.configs] == ["#1", "#2", "#3", "baseline"]
+    baseline = confirmation.configs[-1]
+    assert baseline.adam == ADAM_DEFAULTS
+    assert len(baseline.values) == 3
+    trial_seeds = {r.seed for r in study.trials}
+    assert not trial_seeds & set(confirmation.seeds)
+    # Default Adam's lr 1e-3 is a decade from the optimum: 1.0 worse, far beyond the noise.
+    assert confirmation.beats_baseline is True
+    assert confirmation.margin is not None and confirmation.margin > 0.5
+    assert "adopt it" in confirmation.verdict()
+    winner = confirmation.winner
+    assert winner is not None and winner.mean is not None and winner.std is not None
+    # Paired seeds: every configuration saw the same shifts, so the spreads are equal.
+    assert all(c.std == pytest.approx(winner.std) for c in confirmation.configs)
+
+
+def test_confirmation_says_when_the_winner_is_within_the_noise() -> None:
+    baseline = adamtune.AdamConfig(lr=1.2e-4, beta1=0.9, beta2=0.999, eps=1e-8)
+    study = adamtune.tune(noisy_valley(1e-4, 0.5), 8, storage="memory", tune=["lr"], baseline=baseline)
+    confirmation = study.confirmation
+    assert confirmation is not None
+    assert confirmation.configs[-1].adam == baseline
+    assert confirmation.beats_baseline is False
+    assert "not shown to beat it" in confirmation.verdict()
+
+
+def test_confirmation_is_off_with_zero_and_for_other_strategies_by_default() -> None:
+    assert campaign(valley(1e-4), 4, tune=["lr"], confirm=0).confirmation is None
+    one = adamtune.tune(valley(1e-4), 4, storage="memory", tune=["lr"], strategy="quasi-random")
+    assert one.confirmation is None
+    asked = adamtune.tune(valley(1e-4), 4, storage="memory", tune=["lr"], strategy="quasi-random", confirm=2)
+    assert asked.confirmation is not None and len(asked.confirmation.seeds) == 2
+
+
+def test_a_baseline_outside_the_optimizer_is_refused() -> None:
+    adamw = adamtune.AdamConfig(
+        lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, optimizer="adamw"
+    )
+    with pytest.raises(ConfigError, match="baseline optimizer: expected adam, got adamw"):
+        adamtune.tune(valley(1e-4), 2, storage="memory", tune=["lr"], baseline=adamw)
+
+
+def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(
+        "import math\n"
+        "def objective(trial):\n"
+        "    return 0.1 + (math.log10(trial.adam.lr) + 2) ** 2 + (trial.seed % 7) * 1e-3\n"
+    )
+    run = [ADAMTUNE, "tune", "train.py:objective", "--budget", "8", "--confirm", "2", "--tune", "lr"]
+    result = subprocess.run([*run, "--baseline", "lr=3e-4"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "round 0 explore (4 trials; lr 1e-05..0.001)" in result.stdout
+    assert "round 1 explore (4 trials; lr 1e-05..0.01)" in result.stdout
+    assert "confirmation on 2 fresh seeds" in result.stdout
+    assert "adopt it" in result.stdout
+    trials = subprocess.run([ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True)
+    assert trials.returncode == 0 and "round" in trials.stdout
+    for bad, expected in (
+        (["--baseline", "lr=fast"], "--baseline lr: expected a number, got 'fast'"),
+        (["--baseline", "gamma=1"], "--baseline: expected NAME=VALUE pairs with NAME one of lr"),
+        (["--strategy", "grid", "--tune", "lr,beta1,eps"], "strategy grid: expected at most 2"),
+        (["--confirm", "-1"], "confirm: expected a whole number of seeds >= 0"),
+    ):
+        refused = subprocess.run(
+            [*run, "--study", "other", *bad], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.strip().startswith("error:") and expected in refused.stderr
+        assert refused.stderr.strip().count("\n") == 0
