@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +263,21 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
         assert refused.returncode == 2, refused.stderr
         assert refused.stderr.strip().startswith("error:") and expected in refused.stderr
         assert refused.stderr.strip().count("\n") == 0
+
+
+def test_confirmation_says_when_the_winner_is_the_baseline_itself() -> None:
+    from adamtune.confirmation import Confirmation, ConfirmedConfig
+
+    same = ADAM_DEFAULTS
+    configs = [
+        ConfirmedConfig("candidate", 0, 15, same, [1.05, 1.07, 1.06], 0, 0),
+        ConfirmedConfig("candidate", 1, 12, replace(same, lr=7e-4), [1.07, 1.08, 1.06], 0, 0),
+        ConfirmedConfig("baseline", -1, None, same, [1.05, 1.07, 1.06], 0, 0),
+    ]
+    confirmation = Confirmation("minimize", [1, 2, 3], configs)
+    assert confirmation.winner is configs[0]
+    assert confirmation.beats_baseline is False
+    assert (
+        confirmation.verdict()
+        == "the winner #1 (trial 15) is the baseline configuration itself: keep the baseline"
+    )

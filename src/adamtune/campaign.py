@@ -122,6 +122,10 @@ class Campaign(Study):
             self.info = replace(info, space=rounds[-1].space)
 
     @property
+    def strategy(self) -> str:
+        return str(self.settings.get("strategy", "playbook"))
+
+    @property
     def storage(self) -> BaseStorage:
         return self.optuna._storage
 
@@ -189,8 +193,13 @@ def run_campaign(
     if progress is not None:
         progress.started(campaign, campaign.tally().results)
     with _sigterm_as_interrupt():
+        announced = -1
         while True:
             current = campaign.rounds[-1]
+            announce = getattr(progress, "round_started", None)
+            if callable(announce) and current.index != announced:
+                announce(campaign, current)
+                announced = current.index
             _run_round(
                 campaign,
                 current,
@@ -288,7 +297,8 @@ class _CampaignProgress:
         pass
 
     def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
-        self._inner.trial_finished(self._campaign, record, self._offset + done)
+        planned = study.optuna.user_attrs.get(ROUND_ATTR, {}).get("index")
+        self._inner.trial_finished(self._campaign, replace(record, round=planned), self._offset + done)
 
 
 def _copy_earlier_trials(campaign: Campaign, planned: Round, study: Study) -> None:

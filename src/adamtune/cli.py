@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from adamtune._version import __version__
-from adamtune.campaign import Campaign, campaign_rounds_text
+from adamtune.campaign import Campaign, Round, campaign_rounds_text
 from adamtune.confirmation import Confirmation, parse_baseline
 from adamtune.errors import AdamTuneError, ConfigError
+from adamtune.executors import Executor
 from adamtune.executors.command import CommandObjective, log_dir
 from adamtune.outcomes import State
 from adamtune.progress import ProgressBar
@@ -30,9 +31,10 @@ from adamtune.records import TrialRecord
 from adamtune.space import SearchSpace, parse_fixed, parse_names, parse_range
 from adamtune.storage import describe
 from adamtune.strategy import STRATEGIES
-from adamtune.study import Study, load_study, tune
+from adamtune.study import Progress, Study, load_study, tune
 from adamtune.target import load_target
 from adamtune.tiers import check_budget, choose_tuned
+from adamtune.workers import Launching, LocalWorkers, build_objective, known_options, launch_spec, read_launch
 from adamtune.workloads.mnist1d import MODELS, Mnist1dWorkload
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +45,15 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEMO_BUDGET = 20
 REPORT_DIR = "adamtune-report"
+STRATEGY_SUMMARY = {
+    "playbook": "explore quasi-randomly, expand or narrow the ranges the diagnostics question, "
+    "exploit with constrained Bayesian optimisation, confirm the best on fresh seeds",
+    "quasi-random": "scrambled Halton points over the space",
+    "random": "independent uniform points over the space",
+    "grid": "a grid over the space, in a seeded order",
+    "bayes": "quasi-random start-up, then Optuna's GP sampler with the divergence constraint",
+    "tpe": "quasi-random start-up, then Optuna's TPE sampler",
+}
 
 
 def _storage_options(command: F) -> F:
@@ -130,6 +141,19 @@ def _study_options(command: F) -> F:
             metavar="F",
             help="A training loss F times its first value is divergence (0: off).",
         ),
+        click.option(
+            "--executor",
+            type=click.Choice(["in-process", "ray"]),
+            default="in-process",
+            show_default=True,
+            help="Where trials run: in this process, or as Ray tasks (pip install 'adamtune[ray]').",
+        ),
+        click.option(
+            "--ray-address",
+            metavar="ADDRESS",
+            help="The Ray cluster for --executor ray, e.g. auto or ray://head:10001. "
+            "Default: start a local one.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -160,7 +184,9 @@ def demo(budget: int | None, model: str, steps: int, **options: Any) -> None:
         raise ConfigError(f"--steps: expected a whole number >= 1, got {steps}")
     workload = Mnist1dWorkload(model=model, steps=steps)  # type: ignore[arg-type]
     name = options.pop("study_name") or f"demo-mnist1d-{model}"
-    study = _run(workload, DEMO_BUDGET if budget is None else budget, name, options.pop("storage"), **options)
+    budget = DEMO_BUDGET if budget is None else budget
+    launch = launch_spec("demo", budget, options, model=model, steps=steps)
+    study = _run(workload, budget, name, options.pop("storage"), launch=launch, **options)
     best = study.best
     if best is not None:
         accuracy = best.metrics.get("val_acc")
@@ -177,13 +203,49 @@ def demo(budget: int | None, model: str, steps: int, **options: Any) -> None:
 @click.argument("target")
 @_study_options
 @click.option("--metric", default="val_loss", show_default=True, help="The objective's name.")
-def tune_command(target: str, budget: int | None, metric: str, **options: Any) -> None:
+@click.option(
+    "--workers",
+    "processes",
+    type=int,
+    default=1,
+    show_default=True,
+    metavar="K",
+    help="Processes on this machine that run trials at once (this one and K-1 adamtune workers).",
+)
+def tune_command(target: str, budget: int | None, metric: str, processes: int, **options: Any) -> None:
     """Tune the objective TARGET: path/to/file.py:function or module:function."""
     if budget is None:
         raise ConfigError("--budget: expected a whole number of trials >= 1, got nothing")
+    if processes < 1:
+        raise ConfigError(f"--workers: expected a whole number of processes >= 1, got {processes}")
     objective = load_target(target)
     name = options.pop("study_name") or target.rpartition(":")[2]
-    _run(objective, budget, name, options.pop("storage"), metric=metric, **options)
+    storage = options.pop("storage")
+    launch = launch_spec("target", budget, {"metric": metric, **options}, target=target)
+    _run(objective, budget, name, storage, metric=metric, launch=launch, spawn=processes - 1, **options)
+
+
+@cli.command()
+@_storage_options
+@click.option(
+    "--wait",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for the database to answer and the study to be created (workers may "
+    "start before either).",
+)
+def worker(study_name: str | None, storage: str | None, wait: float) -> None:
+    """Join a study and run its trials until the budget is spent; on any number of machines.
+
+    The study must have been started by adamtune tune, run or demo (they store what a worker
+    needs: the objective and the settings). Share it across machines with a database:
+    --storage postgresql://user:password@host:5432/db (see docs/distributed.md).
+    """
+    name, spec = read_launch(study_name, storage, wait)
+    objective = build_objective(spec, storage, name)
+    _run(objective, int(spec["budget"]), name, storage, **known_options(spec, _run))
 
 
 @cli.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -226,7 +288,16 @@ def run_command(
         direction=options["direction"],
         timeout_s=timeout,
     )
-    _run(objective, budget, name, storage, metric=metric, **options)
+    launch = launch_spec(
+        "command",
+        budget,
+        {"metric": metric, **options},
+        argv=list(command),
+        metric=metric,
+        objective=objective_kind,
+        timeout=timeout,
+    )
+    _run(objective, budget, name, storage, metric=metric, launch=launch, **options)
 
 
 def _command_name(command: Sequence[str]) -> str:
@@ -259,7 +330,14 @@ def _run(
     confirm: int | None = None,
     confirm_top: int = 3,
     baseline: str | None = None,
+    executor: str = "in-process",
+    ray_address: str | None = None,
+    launch: Mapping[str, Any] | None = None,
+    spawn: int = 0,
 ) -> Study:
+    """Run the study; ``launch`` is stored for workers, ``spawn`` workers start beside this one."""
+    if spawn and storage in ("memory", ":memory:"):
+        raise ConfigError("--workers: expected a storage other processes can open, got memory")
     parsed_ranges = dict(parse_range(text) for text in ranges)
     parsed_fixed = dict(parse_fixed(text) for text in fixes)
     requested = parse_names(tuned) if tuned is not None else None
@@ -273,8 +351,10 @@ def _run(
             optimizer=optimizer,  # type: ignore[arg-type]
         )
         parsed_baseline = parse_baseline(baseline, space)
+    runner = _make_executor(executor, ray_address)
+    local = LocalWorkers(spawn, storage) if spawn else None
     with ProgressBar(err) as bar:
-        announce = _Announcer(bar, describe(storage))
+        announce = Launching(_Announcer(bar, describe(storage)), launch, local)
         try:
             study = tune(
                 objective,
@@ -289,6 +369,7 @@ def _run(
                 direction=direction,  # type: ignore[arg-type]
                 metric=metric,
                 max_consecutive_failures=max_failures,
+                executor=runner,
                 workers=workers,
                 pruner=pruner,  # type: ignore[arg-type]
                 patience=patience,
@@ -301,10 +382,34 @@ def _run(
             )
         except KeyboardInterrupt:
             bar.__exit__()
+            if local is not None:
+                local.interrupt()
+                local.wait()
             err.print("interrupted: finished trials are kept; run the same command again to resume")
             sys.exit(130)
+        except BaseException:
+            if local is not None:
+                local.interrupt()
+                local.wait()
+            raise
+        problems = local.wait() if local is not None else []
+    for line in problems:
+        err.print(f"warning: {line}", markup=False)
     _print_best(study)
+    if local is not None and local.failed():
+        sys.exit(1)
     return study
+
+
+def _make_executor(name: str, ray_address: str | None) -> Executor | None:
+    """The executor --executor names (None: tune's default, in this process)."""
+    if ray_address is not None and name != "ray":
+        raise ConfigError(f"--ray-address: expected --executor ray with it, got --executor {name}")
+    if name == "ray":
+        from adamtune.executors.ray import RayExecutor
+
+        return RayExecutor(address=ray_address)
+    return None
 
 
 class _Announcer:
@@ -321,9 +426,30 @@ class _Announcer:
         err.print(f"tuning: {study.info.tiers.reason}", markup=False)
         for line in study.space.describe():
             err.print(f"  {line}", markup=False)
+        err.print(f"strategy: {study.strategy}: {STRATEGY_SUMMARY[study.strategy]}", markup=False)
         if done:
             err.print(f"resuming: {done} of {study.budget} trials already finished")
         self._bar.started(study, done)
+
+    def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
+        self._bar.trial_finished(study, record, done)
+
+    def round_started(self, campaign: Campaign, planned: Round) -> None:
+        ranges = ", ".join(f"{s.name} {s.low:.3g}..{s.high:.3g}" for s in planned.space.tuned_specs)
+        self._bar.note(f"round {planned.index}: {planned.kind}, {planned.budget} trials, {ranges}")
+
+    def confirmation_started(self, study: Study, runs: int) -> Progress:
+        self._bar.note(f"confirming: the best configurations and the baseline on fresh seeds ({runs} runs)")
+        self._bar.phase("confirm", runs)
+        return _ConfirmProgress(self._bar)
+
+
+class _ConfirmProgress:
+    def __init__(self, bar: ProgressBar) -> None:
+        self._bar = bar
+
+    def started(self, study: Study, done: int) -> None:
+        pass
 
     def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
         self._bar.trial_finished(study, record, done)

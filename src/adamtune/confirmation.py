@@ -239,8 +239,10 @@ class Confirmation:
     @property
     def beats_baseline(self) -> bool | None:
         margin, noise = self.margin, self.trial_std
-        baseline = self.baseline
-        if baseline is not None and baseline.diverged and self.winner is not None:
+        baseline, winner = self.baseline, self.winner
+        if baseline is not None and winner is not None and winner.adam == baseline.adam:
+            return False
+        if baseline is not None and baseline.diverged and winner is not None:
             return True
         if margin is None or noise is None:
             return None
@@ -255,6 +257,8 @@ class Confirmation:
                 f"the winner {winner.label} trains on every seed; "
                 f"the baseline diverged on {baseline.diverged}"
             )
+        if baseline is not None and winner.adam == baseline.adam:
+            return f"the winner {winner.label} is the baseline configuration itself: keep the baseline"
         margin, noise = self.margin, self.trial_std
         if margin is None or noise is None:
             return f"the winner is {winner.label}; too few runs to compare it with the baseline"
@@ -335,6 +339,7 @@ def run_confirmation(
     top: int,
     baseline: AdamConfig,
     max_consecutive_failures: int,
+    progress: object = None,
 ) -> Confirmation | None:
     """Train the ``top`` best configurations of ``study`` and ``baseline`` on ``seeds`` seeds."""
     from adamtune.study import CONFIRM_ATTR, StudyInfo, _create_or_resume, _Runner
@@ -360,7 +365,11 @@ def run_confirmation(
         handle.optuna.set_user_attr(CONFIRM_ATTR, {"seeds": seed_list, "top": top, "of": study.name})
     # Patience and pruning would cut the runs short: confirmation trains every run in full.
     full = StopRules(rules.direction, rules.divergence_factor, None)
-    _Runner(handle, objective, executor, len(tasks), None, full).run(max_consecutive_failures)
+    runs = None
+    begin = getattr(progress, "confirmation_started", None)
+    if callable(begin) and handle.tally().results < len(tasks):
+        runs = begin(study, len(tasks))
+    _Runner(handle, objective, executor, len(tasks), runs, full).run(max_consecutive_failures)
     return load_confirmation(study)
 
 

@@ -53,12 +53,20 @@ class ProgressBar:
             return
         if record.state != "complete":
             reason = (record.reason or "").strip().splitlines()
-            self._progress.console.print(
-                f"  trial {record.number} {record.state}: {reason[-1] if reason else ''}",
-                highlight=False,
-                markup=False,
-            )
+            where = f" of round {record.round}" if record.round is not None else ""
+            self.note(f"  trial {record.number}{where} {record.state}: {reason[-1] if reason else ''}")
         self._progress.update(self._task, completed=done, best=_best_text(study))
+
+    def note(self, text: str) -> None:
+        """A line above the bar."""
+        console = self._progress.console if self._progress is not None else self._console
+        console.print(text, highlight=False, markup=False)
+
+    def phase(self, name: str, total: int) -> None:
+        """Follow a new phase (the confirmation runs) with its own bar, below the trials'."""
+        if self._progress is None:
+            return
+        self._task = self._progress.add_task(name, total=total, completed=0, best="")
 
 
 def _best_text(study: Study) -> str:

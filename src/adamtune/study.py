@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import numpy as np
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from adamtune._version import __version__
@@ -312,6 +314,7 @@ def tune(
                 top=confirm_top,
                 baseline=baseline,
                 max_consecutive_failures=max_consecutive_failures,
+                progress=progress,
             )
     return handle
 
@@ -523,16 +526,32 @@ class _Runner:
         self.budget = budget
         self.progress = progress
         self.worker = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.heartbeat = _Heartbeat(self.storage) if is_heartbeat_enabled(self.storage) else None
+        self._next_stale_check = 0.0
 
     def _trials(self) -> list[FrozenTrial]:
         return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
 
     def run(self, max_consecutive_failures: int) -> None:
+        try:
+            self._run(max_consecutive_failures)
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+
+    def _run(self, max_consecutive_failures: int) -> None:
         failures: list[str] = []
         while True:
-            slots = tally(self._trials()).open_slots(self.budget)
+            self._reclaim_stale()
+            counts = tally(self._trials())
+            slots = counts.open_slots(self.budget)
             if slots <= 0:
-                return
+                if self.heartbeat is None or not counts.running or counts.results >= self.budget:
+                    return
+                # Other workers' trials fill the budget. With heartbeats a dead worker's trial is
+                # found stale and its point comes back: wait to run it, so the study ends full.
+                time.sleep(_WAIT_POLL_S)
+                continue
             batch = self._start(min(slots, self.executor.batch_size))
             if not batch:
                 continue
@@ -570,6 +589,8 @@ class _Runner:
         started: list[Trial] = []
         for _ in range(count):
             optuna_trial = self.optuna.ask()
+            if self.heartbeat is not None:
+                self.heartbeat.add(optuna_trial._trial_id)
             trials = self._trials()
             frozen = trials[optuna_trial.number]
             point = point_of(frozen, trials)
@@ -607,6 +628,31 @@ class _Runner:
 
     def _record(self, trial: Trial, outcome: Outcome) -> TrialRecord:
         optuna_trial = trial.optuna_trial
+        try:
+            self._tell(trial, outcome)
+        except (UpdateFinishedTrialError, ValueError):
+            frozen = self._trials()[optuna_trial.number]
+            if frozen.state == TrialState.RUNNING:
+                raise
+            # Another worker found this trial stale (no heartbeat: a long pause, a cut network)
+            # and gave its point back; the point runs again there, so this result is dropped.
+            logger.warning(
+                "trial %d was given back by another worker (%s); its point runs again, this result "
+                "(%s) is dropped",
+                optuna_trial.number,
+                _last(frozen.user_attrs.get(REASON)),
+                outcome.state,
+            )
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.discard(optuna_trial._trial_id)
+        frozen = self._trials()[optuna_trial.number]
+        record = record_from_trial(frozen, self.study.info.space)
+        logger.info("trial %d %s: %s", record.number, record.state, _summary(record))
+        return record
+
+    def _tell(self, trial: Trial, outcome: Outcome) -> None:
+        optuna_trial = trial.optuna_trial
         optuna_trial.set_user_attr(OUTCOME, str(outcome.state))
         if outcome.reason:
             optuna_trial.set_user_attr(REASON, outcome.reason)
@@ -624,10 +670,6 @@ class _Runner:
             self.optuna.tell(optuna_trial, state=TrialState.PRUNED)
         else:
             self.optuna.tell(optuna_trial, state=TrialState.FAIL)
-        frozen = self._trials()[optuna_trial.number]
-        record = record_from_trial(frozen, self.study.info.space)
-        logger.info("trial %d %s: %s", record.number, record.state, _summary(record))
-        return record
 
     def _stand_in(self, trial: Trial) -> float:
         """A finite value for a diverged trial: the worst seen, so no sampler mistakes it."""
@@ -652,6 +694,8 @@ class _Runner:
         Only the process whose state change succeeds queues the point, so it is queued once.
         """
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.optuna._study_id, number)
+        if self.heartbeat is not None:
+            self.heartbeat.discard(trial_id)
         try:
             self.storage.set_trial_user_attr(trial_id, OUTCOME, outcome)
             self.storage.set_trial_user_attr(trial_id, REASON, reason)
@@ -672,7 +716,9 @@ class _Runner:
         self.optuna.enqueue_trial(params, user_attrs={**task, POINT: point, RETRY_OF: number})
 
     def reclaim_dead_workers(self) -> None:
-        """Give back the points of RUNNING trials whose process on this host has ended."""
+        """Give back the points of RUNNING trials whose process on this host has ended, and of
+        those whose worker on any host stopped sending heartbeats (database storage)."""
+        self._reclaim_stale(force=True)
         for frozen in self._trials():
             worker = frozen.user_attrs.get(WORKER)
             if frozen.state != TrialState.RUNNING or not worker:
@@ -689,6 +735,92 @@ class _Runner:
                 INTERRUPTED,
                 f"the process running it (pid {pid} on {worker['host']}) ended before it finished",
             )
+
+    def _reclaim_stale(self, force: bool = False) -> None:
+        """Give back the points of trials whose worker sent no heartbeat for the grace period.
+
+        Checked at most once per heartbeat interval, and not right after this process lost the
+        database for a while: the other workers could not send heartbeats either.
+        """
+        heartbeat = self.heartbeat
+        if heartbeat is None or (not force and time.monotonic() < self._next_stale_check):
+            return
+        self._next_stale_check = time.monotonic() + heartbeat.interval
+        if heartbeat.since_outage_s() < heartbeat.grace + heartbeat.interval:
+            return
+        stale = set(self.storage._get_stale_trial_ids(self.optuna._study_id))  # type: ignore[attr-defined]
+        if not stale:
+            return
+        trials = self._trials()
+        for frozen in trials:
+            if frozen._trial_id not in stale or frozen._trial_id in heartbeat.ids():
+                continue
+            worker = frozen.user_attrs.get(WORKER) or {}
+            who = f"worker {worker.get('host', '?')} pid {worker.get('pid', '?')}" if worker else "its worker"
+            self._give_back(
+                frozen.number,
+                point_of(frozen, trials),
+                INTERRUPTED,
+                f"no heartbeat from {who} for {heartbeat.grace} s: it died or lost the database",
+            )
+
+
+_WAIT_POLL_S = 0.5
+
+
+class _Heartbeat:
+    """Records a heartbeat for each of this runner's running trials every interval (RDB storage)."""
+
+    def __init__(self, storage: BaseStorage) -> None:
+        self.storage = storage
+        backend = getattr(storage, "_backend", storage)
+        self.interval = int(getattr(backend, "heartbeat_interval", None) or 10)
+        self.grace = int(getattr(backend, "grace_period", None) or 2 * self.interval)
+        self._backend = backend
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def since_outage_s(self) -> float:
+        since = getattr(self._backend, "since_outage_s", None)
+        return float(since()) if callable(since) else math.inf
+
+    def ids(self) -> set[int]:
+        with self._lock:
+            return set(self._ids)
+
+    def add(self, trial_id: int) -> None:
+        self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        with self._lock:
+            self._ids.add(trial_id)
+            if self._thread is None:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._beat, name="adamtune-heartbeat", daemon=True)
+                self._thread.start()
+
+    def discard(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.discard(trial_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            for trial_id in self.ids():
+                try:
+                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                except Exception as error:  # the storage retried already; keep beating
+                    logger.warning("heartbeat of trial id %d not recorded: %s", trial_id, error)
+
+
+def _last(text: object) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[-1] if lines else "no reason given"
 
 
 def _process_alive(pid: int) -> bool:

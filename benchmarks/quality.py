@@ -1,0 +1,434 @@
+"""Tuning-quality benchmark: adamtune's strategies against Optuna's samplers and random search.
+
+Every method tunes Adam against a surrogate of a real training table (``benchmarks/tables``,
+made by ``benchmarks/quality_tables.py``): a Gaussian process fitted to the seed-mean best
+validation loss of thousands of quasi-random configurations, plus a nearest-neighbour
+classifier of divergence, plus seed noise drawn with the table's pooled seed spread. So each
+method's choice can be scored by its true (surrogate) mean, not its lucky observation.
+
+    python benchmarks/quality.py fidelity              # the surrogates' held-out fidelity
+    python benchmarks/quality.py compare --quick       # under 10 minutes
+    python benchmarks/quality.py compare               # the full comparison (make bench)
+
+Regret of a choice x on a workload: (mean(x) - best) / (median - best), with ``best`` and
+``median`` the lowest and the median surrogate mean over the table's configurations: 0 is the
+best of the whole table, 1 is a typical configuration. Methods (the chosen configuration is
+each method's best observed trial): adamtune's default strategy (playbook, no confirmation),
+adamtune's quasi-random search, Optuna's TPE, GP and QMC samplers with their defaults, random
+search, and quasi-random search with twice the budget. Settings: "default" (the ranges of
+PLAYBOOK.md section 1; adamtune's tiers choose what it tunes, the generic methods tune all four)
+and "wide" (lr 1e-5..1, 1-beta1 1e-3..0.5, 1-beta2 1e-4..0.1, eps 1e-10..1, all log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TABLES = Path(__file__).parent / "tables"
+RESULTS = Path(__file__).parent / "results"
+NAMES = ("lr", "beta1", "beta2", "eps")
+WIDE = {"lr": (1e-5, 1.0), "beta1": (0.5, 0.999), "beta2": (0.9, 0.9999), "eps": (1e-10, 1.0)}
+DEFAULT = {"lr": (1e-5, 1e-3), "beta1": (0.9, 0.999), "beta2": (0.99, 0.999), "eps": (1e-8, 1e-6)}
+FIXED = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+METHODS = ("adamtune", "adamtune-qr", "tpe", "gp", "qmc", "random", "qr-2x")
+GP_POINTS = 1500
+FIDELITY_RHO = 0.9
+"""A surrogate is used only if its held-out Spearman rank correlation reaches this ..."""
+FIDELITY_ERROR = 2.0
+"""... and its held-out RMSE is at most this many seed-noise standard deviations."""
+
+
+def coordinates(config: dict[str, float]) -> np.ndarray:
+    """The surrogate's inputs: log10 lr, log10(1 - beta1), log10(1 - beta2), log10 eps."""
+    return np.array(
+        [
+            math.log10(config["lr"]),
+            math.log10(1 - config["beta1"]),
+            math.log10(1 - config["beta2"]),
+            math.log10(config["eps"]),
+        ]
+    )
+
+
+@dataclass
+class Table:
+    workload: str
+    x: np.ndarray  # (n, 4) coordinates
+    y: np.ndarray  # (n, seeds) best validation loss; NaN where the run diverged
+    cap: float  # the value a diverged run stands for (the loss of an untrained model)
+    meta: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Table:
+        data = np.load(path, allow_pickle=False)
+        meta = json.loads(str(data["meta"]))
+        return cls(
+            meta["workload"], data["x"].astype(float), data["y"].astype(float), float(meta["cap"]), meta
+        )
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return np.asarray(np.isnan(self.y).mean(axis=1) >= 0.5)
+
+    @property
+    def means(self) -> np.ndarray:
+        return np.asarray(
+            np.nanmean(np.where(np.isnan(self.y), self.cap, np.minimum(self.y, self.cap)), axis=1)
+        )
+
+    @property
+    def seed_sd(self) -> float:
+        """Pooled seed standard deviation over configurations that trained on every seed."""
+        ok = ~np.isnan(self.y).any(axis=1) & (self.y.max(axis=1) < self.cap)
+        values = self.y[ok]
+        return float(np.sqrt(np.mean(np.var(values, axis=1, ddof=1))))
+
+
+class Surrogate:
+    """GP mean of the seed-mean loss, kNN divergence, Gaussian seed noise."""
+
+    def __init__(self, table: Table, rows: np.ndarray | None = None) -> None:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+        from sklearn.neighbors import KNeighborsClassifier
+
+        rows = np.arange(len(table.x)) if rows is None else rows
+        x, diverged, means = table.x[rows], table.diverged[rows], table.means[rows]
+        self.cap = table.cap
+        self.noise = table.seed_sd
+        self.classifier = KNeighborsClassifier(n_neighbors=5).fit(x, diverged)
+        kernel = ConstantKernel() * Matern(length_scale=np.ones(4), length_scale_bounds=(1e-2, 1e3), nu=2.5)
+        self.gp = GaussianProcessRegressor(kernel + WhiteKernel(), normalize_y=True, random_state=0)
+        trained = np.flatnonzero(~diverged)
+        if len(trained) > GP_POINTS:  # exact GP cost grows as n^3: fit on a random subset
+            trained = np.random.default_rng(0).choice(trained, GP_POINTS, replace=False)
+        self.gp.fit(x[trained], means[trained])
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(x)
+        predicted = np.minimum(self.gp.predict(x), self.cap)
+        return np.where(self.classifier.predict(x), self.cap, predicted)
+
+    def diverges(self, x: np.ndarray) -> bool:
+        return bool(self.classifier.predict(np.atleast_2d(x))[0])
+
+
+def fidelity(table: Table, seed: int = 0) -> dict[str, float]:
+    """Fit on 80% of the table, score on the rest: rank correlation and error in seed-noise units."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(table.x))
+    cut = int(0.8 * len(order))
+    surrogate = Surrogate(table, order[:cut])
+    held = order[cut:]
+    ok = held[~table.diverged[held]]
+    predicted = np.minimum(surrogate.gp.predict(table.x[ok]), table.cap)  # divergence scored apart
+    actual = table.means[ok]
+    rho = float(spearmanr(predicted, actual).statistic)
+    rmse = float(np.sqrt(np.mean((predicted - actual) ** 2)))
+    accuracy = float(np.mean(surrogate.classifier.predict(table.x[held]) == table.diverged[held]))
+    return {
+        "held_out": len(held),
+        "spearman": round(rho, 4),
+        "rmse": round(rmse, 5),
+        "seed_sd": round(table.seed_sd, 5),
+        "rmse_in_seed_sd": round(rmse / table.seed_sd, 3),
+        "divergence_accuracy": round(accuracy, 4),
+        "usable": bool(rho >= FIDELITY_RHO and rmse <= FIDELITY_ERROR * table.seed_sd),
+    }
+
+
+# --- methods ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    table: str  # the table file
+    workload: str
+    setting: str  # "default" or "wide"
+    method: str
+    budget: int
+    rep: int
+
+
+class Objective:
+    """The surrogate as a training run: noisy value, divergence as NaN."""
+
+    def __init__(self, surrogate: Surrogate, rep: int) -> None:
+        self.surrogate = surrogate
+        self.rng = np.random.default_rng([rep, 12345])
+        self.calls = 0
+
+    def value(self, config: dict[str, float]) -> float:
+        self.calls += 1
+        x = coordinates(config)
+        if self.surrogate.diverges(x):
+            return math.nan
+        mean = float(self.surrogate.mean(x)[0])
+        return mean + float(self.rng.normal(0.0, self.surrogate.noise))
+
+
+def run_adamtune(objective: Objective, run: Run, strategy: str, budget: int) -> dict[str, float]:
+    import adamtune
+
+    ranges = WIDE if run.setting == "wide" else None
+
+    def train(trial: adamtune.Trial) -> float:
+        return objective.value(trial.adam.as_dict())
+
+    train.__name__ = "surrogate"  # type: ignore[attr-defined]
+    study = adamtune.tune(
+        train,
+        budget,
+        storage="memory",
+        seed=run.rep,
+        strategy=strategy,  # type: ignore[arg-type]
+        ranges=ranges,
+        confirm=0,
+    )
+    best = study.best
+    if best is None or best.adam is None:
+        return dict(FIXED)
+    return {name: float(getattr(best.adam, name)) for name in NAMES}
+
+
+def run_optuna(objective: Objective, run: Run) -> dict[str, float]:
+    import optuna
+
+    ranges = WIDE if run.setting == "wide" else DEFAULT
+    samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=run.rep),
+        "gp": lambda: optuna.samplers.GPSampler(seed=run.rep),
+        "qmc": lambda: optuna.samplers.QMCSampler(seed=run.rep),
+        "random": lambda: optuna.samplers.RandomSampler(seed=run.rep),
+    }
+    study = optuna.create_study(sampler=samplers[run.method]())
+    worst = objective.surrogate.cap
+
+    def train(trial: optuna.Trial) -> float:
+        config = {
+            "lr": trial.suggest_float("lr", *ranges["lr"], log=True),
+            "beta1": 1
+            - trial.suggest_float(
+                "one_minus_beta1", 1 - ranges["beta1"][1], 1 - ranges["beta1"][0], log=True
+            ),
+            "beta2": 1
+            - trial.suggest_float(
+                "one_minus_beta2", 1 - ranges["beta2"][1], 1 - ranges["beta2"][0], log=True
+            ),
+            "eps": trial.suggest_float("eps", *ranges["eps"], log=True),
+        }
+        value = objective.value(config)
+        # A generic user returns a bad value for a diverged run (NaN would make the trial FAIL).
+        return worst if math.isnan(value) else value
+
+    study.optimize(train, n_trials=run.budget)
+    params = study.best_trial.params
+    return {
+        "lr": params["lr"],
+        "beta1": 1 - params["one_minus_beta1"],
+        "beta2": 1 - params["one_minus_beta2"],
+        "eps": params["eps"],
+    }
+
+
+_SURROGATES: dict[str, tuple[Surrogate, float, float]] = {}
+
+
+def surrogate_for(path: str) -> tuple[Surrogate, float, float]:
+    """The surrogate of a table with the table's best and median surrogate means (cached)."""
+    if path not in _SURROGATES:
+        table = Table.load(Path(path))
+        surrogate = Surrogate(table)
+        means = surrogate.mean(table.x)
+        _SURROGATES[path] = (surrogate, float(means.min()), float(np.median(means)))
+    return _SURROGATES[path]
+
+
+def execute(run: Run) -> dict[str, Any]:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    surrogate, best, median = surrogate_for(run.table)
+    objective = Objective(surrogate, run.rep)
+    started = time.perf_counter()
+    if run.method == "adamtune":
+        chosen = run_adamtune(objective, run, "playbook", run.budget)
+    elif run.method == "adamtune-qr":
+        chosen = run_adamtune(objective, run, "quasi-random", run.budget)
+    elif run.method == "qr-2x":
+        chosen = run_adamtune(objective, run, "quasi-random", 2 * run.budget)
+    else:
+        chosen = run_optuna(objective, run)
+    true_mean = float(surrogate.mean(coordinates(chosen))[0])
+    return {
+        **{k: v for k, v in run.__dict__.items() if k != "table"},
+        "chosen": chosen,
+        "true_mean": true_mean,
+        "regret": (true_mean - best) / (median - best),
+        "trials": objective.calls,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+# --- summaries ----------------------------------------------------------------------------------
+
+
+def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Median and IQR of regret, mean rank, and win rate against qr-2x, per cell."""
+    summary: dict[str, Any] = {}
+    keys = sorted({(r["workload"], r["setting"], r["budget"]) for r in results})
+    for workload, setting, budget in keys:
+        cell = [
+            r for r in results if (r["workload"], r["setting"], r["budget"]) == (workload, setting, budget)
+        ]
+        reps = sorted({r["rep"] for r in cell})
+        by = {(r["method"], r["rep"]): r["regret"] for r in cell}
+        methods = [m for m in METHODS if any(r["method"] == m for r in cell)]
+        ranks: dict[str, list[float]] = {m: [] for m in methods}
+        for rep in reps:
+            present = [m for m in methods if (m, rep) in by]
+            ordered = sorted(present, key=lambda m: by[(m, rep)])
+            for m in present:
+                ties = [o for o in ordered if by[(o, rep)] == by[(m, rep)]]
+                ranks[m].append(ordered.index(ties[0]) + 1 + (len(ties) - 1) / 2)
+        rows = {}
+        for m in methods:
+            regrets = [by[(m, rep)] for rep in reps if (m, rep) in by]
+            q1, q3 = np.percentile(regrets, [25, 75])
+            wins = [
+                1.0
+                if by[(m, rep)] < by[("qr-2x", rep)]
+                else 0.5
+                if by[(m, rep)] == by[("qr-2x", rep)]
+                else 0.0
+                for rep in reps
+                if (m, rep) in by and ("qr-2x", rep) in by
+            ]
+            rows[m] = {
+                "median_regret": float(np.median(regrets)),
+                "iqr": [float(q1), float(q3)],
+                "mean_rank": statistics.fmean(ranks[m]),
+                "win_rate_vs_qr2x": statistics.fmean(wins) if wins and m != "qr-2x" else None,
+                "reps": len(regrets),
+            }
+        summary[f"{workload}/{setting}/{budget}"] = rows
+    return summary
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = []
+    for key, rows in summary.items():
+        workload, setting, budget = key.split("/")
+        lines.append(f"\n**{workload}, {setting} ranges, budget {budget}**\n")
+        lines.append("| method | median regret | IQR | mean rank | win rate vs quasi-random 2x |")
+        lines.append("|---|---|---|---|---|")
+        for method, row in rows.items():
+            win = "" if row["win_rate_vs_qr2x"] is None else f"{row['win_rate_vs_qr2x']:.0%}"
+            lines.append(
+                f"| {method} | {row['median_regret']:.3f} | {row['iqr'][0]:.3f}-{row['iqr'][1]:.3f} "
+                f"| {row['mean_rank']:.2f} | {win} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    workloads = sorted({r["workload"] for r in results})
+    settings = sorted({r["setting"] for r in results})
+    figure = Figure(figsize=(5 * len(settings), 3.6 * len(workloads)))
+    FigureCanvasAgg(figure)
+    axes_grid = figure.subplots(len(workloads), len(settings), squeeze=False)
+    for i, workload in enumerate(workloads):
+        for j, setting in enumerate(settings):
+            axes = axes_grid[i][j]
+            for method in METHODS:
+                cells = [
+                    r
+                    for r in results
+                    if (r["workload"], r["setting"], r["method"]) == (workload, setting, method)
+                ]
+                budgets = sorted({r["budget"] for r in cells})
+                if not budgets:
+                    continue
+                medians = [
+                    float(np.median([r["regret"] for r in cells if r["budget"] == b])) for b in budgets
+                ]
+                axes.plot(budgets, medians, "o-", label=method)
+            axes.set_xscale("log")
+            axes.set_yscale("symlog", linthresh=0.01)
+            axes.set_title(f"{workload}, {setting} ranges")
+            axes.set_xlabel("budget (trials)")
+            axes.set_ylabel("median normalised regret")
+            axes.legend(fontsize="x-small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["fidelity", "compare"])
+    parser.add_argument("--workloads", default=None, help="comma-separated; default: every table")
+    parser.add_argument("--budgets", default="8,20,50,100")
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--settings", default="default,wide")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="budgets 8,20, 5 repetitions")
+    parser.add_argument("--tables", type=Path, default=TABLES, help="folder of WORKLOAD.npz tables")
+    parser.add_argument("--unfit", action="store_true", help="use surrogates that fail the bar (trying only)")
+    args = parser.parse_args()
+    available = sorted(p.stem for p in args.tables.glob("*.npz"))
+    workloads = args.workloads.split(",") if args.workloads else available
+    paths = {w: str(args.tables / f"{w}.npz") for w in workloads}
+    if args.what == "fidelity":
+        report = {w: fidelity(Table.load(Path(paths[w]))) for w in workloads}
+        print(json.dumps(report, indent=2))
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "quality_fidelity.json").write_text(json.dumps(report, indent=2))
+        return
+    if args.quick:
+        args.budgets, args.reps = "8,20", 5
+    usable = [w for w in workloads if args.unfit or fidelity(Table.load(Path(paths[w])))["usable"]]
+    for left_out in sorted(set(workloads) - set(usable)):
+        print(f"skipping {left_out}: its surrogate fails the fidelity bar")
+    runs = [
+        Run(paths[w], w, s, m, int(b), rep)
+        for w in usable
+        for s in args.settings.split(",")
+        for b in args.budgets.split(",")
+        for m in args.methods.split(",")
+        for rep in range(args.reps)
+    ]
+    results = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for done, result in enumerate(pool.map(execute, runs), 1):
+            results.append(result)
+            if done % 20 == 0 or done == len(runs):
+                print(f"{done}/{len(runs)} runs", flush=True)
+    summary = summarise(results)
+    name = "quality_quick" if args.quick else "quality"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
+    plot(results, Path(__file__).parent.parent / "docs" / "img" / f"{name}.png")
+    print(markdown(summary))
+
+
+if __name__ == "__main__":
+    main()
