@@ -10,7 +10,7 @@ training (``max_val_acc``) are recorded too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Literal
 
 from adamtune.errors import Diverged
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from adamtune.torch import BatchedSpec
     from adamtune.trial import Trial
 
 ModelName = Literal["mlp", "cnn"]
@@ -71,7 +72,9 @@ class Mnist1dWorkload:
     """An objective: train ``model`` on MNIST-1D for ``steps`` steps with the trial's Adam.
 
     Batches are drawn by reshuffling the training set every epoch with a generator seeded by
-    the trial seed, so a trial is reproducible from its seed alone.
+    the trial seed, so a trial is reproducible from its seed alone; ``data_seed`` fixes that
+    order for every trial instead (as the batched executor does, whose members share batches).
+    ``batched_spec()`` describes the workload to ``adamtune.executors.BatchedExecutor``.
     """
 
     model: ModelName = "mlp"
@@ -80,6 +83,7 @@ class Mnist1dWorkload:
     eval_every: int = 100
     threads: int = 1  # small models: one thread is as fast, and leaves a core for the rest
     divergence_factor: float = 100.0  # a training loss this many times its first: diverged
+    data_seed: int | None = None  # None: the batch order is seeded by the trial seed
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -94,6 +98,24 @@ class Mnist1dWorkload:
     def __name__(self) -> str:
         return f"mnist1d-{self.model}"
 
+    def batched_spec(self) -> BatchedSpec:
+        """This workload for the batched trainer: same models, data, loss, steps and evaluation."""
+        from adamtune.torch import BatchedSpec
+
+        x_train, y_train, x_val, y_val = load_data()
+        return BatchedSpec(
+            model=partial(make_model, self.model),
+            x_train=x_train,
+            y_train=y_train,
+            x_val=x_val,
+            y_val=y_val,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            eval_every=self.eval_every,
+            accuracy=True,
+            divergence_factor=self.divergence_factor,
+        )
+
     def __call__(self, trial: Trial) -> dict[str, float]:
         import torch
         import torch.nn.functional as F
@@ -102,7 +124,7 @@ class Mnist1dWorkload:
         x_train, y_train, x_val, y_val = load_data()
         model = make_model(self.model, trial.seed)
         optimizer = trial.adam.make_optimizer(model.parameters())
-        generator = torch.Generator().manual_seed(trial.seed)
+        generator = torch.Generator().manual_seed(trial.seed if self.data_seed is None else self.data_seed)
         order = torch.randperm(len(x_train), generator=generator)
         cursor = 0
         best = {"val_loss": float("inf"), "val_acc": 0.0, "step": 0.0}

@@ -1,0 +1,49 @@
+"""PyTorch support: the batched trainer that trains many Adam configurations of one model
+as one computation, and its vectorised Adam/AdamW update.
+
+``import adamtune.torch`` imports torch; the rest of adamtune does not need it.
+"""
+
+from adamtune.torch._adam import UPDATES, BatchedAdam, Hyper, UpdateName
+from adamtune.torch._forward import PATHS, PathName, bmm_supported, make_forward
+from adamtune.torch._resources import cpu_cores, member_bytes, members_per_batch, memory_budget, torch_threads
+from adamtune.torch._trainer import (
+    BatchedSpec,
+    BatchedTrainer,
+    Cancelled,
+    Loss,
+    Member,
+    MemberResult,
+    Reporter,
+    batch_order,
+    cross_entropy,
+    default_device,
+    train_in_threads,
+)
+
+__all__ = [
+    "PATHS",
+    "UPDATES",
+    "BatchedAdam",
+    "BatchedSpec",
+    "BatchedTrainer",
+    "Cancelled",
+    "Hyper",
+    "Loss",
+    "Member",
+    "MemberResult",
+    "PathName",
+    "Reporter",
+    "UpdateName",
+    "batch_order",
+    "bmm_supported",
+    "cpu_cores",
+    "cross_entropy",
+    "default_device",
+    "make_forward",
+    "member_bytes",
+    "members_per_batch",
+    "memory_budget",
+    "torch_threads",
+    "train_in_threads",
+]

@@ -1,0 +1,153 @@
+"""Adam and AdamW for N members at once, each with its own hyperparameters.
+
+The members' parameters live in one tensor of shape (N, P): row i is member i, flattened.
+Every member follows torch.optim.Adam (``optimizer="adam"``, L2 weight decay added to the
+gradient) or torch.optim.AdamW (``"adamw"``, decoupled decay), with t counting from 1::
+
+    g <- g + wd * theta                                    (adam only)
+    theta <- theta * (1 - lr * wd)                         (adamw only)
+    m <- beta1 * m + (1 - beta1) * g          v <- beta2 * v + (1 - beta2) * g**2
+    theta <- theta - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+Two implementations of the same update: ``vectorised`` (a handful of elementwise ops over the
+whole (N, P) tensor, the hyperparameters broadcast as (N, 1) columns: one pass for all members,
+good on a GPU) and ``fused`` (torch's fused CPU/GPU Adam kernel called once per member on its
+row: one pass over memory per member, measured faster on the CPU, see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from adamtune.config import AdamConfig
+
+UpdateName = Literal["auto", "vectorised", "fused"]
+UPDATES: tuple[UpdateName, ...] = ("auto", "vectorised", "fused")
+
+
+@dataclass
+class Hyper:
+    """The members' hyperparameters as (N, 1) float64 columns (float64: bias corrections such as
+    1 - 0.999**t lose digits in float32; torch computes them in Python floats, i.e. float64)."""
+
+    lr: torch.Tensor
+    beta1: torch.Tensor
+    beta2: torch.Tensor
+    eps: torch.Tensor
+    l2: torch.Tensor  # weight decay of "adam" members, 0 for "adamw"
+    decoupled: torch.Tensor  # weight decay of "adamw" members, 0 for "adam"
+    configs: tuple[AdamConfig, ...]
+
+    @classmethod
+    def of(cls, configs: Sequence[AdamConfig], device: torch.device) -> Hyper:
+        def column(values: Sequence[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float64, device=device).view(-1, 1)
+
+        return cls(
+            lr=column([c.lr for c in configs]),
+            beta1=column([c.beta1 for c in configs]),
+            beta2=column([c.beta2 for c in configs]),
+            eps=column([c.eps for c in configs]),
+            l2=column([c.weight_decay if c.optimizer == "adam" else 0.0 for c in configs]),
+            decoupled=column([c.weight_decay if c.optimizer == "adamw" else 0.0 for c in configs]),
+            configs=tuple(configs),
+        )
+
+    def select(self, keep: torch.Tensor, kept: Sequence[int]) -> Hyper:
+        """The hyperparameters of the rows ``keep`` (a long tensor; ``kept`` the same as ints)."""
+        return Hyper(
+            self.lr[keep],
+            self.beta1[keep],
+            self.beta2[keep],
+            self.eps[keep],
+            self.l2[keep],
+            self.decoupled[keep],
+            tuple(self.configs[i] for i in kept),
+        )
+
+
+class BatchedAdam:
+    """Adam/AdamW state (m, v, t) for a (N, P) parameter tensor, and the update.
+
+    ``active`` (a bool column per member) freezes members: a frozen row keeps its parameters
+    and moments unchanged whatever its gradient holds (NaN included).
+    """
+
+    def __init__(self, params: torch.Tensor, hyper: Hyper, update: UpdateName = "auto") -> None:
+        if update not in UPDATES:
+            raise ValueError(f"update: expected one of {UPDATES}, got {update!r}")
+        if update == "auto":
+            # Measured (docs/performance.md): per-member fused kernels win on the CPU; on a GPU
+            # one vectorised pass avoids N kernel launches per step.
+            update = "fused" if params.device.type == "cpu" else "vectorised"
+        self.update: UpdateName = update
+        self.hyper = hyper
+        self.exp_avg = torch.zeros_like(params)
+        self.exp_avg_sq = torch.zeros_like(params)
+        self.t = 0
+        self._fused_step = torch.zeros((), dtype=torch.float32, device=params.device)
+
+    def select(self, keep: torch.Tensor, kept: Sequence[int]) -> None:
+        self.exp_avg = self.exp_avg[keep]
+        self.exp_avg_sq = self.exp_avg_sq[keep]
+        self.hyper = self.hyper.select(keep, kept)
+
+    @torch.no_grad()
+    def step(self, params: torch.Tensor, grads: torch.Tensor, active: Sequence[bool]) -> None:
+        """One Adam step of every active member, in place on ``params`` (N, P)."""
+        self.t += 1
+        if self.update == "fused":
+            self._fused(params, grads, active)
+        else:
+            self._vectorised(params, grads, active)
+
+    def _fused(self, params: torch.Tensor, grads: torch.Tensor, active: Sequence[bool]) -> None:
+        self._fused_step.add_(1)
+        for i, config in enumerate(self.hyper.configs):
+            if not active[i]:
+                continue
+            kernel = torch._fused_adamw_ if config.optimizer == "adamw" else torch._fused_adam_
+            kernel(
+                [params[i]],
+                [grads[i]],
+                [self.exp_avg[i]],
+                [self.exp_avg_sq[i]],
+                [],
+                [self._fused_step],
+                lr=config.lr,
+                beta1=config.beta1,
+                beta2=config.beta2,
+                weight_decay=config.weight_decay,
+                eps=config.eps,
+                amsgrad=False,
+                maximize=False,
+            )
+
+    def _vectorised(self, params: torch.Tensor, grads: torch.Tensor, active: Sequence[bool]) -> None:
+        h, dtype, t = self.hyper, params.dtype, self.t
+        frozen = not all(active)
+        if frozen:
+            mask = torch.tensor(active, device=params.device).view(-1, 1)
+            # A frozen row's gradient may be NaN: zero it so 0 * NaN never reaches its state.
+            grads = torch.where(mask, grads, 0.0)
+        lr = h.lr * mask if frozen else h.lr
+        if bool((h.l2 > 0).any()):
+            grads = grads.add(params * h.l2.to(dtype))
+        if bool((h.decoupled > 0).any()):
+            params.mul_((1 - lr * h.decoupled).to(dtype))
+        if frozen:
+            # Keep frozen moments as they were: beta = 1 leaves m and v unchanged.
+            beta1 = torch.where(mask, h.beta1, 1.0)
+            beta2 = torch.where(mask, h.beta2, 1.0)
+        else:
+            beta1, beta2 = h.beta1, h.beta2
+        self.exp_avg.lerp_(grads, (1 - beta1).to(dtype))
+        self.exp_avg_sq.mul_(beta2.to(dtype)).addcmul_(grads, grads * (1 - beta2).to(dtype))
+        step_size = lr / (1 - h.beta1**t)
+        bias_correction2_sqrt = (1 - h.beta2**t).sqrt()
+        denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt.to(dtype)).add_(h.eps.to(dtype))
+        params.addcdiv_(self.exp_avg * (-step_size).to(dtype), denom)
