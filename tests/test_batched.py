@@ -160,7 +160,8 @@ def test_members_reproduce_separate_adam_runs_in_float32(update: UpdateName) -> 
 def test_member_starts_from_its_seeded_model_and_metrics_are_a_separate_runs() -> None:
     spec = make_spec(steps=8)
     _, results = train(spec, dtype=torch.float64)
-    assert results[0].metrics.keys() == {"val_loss", "val_acc", "best_step", "max_val_acc"}
+    assert results[0].metrics.keys() == {"val_loss", "val_acc", "best_step", "max_val_acc", "val_error"}
+    assert results[0].metrics["val_error"] == pytest.approx(1 - results[0].metrics["max_val_acc"])
     assert results[0].metrics["best_step"] in (4.0, 8.0)
     fresh = BatchedTrainer(spec, [Member(CONFIGS[1], SEEDS[1])], dtype=torch.float64, device="cpu")
     row = fresh.unflatten(fresh.params[0])
@@ -221,7 +222,7 @@ def test_stopped_members_are_compacted_away_and_the_rest_train_on() -> None:
     assert isinstance(results[1].signal, Pruned) and len(results[1].losses) == 4
     assert [step for step, _ in reporters[0].reports] == [4, 8, 12]
     assert [step for step, _ in reporters[1].reports] == [4]
-    assert set(reporters[0].reports[0][1]) == {"train_loss", "val_loss", "val_acc"}
+    assert set(reporters[0].reports[0][1]) == {"train_loss", "val_loss", "val_acc", "val_error"}
     for index in (0, 2):  # compaction did not disturb the members that went on
         losses, params = separate_run(spec, configs[index], seeds[index], torch.float64)
         assert max(abs(a - b) for a, b in zip(losses, results[index].losses, strict=True)) < 1e-10

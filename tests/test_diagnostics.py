@@ -269,14 +269,17 @@ def test_space_is_not_changed_by_diagnosis() -> None:
     assert study.space == before == SearchSpace.from_dict(study.space.to_dict())
 
 
-def test_the_outermost_best_trial_in_the_outer_fifth_counts_as_at_the_edge() -> None:
-    # Ten quasi-random points (seed 0): the highest lr falls at 89% of its range, and the
-    # objective still improves towards the upper edge.
+def test_the_outermost_trial_among_the_best_two_counts_as_at_the_edge() -> None:
+    # Ten quasi-random points (seed 0): the highest lr falls at 89% of its range, just short of
+    # the 10% band, and the objective still improves towards the upper edge.
     study = study_of(lambda adam: valley(adam.lr, centre=1e-2), 10, tune=["lr", "beta1"])
     finding = only(diagnose(study), "boundary")
     assert finding.severity == "action" and finding.numbers["side"] == "upper"
-    assert 0.8 <= finding.numbers["best_position"] < 0.9
-    assert "upper 20% of its range 1e-05..0.001 (no trial was closer to that edge)" in finding.message
-    # A best trial in the outer fifth with a trial beyond it is not at the edge.
-    centred = study_of(lambda adam: valley(adam.lr, centre=4e-4, curvature=3.0), 10, tune=["lr", "beta1"])
+    assert finding.numbers["rule"] == "outermost trial among the best two"
+    assert finding.suggested_range == (1e-5, pytest.approx(1e-2))
+    assert "closest to the upper edge of lr's range 1e-05..0.001 (0.000599, at 89% of the range" in (
+        finding.message
+    )
+    # An optimum inside the range, with the outermost trial far from the best: no finding.
+    centred = study_of(lambda adam: valley(adam.lr, centre=2e-4, curvature=3.0), 10, tune=["lr", "beta1"])
     assert not [f for f in diagnose(centred) if f.check == "boundary"]

@@ -88,7 +88,8 @@ def estimate_noise(records: Sequence[TrialRecord], direction: str) -> Noise:
         return Noise(
             math.sqrt(pooled),
             "seeds",
-            f"pooled standard deviation over {seeds} runs of {len(repeated)} configurations "
+            f"pooled standard deviation over {seeds} runs of {len(repeated)} "
+            f"configuration{'s' if len(repeated) != 1 else ''} "
             "with different seeds",
         )
     best = ranked(records, direction)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adamtune.diagnostics._base import Finding, Noise, complete, within_noise
+from adamtune.diagnostics._base import Finding, Noise, complete, ranked, within_noise
 from adamtune.diagnostics.geometry import expanded, position
 from adamtune.records import TrialRecord
-from adamtune.space import SearchSpace
+from adamtune.space import HyperparameterSpec, SearchSpace
 
 EDGE = 0.10
 """The outer share of a range, on its search scale, that counts as "at the edge"."""
 OUTERMOST_EDGE = 0.20
-"""A wider edge for a best trial that is also the outermost trial on its side: nothing was
-tried between it and the edge, and with few trials the outermost one often falls just short
-of the 10% band while the objective still improves towards the edge. Missing an optimum
-outside the range costs far more than one exploration round over a wider one."""
+"""A second rule: the trial closest to an edge is the best or the runner-up and lies in the
+outer 20%. With few trials the outermost one often falls just short of the 10% band while the
+objective still improves towards the edge (the demo's 10 quasi-random points reach 89% of the
+lr range). Missing an optimum outside the range costs far more than one exploration round."""
+OUTERMOST_RANK = 2
 
 
 def boundary(
@@ -24,29 +25,35 @@ def boundary(
     near = within_noise(records, direction, noise)
     if not near:
         return []
+    top = ranked(records, direction)[:OUTERMOST_RANK]
     findings = []
     for spec in space.tuned_specs:
         values = [float(getattr(r.adam, spec.name)) for r in near]
         best_at = position(spec, values[0])
-        everywhere = [position(spec, float(getattr(r.adam, spec.name))) for r in complete(records)]
-        side = edge_side(best_at, everywhere)
+        at_band = _band_side(best_at)
+        side, outermost = at_band, None
+        if side is None:
+            side, outermost = _outermost_side(spec, records, top)
         if side is None:
             continue
-        band = EDGE if min(best_at, 1 - best_at) <= EDGE else OUTERMOST_EDGE
-        at_edge = sum(
-            1
-            for v in values
-            if (position(spec, v) >= 1 - band if side == "upper" else position(spec, v) <= band)
-        )
-        new_low, new_high = expanded(spec, side)
         edge = spec.high if side == "upper" else spec.low
         beyond = "above" if side == "upper" else "below"
-        closest = "" if band == EDGE else " (no trial was closer to that edge)"
-        message = (
-            f"The best trial's {spec.name} ({values[0]:.3g}) sits in the {side} {band:.0%} of its range "
-            f"{spec.low:g}..{spec.high:g}{closest}, and {at_edge} of the {len(near)} trials within the "
-            f"noise of the best sit there too: the optimum may lie {beyond} {edge:g}."
-        )
+        at_edge = sum(1 for v in values if _band_side(position(spec, v)) == side)
+        if outermost is None:
+            message = (
+                f"The best trial's {spec.name} ({values[0]:.3g}) sits in the {side} 10% of its range "
+                f"{spec.low:g}..{spec.high:g}, and {at_edge} of the {len(near)} trials within the "
+                f"noise of the best sit there too: the optimum may lie {beyond} {edge:g}."
+            )
+        else:
+            where = position(spec, float(getattr(outermost.adam, spec.name)))
+            rank = "best" if outermost is top[0] else "second best"
+            message = (
+                f"The trial closest to the {side} edge of {spec.name}'s range {spec.low:g}..{spec.high:g} "
+                f"({float(getattr(outermost.adam, spec.name)):.3g}, at {where:.0%} of the range on its "
+                f"search scale) is the {rank} of the study: the objective still improves towards the "
+                f"edge, and the optimum may lie {beyond} {edge:g}."
+            )
         numbers = {
             "best_value": values[0],
             "best_position": round(best_at, 4),
@@ -54,7 +61,9 @@ def boundary(
             "near_best_at_edge": at_edge,
             "range": [spec.low, spec.high],
             "side": side,
+            "rule": "outer 10%" if outermost is None else "outermost trial among the best two",
         }
+        new_low, new_high = expanded(spec, side)
         if (new_low, new_high) == (spec.low, spec.high):
             findings.append(
                 Finding(
@@ -77,10 +86,21 @@ def boundary(
     return findings
 
 
-def edge_side(best_at: float, positions: Sequence[float]) -> str | None:
-    """ "upper" or "lower" when the best trial sits at that edge (see ``OUTERMOST_EDGE``)."""
-    if best_at >= 1 - EDGE or (best_at >= 1 - OUTERMOST_EDGE and best_at >= max(positions)):
-        return "upper"
-    if best_at <= EDGE or (best_at <= OUTERMOST_EDGE and best_at <= min(positions)):
-        return "lower"
-    return None
+def _band_side(where: float) -> str | None:
+    return "upper" if where >= 1 - EDGE else "lower" if where <= EDGE else None
+
+
+def _outermost_side(
+    spec: HyperparameterSpec, records: Sequence[TrialRecord], top: Sequence[TrialRecord]
+) -> tuple[str | None, TrialRecord | None]:
+    """The side whose outermost trial is among ``top`` and in the outer ``OUTERMOST_EDGE``."""
+    done = complete(records)
+    if len(done) < 3:
+        return None, None
+    placed = sorted(done, key=lambda r: position(spec, float(getattr(r.adam, spec.name))))
+    for side, outermost in (("upper", placed[-1]), ("lower", placed[0])):
+        where = position(spec, float(getattr(outermost.adam, spec.name)))
+        inside = where >= 1 - OUTERMOST_EDGE if side == "upper" else where <= OUTERMOST_EDGE
+        if inside and any(outermost is t for t in top):
+            return side, outermost
+    return None, None

@@ -150,9 +150,13 @@ def _confirmation_section(study: Study) -> str:
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
         f"<h2>Confirmation</h2><p>The best configurations and the baseline, retrained on the same "
-        f"{seeds} fresh seeds (outside the budget). {e(confirmation.verdict())}.</p>"
+        f"{seeds} fresh seeds (outside the budget). {e(_sentence(confirmation.verdict()))}</p>"
         f"<table><tr>{head}</tr>{''.join(rows)}</table>"
     )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _rounds_section(study: Study) -> str:

@@ -293,6 +293,7 @@ class BatchedTrainer:
             metrics = dict(best[member])
             if spec.accuracy:
                 metrics["max_val_acc"] = max_acc[member]
+                metrics["val_error"] = 1.0 - max_acc[member]  # the best error during training
             else:
                 del metrics["val_acc"]
             result.metrics = metrics
@@ -320,6 +321,7 @@ class BatchedTrainer:
             metrics = {"train_loss": sums[row] / counts, "val_loss": val_losses[row]}
             if accs is not None:
                 metrics["val_acc"] = accs[row]
+                metrics["val_error"] = 1.0 - accs[row]
                 max_acc[member] = max(max_acc[member], accs[row])
             if val_losses[row] < best[member]["val_loss"]:
                 best[member] = {
