@@ -395,9 +395,8 @@ def next_space(
             narrow_name = finding.hyperparameter
             ranges[narrow_name] = finding.suggested_range
             narrowed.add(narrow_name)
-            reasons.append(
-                f"narrow {narrow_name} to {_range_text(finding.suggested_range)}: {finding.message}"
-            )
+            cut = _range_text(finding.suggested_range)
+            reasons.append(f"narrow {narrow_name} to {cut}: {finding.message.rstrip('.')}")
     for finding in findings if expand else ():
         if finding.check != "boundary" or finding.severity != "action" or not finding.suggested_range:
             continue
@@ -408,7 +407,7 @@ def next_space(
         if limited == (current.spec(name).low, current.spec(name).high):
             continue
         ranges[name] = limited
-        reasons.append(f"expand {name} to {_range_text(limited)}: {finding.message}")
+        reasons.append(f"expand {name} to {_range_text(limited)}: {finding.message.rstrip('.')}")
     specs = tuple(
         spec.with_range(*ranges[spec.name]) if spec.name in ranges else spec for spec in current.specs
     )

@@ -44,6 +44,7 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEMO_BUDGET = 20
+DEMO_METRIC = "val_error"
 REPORT_DIR = "adamtune-report"
 STRATEGY_SUMMARY = {
     "playbook": "explore quasi-randomly, expand or narrow the ranges the diagnostics question, "
@@ -143,10 +144,10 @@ def _study_options(command: F) -> F:
         ),
         click.option(
             "--executor",
-            type=click.Choice(["in-process", "ray"]),
-            default="in-process",
-            show_default=True,
-            help="Where trials run: in this process, or as Ray tasks (pip install 'adamtune[ray]').",
+            type=click.Choice(["in-process", "batched", "ray"]),
+            help="Where trials run: in this process one after another; batched, a batch of trials "
+            "as one PyTorch computation (built-in workloads; the demo's default); or as Ray tasks "
+            "(pip install 'adamtune[ray]'). Default: in-process.",
         ),
         click.option(
             "--ray-address",
@@ -177,25 +178,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def demo(budget: int | None, model: str, steps: int, **options: Any) -> None:
     """Run a real study: Adam on the MNIST-1D MLP (or CNN), generated offline.
 
-    The budget defaults to 20 trials; every study option works here too, for example
-    --range lr=1e-5:1e-1 to widen the learning-rate range.
+    The objective is the best validation error during training; the trials of a batch train
+    together (--executor batched). The budget defaults to 20 trials; every study option works
+    here too, for example --range lr=1e-5:1e-1 to widen the learning-rate range.
     """
     if steps < 1:
         raise ConfigError(f"--steps: expected a whole number >= 1, got {steps}")
     workload = Mnist1dWorkload(model=model, steps=steps)  # type: ignore[arg-type]
     name = options.pop("study_name") or f"demo-mnist1d-{model}"
     budget = DEMO_BUDGET if budget is None else budget
+    # The paper's measure; on it the best lr lies a decade above the default range.
+    options["metric"] = DEMO_METRIC
+    options["executor"] = options.get("executor") or "batched"
     launch = launch_spec("demo", budget, options, model=model, steps=steps)
     study = _run(workload, budget, name, options.pop("storage"), launch=launch, **options)
     best = study.best
-    if best is not None:
-        accuracy = best.metrics.get("val_acc")
-        peak = best.metrics.get("max_val_acc")
-        if accuracy is not None and peak is not None:
-            out.print(
-                f"validation accuracy {accuracy:.1%} at the best validation loss "
-                f"(peak during training {peak:.1%})"
-            )
+    if best is not None and best.value is not None:
+        out.print(f"best validation accuracy during training {1 - best.value:.1%} (trial {best.number})")
     out.print(f"report: {study.report(REPORT_DIR)}")
 
 
@@ -330,7 +329,7 @@ def _run(
     confirm: int | None = None,
     confirm_top: int = 3,
     baseline: str | None = None,
-    executor: str = "in-process",
+    executor: str | None = None,
     ray_address: str | None = None,
     launch: Mapping[str, Any] | None = None,
     spawn: int = 0,
@@ -351,7 +350,7 @@ def _run(
             optimizer=optimizer,  # type: ignore[arg-type]
         )
         parsed_baseline = parse_baseline(baseline, space)
-    runner = _make_executor(executor, ray_address)
+    runner = _make_executor(executor or "in-process", ray_address)
     local = LocalWorkers(spawn, storage) if spawn else None
     with ProgressBar(err) as bar:
         announce = Launching(_Announcer(bar, describe(storage)), launch, local)
@@ -409,6 +408,10 @@ def _make_executor(name: str, ray_address: str | None) -> Executor | None:
         from adamtune.executors.ray import RayExecutor
 
         return RayExecutor(address=ray_address)
+    if name == "batched":
+        from adamtune.executors import BatchedExecutor
+
+        return BatchedExecutor()
     return None
 
 

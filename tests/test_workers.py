@@ -1,0 +1,155 @@
+"""``adamtune worker`` and ``--workers K`` on the embedded default storage, with real processes.
+
+(The same across machines, on PostgreSQL: tests/test_postgres.py.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import adamtune
+from adamtune import State
+from adamtune.campaign import Campaign
+from adamtune.target import load_target
+from adamtune.testing import SyntheticObjective
+
+pytestmark = pytest.mark.slow
+
+ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
+
+OBJECTIVE = textwrap.dedent(
+    """
+    import math, time
+
+    def objective(trial):
+        for step in range(5):
+            time.sleep(0.02)
+            trial.report(step, val_loss=1.0 / (step + 1))
+        return (math.log10(trial.adam.lr) + 4) ** 2
+    """
+)
+
+PROGRAM = textwrap.dedent(
+    """
+    import json, math, sys, time
+    lr = float(sys.argv[1])
+    for step in range(3):
+        time.sleep(0.05)
+        print(json.dumps({"step": step, "val_loss": (math.log10(lr) + 4) ** 2 + 1 / (step + 1)}))
+    """
+)
+
+
+def _pids(study: adamtune.Study) -> set[int]:
+    return {t.user_attrs["worker"]["pid"] for t in study.optuna.trials if "worker" in t.user_attrs}
+
+
+def test_tune_with_workers_shares_the_study_between_processes(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(OBJECTIVE)
+    budget = 30
+    command = [ADAMTUNE, "tune", "train.py:objective", "--budget", str(budget), "--seed", "3"]
+    command += ["--strategy", "quasi-random", "--workers", "3"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert f"{budget} trials with a result" in done.stdout
+
+    study = adamtune.load_study("objective", str(tmp_path / "adamtune.journal"))
+    single = adamtune.tune(
+        load_target(f"{tmp_path / 'train.py'}:objective"),
+        budget,
+        storage="memory",
+        seed=3,
+        study="objective",
+        strategy="quasi-random",
+    )
+    assert sorted(r.point for r in study.trials) == list(range(budget))
+    assert {r.point: (r.adam, r.seed) for r in study.trials} == {
+        r.point: (r.adam, r.seed) for r in single.trials
+    }
+    assert len(_pids(study)) > 1
+    launch = study.optuna.user_attrs["launch"]
+    assert launch["kind"] == "target" and launch["target"] == "train.py:objective"
+    assert launch["budget"] == budget and launch["options"]["seed"] == 3
+    assert "processes" not in launch["options"]  # a worker never starts more workers
+
+
+def test_a_worker_started_first_waits_for_a_run_study_and_runs_its_command(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    journal = str(tmp_path / "s.journal")
+    worker = subprocess.Popen(
+        [ADAMTUNE, "worker", "--study", "prog", "--storage", journal, "--wait", "60"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run = [ADAMTUNE, "run", "--budget", "12", "--study", "prog", "--storage", journal]
+    run += ["--strategy", "quasi-random", "--", sys.executable, "prog.py", "{lr}"]
+    done = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+
+    study = adamtune.load_study("prog", journal)
+    assert [r.state for r in study.trials].count(State.COMPLETE) == 12
+    assert sorted(r.point for r in study.trials if r.state == State.COMPLETE) == list(range(12))
+    assert worker.pid in _pids(study), "the worker ran none of the trials"
+    assert study.optuna.user_attrs["launch"]["argv"] == [sys.executable, "prog.py", "{lr}"]
+
+
+def test_playbook_campaign_with_workers(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(OBJECTIVE)
+    command = [ADAMTUNE, "tune", "train.py:objective", "--budget", "6", "--confirm", "0", "--workers", "2"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    campaign = adamtune.load_study("objective", str(tmp_path / "adamtune.journal"))
+    assert isinstance(campaign, Campaign)
+    assert campaign.optuna.user_attrs["launch"]["options"]["strategy"] == "playbook"
+    assert campaign.tally().results == 6
+    assert campaign.tally().failed == 0
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        ("none", ["--study", "nothing"], "no adamtune storage at"),
+        ("python", ["--study", "synthetic"], "has no launch spec: it was started from Python"),
+        ("python", ["--study", "other"], "no study named 'other'"),
+        ("python", ["--study", "other", "--wait", "1.5"], "(waited 1.5 s)"),
+        ("python", ["--study", "synthetic", "--wait", "-1"], "--wait: expected a number of seconds >= 0"),
+    ],
+)
+def test_worker_errors_are_one_clear_line(tmp_path: Path, setup: str, args: list[str], message: str) -> None:
+    journal = tmp_path / "adamtune.journal"
+    if setup == "python":
+        adamtune.tune(SyntheticObjective(), 2, storage=str(journal), study="synthetic")
+    done = subprocess.run(
+        [ADAMTUNE, "worker", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert message in lines[0]
+
+
+def test_workers_need_a_shared_storage(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(OBJECTIVE)
+    command = [
+        ADAMTUNE,
+        "tune",
+        "train.py:objective",
+        "--budget",
+        "4",
+        "--storage",
+        "memory",
+        "--workers",
+        "2",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--workers: expected a storage other processes can open, got memory" in done.stderr
