@@ -1,7 +1,10 @@
 # make demo / make test create the environment when it is missing, then do their job.
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.adamtune-installed
+BASE   := $(VENV)/.adamtune-installed
+# The test tools and the optional extras the tests exercise (PostgreSQL driver, Ray): the demo
+# does not need them, so a first `make demo` does not download them.
+DEV    := $(VENV)/.adamtune-dev-installed
 # The machines keep a CPU build of torch 2.13.0 here; pin it so pip never fetches CUDA wheels.
 WHEELS := $(wildcard /opt/wheels)
 PIP    := $(PY) -m pip install --quiet $(if $(WHEELS),--find-links $(WHEELS))
@@ -9,23 +12,27 @@ LINTED := src tests $(wildcard benchmarks examples)
 
 .PHONY: env demo test lint unit clean
 
-env: $(STAMP)
+env: $(DEV)
 
-$(STAMP): pyproject.toml
+$(BASE): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) "torch==2.13.0"
-	$(PIP) -e ".[dev]"
-	touch $(STAMP)
+	$(PIP) -e .
+	touch $(BASE)
 
-demo: $(STAMP)
+$(DEV): $(BASE)
+	$(PIP) -e ".[dev]"
+	touch $(DEV)
+
+demo: $(BASE)
 	$(VENV)/bin/adamtune demo
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP)
+unit: $(DEV)
 	$(VENV)/bin/pytest
 
 test: lint unit
