@@ -283,3 +283,17 @@ def test_the_outermost_trial_among_the_best_two_counts_as_at_the_edge() -> None:
     # An optimum inside the range, with the outermost trial far from the best: no finding.
     centred = study_of(lambda adam: valley(adam.lr, centre=2e-4, curvature=3.0), 10, tune=["lr", "beta1"])
     assert not [f for f in diagnose(centred) if f.check == "boundary"]
+
+
+def test_a_best_trial_at_a_legal_limit_is_context_not_an_action() -> None:
+    # beta1 searched down to 0, and the lower the better: there is nothing beyond to explore.
+    study = study_of(
+        lambda adam: 0.1 + adam.beta1 + 0.01 * abs(math.log10(adam.lr / 1e-4)),
+        16,
+        tune=["lr", "beta1"],
+        ranges={"beta1": (0.0, 0.9)},
+    )
+    finding = only([f for f in diagnose(study) if f.hyperparameter == "beta1"], "boundary")
+    assert finding.severity == "info" and finding.action is None and finding.suggested_range is None
+    assert finding.message.endswith("the range already reaches beta1's legal limit 0.")
+    assert "may lie below" not in finding.message

@@ -65,11 +65,12 @@ def boundary(
         }
         new_low, new_high = expanded(spec, side)
         if (new_low, new_high) == (spec.low, spec.high):
+            limit = message[: message.rindex(": the optimum may lie")]
             findings.append(
                 Finding(
                     "boundary",
                     "info",
-                    message + " The range is already at its legal limit.",
+                    f"{limit}: the range already reaches {spec.name}'s legal limit {edge:g}.",
                     numbers,
                     None,
                     spec.name,

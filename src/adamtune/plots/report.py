@@ -39,6 +39,7 @@ h1 { font-size: 1.5rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; 
 table { border-collapse: collapse; font-size: .85rem; }
 td, th { padding: .2rem .5rem; border-bottom: 1px solid #eee; }
 tr.infeasible td { color: #c0392b; } tr.failed td, tr.pruned td { color: #888; }
+.nowrap { white-space: nowrap; vertical-align: top; }
 pre { white-space: pre-wrap; font-size: .8rem; background: #f4f4f4; padding: .5rem; }
 """
 
@@ -170,7 +171,9 @@ def _rounds_section(study: Study) -> str:
             f"{e(spec.name)} {spec.low:.3g} .. {spec.high:.3g}" for spec in planned.space.tuned_specs
         )
         cells = [str(planned.index), e(planned.kind), str(planned.budget), ranges, e(planned.reason)]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append(
+            "<tr>" + "".join(f"<td class='nowrap'>{c}</td>" for c in cells[:4]) + f"<td>{cells[4]}</td></tr>"
+        )
     head = "".join(f"<th>{n}</th>" for n in ("round", "kind", "trials", "ranges", "why"))
     return (
         "<h2>Rounds</h2><p>The playbook strategy's rounds: each range, and why it changed.</p>"
