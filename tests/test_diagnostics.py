@@ -297,3 +297,22 @@ def test_a_best_trial_at_a_legal_limit_is_context_not_an_action() -> None:
     assert finding.severity == "info" and finding.action is None and finding.suggested_range is None
     assert finding.message.endswith("the range already reaches beta1's legal limit 0.")
     assert "may lie below" not in finding.message
+
+
+def test_the_outermost_rule_at_a_legal_limit_is_context_too() -> None:
+    from adamtune.config import AdamConfig
+    from adamtune.diagnostics import boundary
+    from adamtune.outcomes import State
+    from adamtune.records import TrialRecord
+
+    space = SearchSpace.build(["lr", "beta1"], ranges={"beta1": (0.0, 0.9)})
+    # beta1 0.25 sits at 12.5% of the range from its lower (legal) edge 0, and is the best.
+    values = {0.25: 0.10, 0.5: 0.30, 0.7: 0.40, 0.8: 0.45, 0.85: 0.50}
+    records = [
+        TrialRecord(n, State.COMPLETE, value, AdamConfig(lr=1e-4, beta1=beta1), n, n)
+        for n, (beta1, value) in enumerate(values.items())
+    ]
+    (finding,) = boundary(records, space, "minimize", Noise(0.01, "seeds", "test"))
+    assert finding.hyperparameter == "beta1" and finding.severity == "info"
+    assert finding.numbers["rule"] == "outermost trial among the best two"
+    assert finding.message.endswith("the range already reaches beta1's legal limit 0.")

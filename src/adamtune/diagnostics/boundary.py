@@ -40,20 +40,21 @@ def boundary(
         beyond = "above" if side == "upper" else "below"
         at_edge = sum(1 for v in values if _band_side(position(spec, v)) == side)
         if outermost is None:
-            message = (
+            head = (
                 f"The best trial's {spec.name} ({values[0]:.3g}) sits in the {side} 10% of its range "
                 f"{spec.low:g}..{spec.high:g}, and {at_edge} of the {len(near)} trials within the "
-                f"noise of the best sit there too: the optimum may lie {beyond} {edge:g}."
+                "noise of the best sit there too"
             )
         else:
             where = position(spec, float(getattr(outermost.adam, spec.name)))
             rank = "best" if outermost is top[0] else "second best"
-            message = (
+            head = (
                 f"The trial closest to the {side} edge of {spec.name}'s range {spec.low:g}..{spec.high:g} "
                 f"({float(getattr(outermost.adam, spec.name)):.3g}, at {where:.0%} of the range on its "
-                f"search scale) is the {rank} of the study: the objective still improves towards the "
-                f"edge, and the optimum may lie {beyond} {edge:g}."
+                f"search scale) is the {rank} of the study: the objective still improves towards the edge"
             )
+        joiner = ": " if outermost is None else ", and "
+        message = f"{head}{joiner}the optimum may lie {beyond} {edge:g}."
         numbers = {
             "best_value": values[0],
             "best_position": round(best_at, 4),
@@ -65,12 +66,11 @@ def boundary(
         }
         new_low, new_high = expanded(spec, side)
         if (new_low, new_high) == (spec.low, spec.high):
-            limit = message[: message.rindex(": the optimum may lie")]
             findings.append(
                 Finding(
                     "boundary",
                     "info",
-                    f"{limit}: the range already reaches {spec.name}'s legal limit {edge:g}.",
+                    f"{head}: the range already reaches {spec.name}'s legal limit {edge:g}.",
                     numbers,
                     None,
                     spec.name,
