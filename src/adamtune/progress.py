@@ -24,6 +24,7 @@ class ProgressBar:
         self._console = console
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._phase: str | None = None
 
     def __enter__(self) -> ProgressBar:
         return self
@@ -34,7 +35,7 @@ class ProgressBar:
 
     def started(self, study: Study, done: int) -> None:
         self._progress = Progress(
-            TextColumn("[bold]trials"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[best]}"),
@@ -55,7 +56,8 @@ class ProgressBar:
             reason = (record.reason or "").strip().splitlines()
             where = f" of round {record.round}" if record.round is not None else ""
             self.note(f"  trial {record.number}{where} {record.state}: {reason[-1] if reason else ''}")
-        self._progress.update(self._task, completed=done, best=_best_text(study))
+        best = _best_text(study) if self._phase is None else self._phase
+        self._progress.update(self._task, completed=done, best=best)
 
     def note(self, text: str) -> None:
         """A line above the bar."""
@@ -66,7 +68,9 @@ class ProgressBar:
         """Follow a new phase (the confirmation runs) with its own bar, below the trials'."""
         if self._progress is None:
             return
-        self._task = self._progress.add_task(name, total=total, completed=0, best="")
+        # The phase's own label, not a "best" of runs that repeat the same configurations.
+        self._phase = f"({name} runs)"
+        self._task = self._progress.add_task(name, total=total, completed=0, best=self._phase)
 
 
 def _best_text(study: Study) -> str:
