@@ -26,7 +26,6 @@ import threading
 from typing import Any, Literal
 
 import numpy as np
-import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, GPSampler, TPESampler
 from optuna.samplers._gp.sampler import _RELATIVE_PARAMS_KEY, _SYSTEM_ATTR_MAX_LENGTH, _get_params
@@ -159,9 +158,3 @@ class AdaptiveSampler(BaseSampler):
     ) -> None:
         with self._lock:
             self._inner.pop(trial.number, None)
-
-
-def optuna_sampler_name(sampler: optuna.samplers.BaseSampler) -> str:
-    if isinstance(sampler, AdaptiveSampler):
-        return sampler.kind
-    return type(sampler).__name__

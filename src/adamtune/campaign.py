@@ -294,7 +294,7 @@ class _CampaignProgress:
         self._inner, self._campaign, self._offset = inner, campaign, offset
 
     def started(self, study: Study, done: int) -> None:
-        pass
+        pass  # the campaign announced its start once; a round starting is not a new study
 
     def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
         planned = study.optuna.user_attrs.get(ROUND_ATTR, {}).get("index")
@@ -403,7 +403,7 @@ def next_space(
         name = finding.hyperparameter
         if name is None or name in narrowed:
             continue  # the divergent region decides that range
-        limited = limit_expansion(start.spec(name), current.spec(name), finding.suggested_range)
+        limited = limit_expansion(start.spec(name), finding.suggested_range)
         if limited == (current.spec(name).low, current.spec(name).high):
             continue
         ranges[name] = limited
@@ -414,9 +414,7 @@ def next_space(
     return replace(current, specs=specs), reasons
 
 
-def limit_expansion(
-    start: HyperparameterSpec, current: HyperparameterSpec, wanted: tuple[float, float]
-) -> tuple[float, float]:
+def limit_expansion(start: HyperparameterSpec, wanted: tuple[float, float]) -> tuple[float, float]:
     """``wanted``, kept within ``MAX_DECADES`` of the starting range on the search scale."""
     low_param, high_param = sorted(start.param_from_value(v) for v in (start.low, start.high))
     floor, ceiling = low_param / 10**MAX_DECADES, high_param * 10**MAX_DECADES

@@ -448,11 +448,13 @@ class _Announcer:
 
 
 class _ConfirmProgress:
+    """Drives the confirmation bar that ``confirmation_started`` opened."""
+
     def __init__(self, bar: ProgressBar) -> None:
         self._bar = bar
 
     def started(self, study: Study, done: int) -> None:
-        pass
+        pass  # the bar was opened, with its note, by confirmation_started
 
     def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
         self._bar.trial_finished(study, record, done)

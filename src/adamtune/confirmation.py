@@ -43,7 +43,6 @@ SOURCE = "source"
 CONFIRM_SALT = 7_777_777  # keeps confirmation seeds apart from every trial seed of the study
 
 DEFAULT_SEEDS = 3
-DEFAULT_TOP = 3
 ADAM_DEFAULTS = AdamConfig(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
 """Adam's defaults: the baseline when the user gives none."""
 
