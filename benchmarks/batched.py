@@ -135,7 +135,8 @@ def batched_profile(model: str, n: int, steps: int) -> tuple[dict[str, float], s
         trainer = BatchedTrainer(spec, members, device="cpu", profile=True)
         trainer.run()
     assert trainer.timings is not None
-    return {phase: 1e3 * seconds / steps for phase, seconds in trainer.timings.items()}, trainer.path
+    timings = {phase: 1e3 * seconds / steps for phase, seconds in trainer.timings.items()}
+    return timings, f"{trainer.path} path, {trainer.backward} backward"
 
 
 def _batched_setup(model: str, n: int, steps: int) -> tuple[Any, list[Any]]:

@@ -14,7 +14,7 @@ from adamtune.trial import Trial
 if TYPE_CHECKING:
     import torch
 
-    from adamtune.torch import BatchedSpec, MemberResult, PathName, UpdateName
+    from adamtune.torch import BackwardName, BatchedSpec, MemberResult, PathName, UpdateName
 
 
 class BatchedExecutor:
@@ -35,7 +35,11 @@ class BatchedExecutor:
       most one per member), each with ``threads`` intra-op threads (default 1; set only while
       training). Multi-threaded operations on these small models gain little and, when another
       process takes a core, wait at every barrier: measured 7-100x slower (docs/performance.md).
-      On a GPU one trainer runs the whole batch.
+      Trainers in worker processes instead of threads were measured no faster (up to 13%
+      slower), so there are none. On a GPU one trainer runs the whole batch.
+    - ``backward``: "auto" trains an MLP (Linear layers and ReLU, Tanh, Sigmoid or Identity,
+      default cross-entropy) with a hand-written backward pass, faster than autograd; "manual"
+      insists on it, "autograd" turns it off.
     - ``device``: "cuda" when available, else "cpu"; ``dtype`` float32 unless told.
     """
 
@@ -51,6 +55,7 @@ class BatchedExecutor:
         data_seed: int | None = None,
         path: PathName = "auto",
         update: UpdateName = "auto",
+        backward: BackwardName = "auto",
         compact_at: float = 0.25,
     ) -> None:
         if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
@@ -63,6 +68,8 @@ class BatchedExecutor:
             raise ConfigError(f"path: expected auto, vmap or bmm, got {path!r}")
         if update not in ("auto", "vectorised", "fused"):
             raise ConfigError(f"update: expected auto, vectorised or fused, got {update!r}")
+        if backward not in ("auto", "manual", "autograd"):
+            raise ConfigError(f"backward: expected auto, manual or autograd, got {backward!r}")
         if not (isinstance(compact_at, int | float) and 0 < compact_at <= 1):
             raise ConfigError(f"compact_at: expected a fraction in (0, 1], got {compact_at!r}")
         if memory_budget is not None and memory_budget < 1:
@@ -76,6 +83,7 @@ class BatchedExecutor:
         self.data_seed = data_seed
         self.path: PathName = path
         self.update: UpdateName = update
+        self.backward: BackwardName = backward
         self.compact_at = compact_at
         self.batches: list[int] = []  # the member count of every batch trained, for reports
 
@@ -135,6 +143,7 @@ class BatchedExecutor:
                 dtype=dtype,
                 path=self.path,
                 update=self.update,
+                backward=self.backward,
                 compact_at=self.compact_at,
             )
         except Exception:  # the batch failed as a whole (a bug, out of memory): say so per trial

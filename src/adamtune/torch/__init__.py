@@ -8,6 +8,8 @@ from adamtune.torch._adam import UPDATES, BatchedAdam, Hyper, UpdateName
 from adamtune.torch._forward import PATHS, PathName, bmm_supported, make_forward
 from adamtune.torch._resources import cpu_cores, member_bytes, members_per_batch, memory_budget, torch_threads
 from adamtune.torch._trainer import (
+    BACKWARDS,
+    BackwardName,
     BatchedSpec,
     BatchedTrainer,
     Cancelled,
@@ -22,8 +24,10 @@ from adamtune.torch._trainer import (
 )
 
 __all__ = [
+    "BACKWARDS",
     "PATHS",
     "UPDATES",
+    "BackwardName",
     "BatchedAdam",
     "BatchedSpec",
     "BatchedTrainer",

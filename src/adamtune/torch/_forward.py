@@ -95,7 +95,7 @@ def _bmm_forward(template: nn.Module) -> Forward:
             if isinstance(layer, nn.Linear):
                 weight = params[slot]
                 bias = params[slot + 1] if layer.bias is not None else None
-                h = _linear(h if shared is None else None, shared, weight, bias)
+                h = linear(h if shared is None else None, shared, weight, bias)
                 shared = None
             elif isinstance(layer, nn.Conv1d):
                 weight = params[slot]
@@ -116,7 +116,7 @@ def _bmm_forward(template: nn.Module) -> Forward:
     return forward
 
 
-def _linear(
+def linear(
     h: torch.Tensor | None, shared: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor:
     n, out_features, in_features = weight.shape

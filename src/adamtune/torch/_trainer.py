@@ -32,12 +32,16 @@ from adamtune.config import AdamConfig
 from adamtune.errors import Diverged, Pruned, Stopped
 from adamtune.torch._adam import BatchedAdam, Hyper, UpdateName
 from adamtune.torch._forward import PathName, make_forward
+from adamtune.torch._manual import ManualStep, manual_supported
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``loss(output, target) -> per-sample losses`` (``reduction="none"``): a member's loss is
 their mean, as the mean-reduced loss of a separate run."""
 
 cross_entropy: Loss = partial(F.cross_entropy, reduction="none")
+
+BackwardName = Literal["auto", "manual", "autograd"]
+BACKWARDS: tuple[BackwardName, ...] = ("auto", "manual", "autograd")
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,11 @@ class BatchedTrainer:
     ``path`` picks the forward ("bmm": batched matrix products, "vmap": torch.func.vmap over
     functional_call, "auto": bmm where the model allows) and ``update`` the Adam kernel
     ("vectorised", "fused", "auto"); see docs/performance.md for the measurements behind the
-    defaults. When at least ``compact_at`` of the rows belong to stopped members, they are
-    dropped from the tensors so they stop costing compute.
+    defaults. ``backward`` "manual" trains with the hand-written forward and backward of
+    ``adamtune.torch._manual`` (an MLP with the default cross-entropy on the bmm path),
+    "autograd" with torch's autograd, "auto" by hand where it can. When at least
+    ``compact_at`` of the rows belong to stopped members, they are dropped from the tensors so
+    they stop costing compute.
     """
 
     def __init__(
@@ -140,6 +147,7 @@ class BatchedTrainer:
         dtype: torch.dtype = torch.float32,
         path: PathName = "auto",
         update: UpdateName = "auto",
+        backward: BackwardName = "auto",
         compact_at: float = 0.25,
         record_losses: bool = False,
         profile: bool = False,
@@ -169,15 +177,36 @@ class BatchedTrainer:
                 [torch.cat([p.reshape(-1) for p in model.parameters()]) for model in models]
             )
         self.forward, self.path = make_forward(template, path)
+        self.manual = self._manual_step(template, backward)
+        self.backward: BackwardName = "autograd" if self.manual is None else "manual"
         self.adam = BatchedAdam(self.params, Hyper.of([m.adam for m in self.members], self.device), update)
         self.rows = list(range(len(self.members)))  # row -> member index
         self.cancel = threading.Event()  # set from another thread: run() stops at the next step
         self._bind()
 
+    def _manual_step(self, template: nn.Module, backward: BackwardName) -> ManualStep | None:
+        if backward not in BACKWARDS:
+            raise ValueError(f"backward: expected one of {BACKWARDS}, got {backward!r}")
+        possible = (
+            self.path == "bmm"
+            and manual_supported(template)
+            and self.spec.loss is cross_entropy
+            and self.spec.x_train.dim() == 2
+        )
+        if backward == "manual" and not possible:
+            raise ValueError(
+                "backward 'manual': expected the bmm path, an nn.Sequential of Linear layers and "
+                "ReLU, Tanh, Sigmoid or Identity activations, 2-d inputs and the default "
+                f"cross-entropy loss, got {type(template).__name__} on the {self.path} path; "
+                "use backward='autograd'"
+            )
+        return ManualStep(template) if possible and backward != "autograd" else None
+
     def _bind(self) -> None:
         """(Re)build the per-parameter leaf views of ``params`` and their gradient views."""
         self.grads = torch.zeros_like(self.params)
         self.views: list[torch.Tensor] = []
+        self.grad_views: list[torch.Tensor] = []
         offset = 0
         n = self.params.shape[0]
         for shape, size in zip(self.shapes, self.sizes, strict=True):
@@ -185,6 +214,7 @@ class BatchedTrainer:
             # Autograd adds into an existing .grad in place: gradients land in self.grads rows.
             view.grad = self.grads[:, offset : offset + size].view(n, *shape)
             self.views.append(view)
+            self.grad_views.append(view.grad)
             offset += size
 
     def unflatten(self, row: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -237,13 +267,18 @@ class BatchedTrainer:
             index = next(batches).to(dev)
             x, y = x_train[index], y_train[index]
             clock.lap("data")
-            losses = self._member_losses(self.forward(self.views, x), y)
-            clock.lap("forward")
-            self.grads.zero_()
-            with warnings.catch_warnings():
-                # Our gradient views have the parameters' strides on purpose (rows of one tensor).
-                warnings.filterwarnings("ignore", message="grad and param do not obey")
-                losses.sum().backward()  # type: ignore[no-untyped-call]
+            if self.manual is not None:
+                losses, tape = self.manual.forward(self.views, x, y)
+                clock.lap("forward")
+                self.manual.backward(tape, self.views, self.grad_views, y)
+            else:
+                losses = self._member_losses(self.forward(self.views, x), y)
+                clock.lap("forward")
+                self.grads.zero_()
+                with warnings.catch_warnings():
+                    # Our gradient views have the parameters' strides on purpose (rows of one tensor).
+                    warnings.filterwarnings("ignore", message="grad and param do not obey")
+                    losses.sum().backward()  # type: ignore[no-untyped-call]
             clock.lap("backward")
             values = losses.detach().tolist()
             counts += 1
