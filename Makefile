@@ -10,7 +10,7 @@ WHEELS := $(wildcard /opt/wheels)
 PIP    := $(PY) -m pip install --quiet $(if $(WHEELS),--find-links $(WHEELS))
 LINTED := src tests $(wildcard benchmarks examples)
 
-.PHONY: env demo test lint unit clean
+.PHONY: env demo test lint unit bench bench-quick tables clean
 
 env: $(DEV)
 
@@ -36,6 +36,21 @@ unit: $(DEV)
 	$(VENV)/bin/pytest
 
 test: lint unit
+
+# The tuning-quality comparison against the stored training tables (docs/benchmarks.md):
+# bench runs all of it (hours on 2 cores), bench-quick budgets 8 and 20 with 5 repetitions.
+bench: $(DEV)
+	$(PY) benchmarks/quality.py fidelity
+	$(PY) benchmarks/quality.py compare
+
+bench-quick: $(DEV)
+	$(PY) benchmarks/quality.py compare --quick
+
+# Retrain the tables themselves (about 3 hours on 2 cores; each build resumes if interrupted).
+tables: $(DEV)
+	$(PY) benchmarks/quality_tables.py --workload mnist1d-mlp --configs 2048 --seeds 2 --steps 2000
+	$(PY) benchmarks/quality_tables.py --workload mnist1d-cnn --configs 2048 --seeds 2 --steps 500
+	$(PY) benchmarks/quality_tables.py --workload stdlib-lm --configs 320 --seeds 2 --steps 400 --chunk 32
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ method's choice can be scored by its true (surrogate) mean, not its lucky observ
     python benchmarks/quality.py fidelity              # the surrogates' held-out fidelity
     python benchmarks/quality.py compare --quick       # under 10 minutes
     python benchmarks/quality.py compare               # the full comparison (make bench)
+    python benchmarks/quality.py live                  # real training at budget 20 (MNIST-1D MLP)
 
 Regret of a choice x on a workload: (mean(x) - best) / (median - best), with ``best`` the
 surrogate mean of the table's best measured configuration and ``median`` the median surrogate
@@ -187,6 +188,43 @@ class Objective:
         return mean + float(self.rng.normal(0.0, self.surrogate.noise))
 
 
+class LiveObjective(Objective):
+    """Real training instead of the surrogate: the MNIST-1D workload the table was trained on,
+    a fresh training seed per call (the surrogate is kept for its cap and scale only)."""
+
+    def __init__(self, surrogate: Surrogate, rep: int, steps: int) -> None:
+        super().__init__(surrogate, rep)
+        from adamtune.workloads.mnist1d import Mnist1dWorkload
+
+        self.workload = Mnist1dWorkload(model="mlp", steps=steps)
+
+    def value(self, config: dict[str, float], seed: int | None = None) -> float:
+        from adamtune.config import AdamConfig
+        from adamtune.errors import Diverged
+
+        self.calls += 1
+        trial = _LiveTrial(AdamConfig(**config), seed if seed is not None else int(self.rng.integers(2**31)))
+        try:
+            return float(self.workload(trial)["val_loss"])  # type: ignore[arg-type]
+        except Diverged:
+            return math.nan
+
+
+@dataclass
+class _LiveTrial:
+    """What the workload reads from a trial: its Adam configuration, seed and report."""
+
+    adam: Any
+    seed: int
+
+    def report(self, step: int, **metrics: float) -> None:
+        pass
+
+
+LIVE_SEEDS = 3
+"""Fresh seeds the chosen configuration of a live run is retrained on to score it."""
+
+
 def run_adamtune(objective: Objective, run: Run, strategy: str, budget: int) -> dict[str, float]:
     import adamtune
 
@@ -267,13 +305,15 @@ def surrogate_for(path: str) -> tuple[Surrogate, float, float]:
     return _SURROGATES[path]
 
 
-def execute(run: Run) -> dict[str, Any]:
+def execute(run: Run, live_steps: int | None = None) -> dict[str, Any]:
+    """One method's run against the surrogate, or with real training when ``live_steps``."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     surrogate, best, median = surrogate_for(run.table)
-    objective = Objective(surrogate, run.rep)
+    live = live_steps is not None
+    objective = LiveObjective(surrogate, run.rep, live_steps) if live_steps else Objective(surrogate, run.rep)
     started = time.perf_counter()
     if run.method == "adamtune":
         chosen = run_adamtune(objective, run, "playbook", run.budget)
@@ -283,15 +323,28 @@ def execute(run: Run) -> dict[str, Any]:
         chosen = run_adamtune(objective, run, "quasi-random", 2 * run.budget)
     else:
         chosen = run_optuna(objective, run)
-    true_mean = float(surrogate.mean(coordinates(chosen))[0])
+    surrogate_mean = float(surrogate.mean(coordinates(chosen))[0])
+    true_mean = surrogate_mean
+    extra: dict[str, Any] = {}
+    if isinstance(objective, LiveObjective):
+        # Scored by retraining on fresh seeds (the same seeds for every method of a repetition).
+        values = [objective.value(chosen, seed=10**6 + 100 * run.rep + k) for k in range(LIVE_SEEDS)]
+        cap = surrogate.cap
+        true_mean = statistics.fmean(cap if math.isnan(v) else min(v, cap) for v in values)
+        extra = {"retrained": values, "surrogate_mean": surrogate_mean}
     return {
         **{k: v for k, v in run.__dict__.items() if k != "table"},
         "chosen": chosen,
         "true_mean": true_mean,
         "regret": (true_mean - best) / (median - best),
-        "trials": objective.calls,
+        "trials": objective.calls - (LIVE_SEEDS if live else 0),
         "seconds": round(time.perf_counter() - started, 2),
+        **extra,
     }
+
+
+def execute_live(run: Run, steps: int) -> dict[str, Any]:
+    return execute(run, live_steps=steps)
 
 
 # --- summaries ----------------------------------------------------------------------------------
@@ -355,7 +408,14 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
+def noise_floor(path: str) -> float:
+    """One seed standard deviation of the table, in normalised regret: a method whose regret
+    is below it chose a configuration that one retraining cannot tell from the table's best."""
+    _, best, median = surrogate_for(path)
+    return Table.load(Path(path)).seed_sd / (median - best)
+
+
+def plot(results: Sequence[dict[str, Any]], path: Path, floors: dict[str, float] | None = None) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -380,6 +440,8 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
                     float(np.median([r["regret"] for r in cells if r["budget"] == b])) for b in budgets
                 ]
                 axes.plot(budgets, medians, "o-", label=method)
+            if floors and workload in floors:
+                axes.axhline(floors[workload], color="grey", linestyle=":", label="one seed sd")
             axes.set_xscale("log")
             axes.set_yscale("symlog", linthresh=0.01)
             axes.set_title(f"{workload}, {setting} ranges")
@@ -392,18 +454,25 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["fidelity", "compare"])
+    parser.add_argument("what", choices=["fidelity", "compare", "live"])
     parser.add_argument("--workloads", default=None, help="comma-separated; default: every table")
-    parser.add_argument("--budgets", default="8,20,50,100")
-    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--budgets", help="comma-separated; default 8,20,50,100 (live: 20)")
+    parser.add_argument("--reps", type=int, help="repetitions; default 20 (live: 4)")
     parser.add_argument("--settings", default="default,wide")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="budgets 8,20, 5 repetitions")
     parser.add_argument("--tables", type=Path, default=TABLES, help="folder of WORKLOAD.npz tables")
     parser.add_argument("--unfit", action="store_true", help="use surrogates that fail the bar (trying only)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add to the saved results (a run with the same workload, setting, budget, method and "
+        "repetition is replaced) instead of starting them afresh: one workload at a time",
+    )
     args = parser.parse_args()
-    available = sorted(p.stem for p in args.tables.glob("*.npz"))
+    # A table still being built is WORKLOAD.partial.npz: not a table yet.
+    available = sorted(p.stem for p in args.tables.glob("*.npz") if not p.name.endswith(".partial.npz"))
     workloads = args.workloads.split(",") if args.workloads else available
     paths = {w: str(args.tables / f"{w}.npz") for w in workloads}
     if args.what == "fidelity":
@@ -412,8 +481,12 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "quality_fidelity.json").write_text(json.dumps(report, indent=2))
         return
+    if args.what == "live":
+        live(args, paths)
+        return
     if args.quick:
-        args.budgets, args.reps = "8,20", 5
+        args.budgets, args.reps = args.budgets or "8,20", args.reps or 5
+    args.budgets, args.reps = args.budgets or "8,20,50,100", args.reps or 20
     usable = [w for w in workloads if args.unfit or fidelity(Table.load(Path(paths[w])))["usable"]]
     for left_out in sorted(set(workloads) - set(usable)):
         print(f"skipping {left_out}: its surrogate fails the fidelity bar")
@@ -431,11 +504,49 @@ def main() -> None:
             results.append(result)
             if done % 20 == 0 or done == len(runs):
                 print(f"{done}/{len(runs)} runs", flush=True)
-    summary = summarise(results)
     name = "quality_quick" if args.quick else "quality"
+    saved = RESULTS / f"{name}.json"
+    if args.merge and saved.exists():
+        results = merge_runs(json.loads(saved.read_text())["runs"], results)
+    summary = summarise(results)
+    floors = {w: noise_floor(str(args.tables / f"{w}.npz")) for w in sorted({r["workload"] for r in results})}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
-    plot(results, Path(__file__).parent.parent / "docs" / "img" / f"{name}.png")
+    report = {"summary": summary, "noise_floor": floors, "runs": results}
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    plot(results, Path(__file__).parent.parent / "docs" / "img" / f"{name}.png", floors)
+    print("one seed sd in normalised regret:", {w: round(f, 3) for w, f in floors.items()})
+    print(markdown(summary))
+
+
+def merge_runs(saved: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The saved runs with ``new`` added; a new run replaces a saved one of the same workload,
+    setting, budget, method and repetition."""
+    key = ("workload", "setting", "budget", "method", "rep")
+    replaced = {tuple(r[k] for k in key) for r in new}
+    return [r for r in saved if tuple(r[k] for k in key) not in replaced] + list(new)
+
+
+def live(args: argparse.Namespace, paths: dict[str, str]) -> None:
+    """Every method at budget 20 with real training on the MNIST-1D MLP (the table's workload
+    and steps), the chosen configurations retrained on fresh seeds: does the ordering hold?"""
+    table = Table.load(Path(paths["mnist1d-mlp"]))
+    steps = int(table.meta["steps"])
+    runs = [
+        Run(paths["mnist1d-mlp"], "mnist1d-mlp", s, m, int(b), rep)
+        for s in args.settings.split(",")
+        for b in (args.budgets or "20").split(",")
+        for m in args.methods.split(",")
+        for rep in range(args.reps or 4)
+    ]
+    print(f"{len(runs)} live runs of {steps}-step MNIST-1D MLP training", flush=True)
+    results = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for done, result in enumerate(pool.map(execute_live, runs, [steps] * len(runs)), 1):
+            results.append(result)
+            print(f"{done}/{len(runs)} runs ({result['method']}, {result['seconds']:.0f} s)", flush=True)
+    summary = summarise(results)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "quality_live.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
     print(markdown(summary))
 
 

@@ -1,18 +1,28 @@
 """Training tables for the quality benchmark: real training over a dense quasi-random set of
-Adam configurations on a wide space, several seeds each, trained with the batched trainer.
+Adam configurations on a wide space, several seeds each.
 
     python benchmarks/quality_tables.py --workload mnist1d-mlp            # 2048 configs x 2 seeds
     python benchmarks/quality_tables.py --workload mnist1d-mlp --configs 256 --steps 500  # a sample
+    python benchmarks/quality_tables.py --workload stdlib-lm --configs 320 --steps 400 --chunk 32
+
+The MNIST-1D workloads train with the batched trainer (``--workers`` threads); ``stdlib-lm``
+(``adamtune.workloads.StdlibLmWorkload``, a byte transformer that the batched trainer runs no
+faster than one run after another) trains one configuration after another in ``--workers``
+spawned processes of one torch thread each.
 
 The space (PLAYBOOK.md section 1 widened as the quality issue asks): lr 1e-5..1, 1-beta1
 1e-3..0.5, 1-beta2 1e-4..0.1, eps 1e-10..1, all log, filled by one scrambled Halton sequence
 (seed 0). Seed replicate j of configuration i initialises its model with seed 1000*j + i and
 draws batches in the order of data seed j (shared by the configurations of one replicate, as
 in a batched study). The value is the best validation cross-entropy during training; a run
-that diverges is NaN (the benchmark treats it as ln 10, the loss of an untrained 10-class
-model). Stored as ``benchmarks/tables/WORKLOAD.npz``: ``x`` (configs x 4: log10 lr,
-log10(1-beta1), log10(1-beta2), log10 eps), ``y`` (configs x seeds), ``meta`` (JSON). The run
-saves after every chunk and resumes from the file.
+that diverges is NaN (the benchmark treats it as ``meta["cap"]``, the loss of an untrained
+model: ln 10 for 10 classes, ln 256 for the byte model). Stored as
+``benchmarks/tables/WORKLOAD.npz``: ``x`` (configs x 4: log10 lr, log10(1-beta1),
+log10(1-beta2), log10 eps), ``y`` (configs x seeds), ``curves`` (configs x seeds x
+evaluations: the validation loss every ``eval_every`` steps, float16, NaN after a run
+stopped; tables built before curves were kept lack it), ``meta`` (JSON). The run saves after
+every chunk and resumes from the file. The byte model's meta also records the Python version
+and the bytes of its data, which come from the running Python's standard library.
 """
 
 from __future__ import annotations
@@ -20,28 +30,73 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
+import platform
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 TABLES = Path(__file__).parent / "tables"
 WIDE_LOG10 = np.array([[-5.0, 0.0], [-3.0, math.log10(0.5)], [-4.0, -1.0], [-10.0, 0.0]])
 """Per coordinate: log10 of the low and high end (lr, 1-beta1, 1-beta2, eps)."""
-CAP = math.log(10.0)
+WORKLOADS = ("mnist1d-mlp", "mnist1d-cnn", "stdlib-lm")
+CAP = {"mnist1d-mlp": math.log(10.0), "mnist1d-cnn": math.log(10.0), "stdlib-lm": math.log(256.0)}
+"""What a diverged run stands for: the loss of an untrained model (10 classes, 256 bytes)."""
+EVAL_EVERY = {"mnist1d-mlp": 100, "mnist1d-cnn": 100, "stdlib-lm": 50}
+"""The workloads' defaults: the curves have one point per this many steps."""
+DEFAULTS = {
+    "mnist1d-mlp": {"configs": 2048, "steps": 8000, "chunk": 128},
+    "mnist1d-cnn": {"configs": 2048, "steps": 8000, "chunk": 128},
+    # The byte model: a run of 400 steps takes about 7 s on one core, so 320 configurations
+    # on 2 seeds take about an hour on 2 busy cores; a chunk of 32 about 3 minutes.
+    "stdlib-lm": {"configs": 320, "steps": 400, "chunk": 32},
+}
 
 
 def configurations(count: int) -> np.ndarray:
     from adamtune.sampling import halton_points
 
     unit = halton_points(0, 4, count)
-    return WIDE_LOG10[:, 0] + unit * (WIDE_LOG10[:, 1] - WIDE_LOG10[:, 0])
+    return np.asarray(WIDE_LOG10[:, 0] + unit * (WIDE_LOG10[:, 1] - WIDE_LOG10[:, 0]))
+
+
+class CurveRecorder:
+    """A member's reporter that keeps its validation-loss curve."""
+
+    def __init__(self) -> None:
+        self.val_loss: list[float] = []
+
+    def report(self, step: int, **metrics: float) -> None:
+        self.val_loss.append(metrics["val_loss"])
+
+
+def evaluations(steps: int, eval_every: int) -> int:
+    """How many evaluations a run of ``steps`` makes (every ``eval_every`` steps and the last)."""
+    return steps // eval_every + (steps % eval_every != 0)
 
 
 def train_chunk(
-    workload: str, x: np.ndarray, first: int, replicate: int, steps: int, workers: int
-) -> np.ndarray:
+    workload: str,
+    x: np.ndarray,
+    first: int,
+    replicate: int,
+    steps: int,
+    workers: int,
+    pool: Executor | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best validation loss (NaN when diverged) and validation curves of one chunk."""
+    if workload == "stdlib-lm":
+        assert pool is not None
+        tasks = [(row, 1000 * replicate + first + i, replicate, steps) for i, row in enumerate(x)]
+        runs = list(pool.map(train_lm, tasks))
+        curves = np.full((len(x), evaluations(steps, EVAL_EVERY[workload])), np.nan)
+        for i, (_, curve) in enumerate(runs):
+            curves[i, : len(curve)] = curve
+        return np.array([best for best, _ in runs]), curves
     import torch
 
     from adamtune.config import AdamConfig
@@ -49,50 +104,127 @@ def train_chunk(
     from adamtune.workloads.mnist1d import Mnist1dWorkload
 
     model = workload.removeprefix("mnist1d-")
-    spec = Mnist1dWorkload(model=model, steps=steps).batched_spec()  # type: ignore[arg-type]
+    spec = Mnist1dWorkload(model=model, steps=steps, eval_every=EVAL_EVERY[workload]).batched_spec()  # type: ignore[arg-type]
     members = [
         Member(
             AdamConfig(lr=10 ** row[0], beta1=1 - 10 ** row[1], beta2=1 - 10 ** row[2], eps=10 ** row[3]),
             seed=1000 * replicate + first + i,
+            reporter=CurveRecorder(),
         )
         for i, row in enumerate(x)
     ]
     torch.set_num_threads(1)
     results = train_in_threads(spec, members, workers, data_seed=replicate)
-    return np.array(
+    best = np.array(
         [r.metrics.get("val_loss", math.nan) if r.status == "complete" else math.nan for r in results]
     )
+    curves = np.full((len(members), evaluations(steps, spec.eval_every)), np.nan)
+    for i, member in enumerate(members):
+        assert isinstance(member.reporter, CurveRecorder)
+        curves[i, : len(member.reporter.val_loss)] = member.reporter.val_loss
+    return best, curves
+
+
+class RecordingTrial:
+    """What a workload needs of a trial: the Adam configuration, the seed, ``report``."""
+
+    def __init__(self, adam: Any, seed: int) -> None:
+        self.adam = adam
+        self.seed = seed
+        self.val_loss: list[float] = []
+
+    def report(self, step: int, **metrics: float) -> None:
+        self.val_loss.append(metrics["val_loss"])
+
+
+def train_lm(task: tuple[np.ndarray, int, int, int]) -> tuple[float, list[float]]:
+    """One byte-model run (in a pool process): its best validation loss (NaN when it
+    diverged) and its validation curve."""
+    from adamtune.config import AdamConfig
+    from adamtune.errors import Diverged
+    from adamtune.workloads import StdlibLmWorkload
+
+    row, seed, data_seed, steps = task
+    adam = AdamConfig(lr=10 ** row[0], beta1=1 - 10 ** row[1], beta2=1 - 10 ** row[2], eps=10 ** row[3])
+    trial = RecordingTrial(adam, seed)
+    workload = StdlibLmWorkload(steps=steps, eval_every=EVAL_EVERY["stdlib-lm"], data_seed=data_seed)
+    try:
+        best = workload(trial)["val_loss"]  # type: ignore[arg-type]
+    except Diverged:
+        best = math.nan
+    return best, trial.val_loss
+
+
+def one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def lm_meta() -> dict[str, Any]:
+    """What the byte model's table depends on besides the command: Python, its data, the model."""
+    import dataclasses
+
+    from adamtune.workloads import StdlibLmWorkload
+    from adamtune.workloads.stdlib_lm import load_data, source_files
+
+    train, val = load_data()
+    settings = dataclasses.asdict(StdlibLmWorkload())
+    for name in ("steps", "eval_every", "threads", "data_seed"):
+        del settings[name]
+    return {
+        "python": platform.python_version(),
+        "files": len(source_files()),
+        "bytes": len(train) + len(val),
+        "train_bytes": len(train),
+        "val_bytes": len(val),
+        "model": settings,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workload", default="mnist1d-mlp", choices=["mnist1d-mlp", "mnist1d-cnn"])
-    parser.add_argument("--configs", type=int, default=2048)
+    parser.add_argument("--workload", default="mnist1d-mlp", choices=WORKLOADS)
+    parser.add_argument("--configs", type=int, help="default: 2048 (MNIST-1D), 320 (stdlib-lm)")
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--chunk", type=int, default=128, help="configurations trained as one batch")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--steps", type=int, help="default: 8000 (MNIST-1D), 400 (stdlib-lm)")
+    parser.add_argument(
+        "--chunk", type=int, help="configurations trained (and saved) together; default: 128 (MNIST-1D), 32"
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads or processes")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    for name, value in DEFAULTS[args.workload].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     out = args.out or TABLES / f"{args.workload}.npz"
     x = configurations(args.configs)
     y = np.full((args.configs, args.seeds), np.nan)
+    eval_every = EVAL_EVERY[args.workload]
+    curves = np.full((args.configs, args.seeds, evaluations(args.steps, eval_every)), np.nan)
     done = np.zeros((args.configs // args.chunk + 1, args.seeds), dtype=bool)
     meta = {
         "workload": args.workload,
         "steps": args.steps,
         "configs": args.configs,
         "seeds": args.seeds,
-        "cap": CAP,
+        "cap": CAP[args.workload],
         "space_log10": WIDE_LOG10.tolist(),
         "command": f"python benchmarks/quality_tables.py --workload {args.workload} --configs {args.configs} "
         f"--seeds {args.seeds} --steps {args.steps}",
         "seconds": 0.0,
+        "eval_every": eval_every,
     }
+    pool: Executor | None = None
+    if args.workload == "stdlib-lm":
+        meta.update(lm_meta())
+        meta["command"] = f"{meta['command']} --chunk {args.chunk}"
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(args.workers, mp_context=spawn, initializer=one_thread)
     partial = out.with_suffix(".partial.npz")
     if partial.exists():
         saved = np.load(partial)
-        y, done = saved["y"], saved["done"]
+        y, done, curves = saved["y"], saved["done"], saved["curves"]
         meta["seconds"] = float(json.loads(str(saved["meta"]))["seconds"])
         print(f"resuming: {int(done.sum())} chunks done")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,12 +234,12 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             rows = slice(first, first + args.chunk)
-            y[rows, replicate] = train_chunk(
-                args.workload, x[rows], first, replicate, args.steps, args.workers
+            y[rows, replicate], curves[rows, replicate] = train_chunk(
+                args.workload, x[rows], first, replicate, args.steps, args.workers, pool
             )
             done[chunk, replicate] = True
             meta["seconds"] = float(meta["seconds"]) + time.perf_counter() - started
-            np.savez(partial, y=y, done=done, meta=json.dumps(meta))
+            np.savez(partial, y=y, done=done, curves=curves, meta=json.dumps(meta))
             trained = int(done.sum()) * args.chunk
             print(
                 f"replicate {replicate} configs {first}-{min(first + args.chunk, args.configs) - 1}: "
@@ -115,7 +247,15 @@ def main() -> None:
                 f"{int(np.isnan(y[rows, replicate]).sum())} diverged",
                 flush=True,
             )
-    np.savez_compressed(out, x=x.astype(np.float32), y=y.astype(np.float32), meta=json.dumps(meta))
+    if pool is not None:
+        pool.shutdown()
+    np.savez_compressed(
+        out,
+        x=x.astype(np.float32),
+        y=y.astype(np.float32),
+        curves=curves.astype(np.float16),
+        meta=json.dumps(meta),
+    )
     partial.unlink(missing_ok=True)
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB) in {meta['seconds'] / 60:.1f} min of training")
 

@@ -90,3 +90,36 @@ def test_a_run_scores_the_true_mean_of_its_choice(tmp_path: Path) -> None:
     assert scored["true_mean"] == pytest.approx(float(surrogate.mean(chosen)[0]))
     assert scored["regret"] == pytest.approx((scored["true_mean"] - best) / (median - best))
     assert scored["trials"] == 8
+
+
+def test_merged_results_replace_the_same_runs_and_keep_the_others() -> None:
+    saved = [result("adamtune", 0, 0.1), result("adamtune", 1, 0.2), result("gp", 0, 0.3, budget=20)]
+    merged = quality.merge_runs(saved, [result("adamtune", 1, 0.9), result("adamtune", 0, 0.5, budget=50)])
+    assert sorted((r["method"], r["budget"], r["rep"], r["regret"]) for r in merged) == [
+        ("adamtune", 8, 0, 0.1),
+        ("adamtune", 8, 1, 0.9),
+        ("adamtune", 50, 0, 0.5),
+        ("gp", 20, 0, 0.3),
+    ]
+
+
+def test_the_noise_floor_is_one_seed_sd_in_regret(tmp_path: Path) -> None:
+    synthetic_table(tmp_path / "bowl.npz")
+    path = str(tmp_path / "bowl.npz")
+    _, best, median = quality.surrogate_for(path)
+    floor = quality.noise_floor(path)
+    # A choice one seed sd (0.01 by construction) worse than the best has exactly that regret.
+    assert floor == pytest.approx(0.01 / (median - best), rel=0.15)
+    assert 0 < floor < 1
+
+
+def test_live_runs_train_the_table_workload_for_real(tmp_path: Path) -> None:
+    synthetic_table(tmp_path / "bowl.npz")
+    surrogate, _, _ = quality.surrogate_for(str(tmp_path / "bowl.npz"))
+    live = quality.LiveObjective(surrogate, rep=0, steps=30)
+    config = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    first, again = live.value(config, seed=5), live.value(config, seed=5)
+    assert first == again and 0.5 < first < math.log(10) + 0.5  # a real cross-entropy, seeded
+    assert live.value(config, seed=6) != first
+    assert math.isnan(live.value({**config, "lr": 1e4}, seed=5))  # diverged, as in the table
+    assert live.calls == 4

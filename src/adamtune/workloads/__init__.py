@@ -1,5 +1,6 @@
-"""Built-in real workloads: they generate their data, nothing is downloaded."""
+"""Built-in real workloads: they generate or read their data, nothing is downloaded."""
 
 from adamtune.workloads.mnist1d import MODELS, Mnist1dWorkload
+from adamtune.workloads.stdlib_lm import StdlibLmWorkload
 
-__all__ = ["MODELS", "Mnist1dWorkload"]
+__all__ = ["MODELS", "Mnist1dWorkload", "StdlibLmWorkload"]
