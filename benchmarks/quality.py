@@ -26,6 +26,7 @@ tunes, the generic methods tune all four) and "wide" (lr 1e-5..1, 1-beta1 1e-3..
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -421,7 +422,7 @@ def plot(results: Sequence[dict[str, Any]], path: Path, floors: dict[str, float]
 
     workloads = sorted({r["workload"] for r in results})
     settings = sorted({r["setting"] for r in results})
-    figure = Figure(figsize=(5 * len(settings), 3.6 * len(workloads)))
+    figure = Figure(figsize=(5 * len(settings), 3.6 * len(workloads)), layout="constrained")
     FigureCanvasAgg(figure)
     axes_grid = figure.subplots(len(workloads), len(settings), squeeze=False)
     for i, workload in enumerate(workloads):
@@ -443,6 +444,9 @@ def plot(results: Sequence[dict[str, Any]], path: Path, floors: dict[str, float]
             if floors and workload in floors:
                 axes.axhline(floors[workload], color="grey", linestyle=":", label="one seed sd")
             axes.set_xscale("log")
+            shown = sorted({r["budget"] for r in results if r["workload"] == workload})
+            axes.set_xticks(shown, [str(b) for b in shown])
+            axes.minorticks_off()
             axes.set_yscale("symlog", linthresh=0.01)
             axes.set_title(f"{workload}, {setting} ranges")
             axes.set_xlabel("budget (trials)")
@@ -506,13 +510,19 @@ def main() -> None:
                 print(f"{done}/{len(runs)} runs", flush=True)
     name = "quality_quick" if args.quick else "quality"
     saved = RESULTS / f"{name}.json"
-    if args.merge and saved.exists():
-        results = merge_runs(json.loads(saved.read_text())["runs"], results)
-    summary = summarise(results)
-    floors = {w: noise_floor(str(args.tables / f"{w}.npz")) for w in sorted({r["workload"] for r in results})}
     RESULTS.mkdir(exist_ok=True)
-    report = {"summary": summary, "noise_floor": floors, "runs": results}
-    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    floors = {w: noise_floor(paths[w]) for w in usable}
+    with open(RESULTS / f"{name}.lock", "w") as lock:
+        # Two merging runs must not both read the saved results before either writes (that lost
+        # one run's results once): read, merge and write under an exclusive lock.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if args.merge and saved.exists():
+            previous = json.loads(saved.read_text())
+            results = merge_runs(previous["runs"], results)
+            floors = {**previous.get("noise_floor", {}), **floors}
+        summary = summarise(results)
+        report = {"summary": summary, "noise_floor": floors, "runs": results}
+        saved.write_text(json.dumps(report, indent=2))
     plot(results, Path(__file__).parent.parent / "docs" / "img" / f"{name}.png", floors)
     print("one seed sd in normalised regret:", {w: round(f, 3) for w, f in floors.items()})
     print(markdown(summary))
