@@ -2,11 +2,11 @@
 members as batched matrix products, without autograd.
 
 For an ``nn.Sequential`` of Linear layers and ReLU, Tanh, Sigmoid or Identity activations
-trained with the default cross-entropy, autograd's bookkeeping was about a fifth of a batched
-step on the CPU (MNIST-1D MLP-100, 25 members: 6.2 ms with autograd, 5.2 ms by hand; see
-docs/performance.md). The step computes exactly what autograd computes (the same products and
-the same derivative formulas), so the members still reproduce ``torch.optim.Adam`` runs to
-1e-10 in float64 (tests/test_batched.py).
+trained with the default cross-entropy, autograd costs about a third of the forward and
+backward on the CPU (MNIST-1D MLP-100, 25 members, one thread, alternating runs: 6.8-7.1 ms
+with autograd, 4.5-5.3 ms by hand; see docs/performance.md). The step computes exactly what
+autograd computes (the same products and the same derivative kernels), so the members still
+reproduce ``torch.optim.Adam`` runs to 1e-10 in float64 (tests/test_batched.py).
 """
 
 from __future__ import annotations
