@@ -219,7 +219,7 @@ class _LiveTrial:
     seed: int
 
     def report(self, step: int, **metrics: float) -> None:
-        pass
+        pass  # a live run is scored by its returned best value; its curve is not needed
 
 
 LIVE_SEEDS = 3

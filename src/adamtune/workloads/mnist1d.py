@@ -17,6 +17,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Literal
 
 from adamtune.errors import Diverged
+from adamtune.workloads._tracking import ValidationTracker
 
 if TYPE_CHECKING:
     import torch
@@ -130,9 +131,8 @@ class Mnist1dWorkload:
         generator = torch.Generator().manual_seed(trial.seed if self.data_seed is None else self.data_seed)
         order = torch.randperm(len(x_train), generator=generator)
         cursor = 0
-        best = {"val_loss": float("inf"), "val_acc": 0.0, "step": 0.0}
-        max_val_acc = 0.0
-        train_losses: list[float] = []
+        tracker = ValidationTracker()
+        train_losses = tracker.train_losses
         with torch.no_grad():
             first_loss = F.cross_entropy(
                 model(x_train[order[: self.batch_size]]), y_train[order[: self.batch_size]]
@@ -157,18 +157,5 @@ class Mnist1dWorkload:
                     logits = model(x_val)
                     val_loss = F.cross_entropy(logits, y_val).item()
                     val_acc = (logits.argmax(1) == y_val).float().mean().item()
-                train_loss = sum(train_losses) / len(train_losses)
-                train_losses.clear()
-                trial.report(
-                    step, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_error=1.0 - val_acc
-                )
-                max_val_acc = max(max_val_acc, val_acc)
-                if val_loss < best["val_loss"]:
-                    best = {"val_loss": val_loss, "val_acc": val_acc, "step": float(step)}
-        return {
-            "val_loss": best["val_loss"],
-            "val_acc": best["val_acc"],
-            "best_step": best["step"],
-            "max_val_acc": max_val_acc,
-            "val_error": 1.0 - max_val_acc,  # the best validation error during training
-        }
+                tracker.evaluated(trial, step, val_loss, val_acc)
+        return tracker.result()

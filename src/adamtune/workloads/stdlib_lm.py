@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adamtune.errors import Diverged
+from adamtune.workloads._tracking import ValidationTracker
 
 if TYPE_CHECKING:
     import torch
@@ -161,9 +162,8 @@ class StdlibLmWorkload:
         generator = torch.Generator().manual_seed(trial.seed if self.data_seed is None else self.data_seed)
         order = torch.randperm(len(train), generator=generator)
         cursor = 0
-        best = {"val_loss": float("inf"), "val_acc": 0.0, "step": 0.0}
-        max_val_acc = 0.0
-        train_losses: list[float] = []
+        tracker = ValidationTracker()
+        train_losses = tracker.train_losses
         with torch.no_grad():
             first = train[order[: self.batch_size]]
             first_loss = next_byte_loss(model(first[:, :-1]), first[:, 1:]).item()
@@ -187,18 +187,5 @@ class StdlibLmWorkload:
                     logits = model(x_val)
                     val_loss = next_byte_loss(logits, y_val).item()
                     val_acc = (logits.argmax(-1) == y_val).float().mean().item()
-                train_loss = sum(train_losses) / len(train_losses)
-                train_losses.clear()
-                trial.report(
-                    step, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_error=1.0 - val_acc
-                )
-                max_val_acc = max(max_val_acc, val_acc)
-                if val_loss < best["val_loss"]:
-                    best = {"val_loss": val_loss, "val_acc": val_acc, "step": float(step)}
-        return {
-            "val_loss": best["val_loss"],
-            "val_acc": best["val_acc"],
-            "best_step": best["step"],
-            "max_val_acc": max_val_acc,
-            "val_error": 1.0 - max_val_acc,  # the best validation error during training
-        }
+                tracker.evaluated(trial, step, val_loss, val_acc)
+        return tracker.result()
