@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -48,10 +49,15 @@ DEFAULT = {"lr": (1e-5, 1e-3), "beta1": (0.9, 0.999), "beta2": (0.99, 0.999), "e
 FIXED = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 METHODS = ("adamtune", "adamtune-qr", "tpe", "gp", "qmc", "random", "qr-2x")
 GP_POINTS = 2500
+FOLDS = 5
 FIDELITY_RHO = 0.9
 """A surrogate is used only if its held-out Spearman rank correlation reaches this ..."""
 FIDELITY_ERROR = 2.0
-"""... and its held-out RMSE is at most this many seed-noise standard deviations."""
+"""... and its held-out RMSE over the best quarter of the table (where every method's choice
+is scored) is at most this many seed-noise standard deviations. The error over the whole
+table is reported too: near the divergence edge a configuration can train on one side of a
+cliff and its neighbours on the other, and a smooth surrogate misses such points by far more
+than the seed noise of the configurations that train."""
 
 
 def coordinates(config: dict[str, float]) -> np.ndarray:
@@ -133,30 +139,56 @@ class Surrogate:
         return bool(self.classifier.predict(np.atleast_2d(x))[0])
 
 
-def fidelity(table: Table, seed: int = 0) -> dict[str, float]:
-    """Fit on 80% of the table, score on the rest: rank correlation and error in seed-noise units."""
+def fidelity(table: Table, folds: int = FOLDS, seed: int = 0) -> dict[str, Any]:
+    """Held-out fidelity by k-fold cross-validation: every configuration is predicted once by a
+    surrogate fitted to the other folds. Rank correlation over every trained configuration;
+    error in seed-noise units over all of them and over the best quarter of the table."""
     from scipy.stats import spearmanr
 
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(table.x))
-    cut = int(0.8 * len(order))
-    surrogate = Surrogate(table, order[:cut])
-    held = order[cut:]
-    ok = held[~table.diverged[held]]
-    predicted = np.minimum(surrogate.gp.predict(table.x[ok]), table.cap)  # divergence scored apart
-    actual = table.means[ok]
-    rho = float(spearmanr(predicted, actual).statistic)
-    rmse = float(np.sqrt(np.mean((predicted - actual) ** 2)))
-    accuracy = float(np.mean(surrogate.classifier.predict(table.x[held]) == table.diverged[held]))
+    order = np.random.default_rng(seed).permutation(len(table.x))
+    predicted, actual, correct = [], [], []
+    for held in np.array_split(order, folds):
+        surrogate = Surrogate(table, np.setdiff1d(order, held))
+        ok = held[~table.diverged[held]]
+        predicted.append(np.minimum(surrogate.gp.predict(table.x[ok]), table.cap))  # divergence apart
+        actual.append(table.means[ok])
+        correct.append(surrogate.classifier.predict(table.x[held]) == table.diverged[held])
+    guess, truth = np.concatenate(predicted), np.concatenate(actual)
+    best_quarter = truth <= np.percentile(table.means[~table.diverged], 25)
+    rho = float(spearmanr(guess, truth).statistic)
+    rmse = float(np.sqrt(np.mean((guess - truth) ** 2)))
+    rmse_best = float(np.sqrt(np.mean((guess - truth)[best_quarter] ** 2)))
     return {
-        "held_out": len(held),
+        "folds": folds,
+        "held_out": len(order),
         "spearman": round(rho, 4),
         "rmse": round(rmse, 5),
         "seed_sd": round(table.seed_sd, 5),
         "rmse_in_seed_sd": round(rmse / table.seed_sd, 3),
-        "divergence_accuracy": round(accuracy, 4),
-        "usable": bool(rho >= FIDELITY_RHO and rmse <= FIDELITY_ERROR * table.seed_sd),
+        "best_quarter_rmse_in_seed_sd": round(rmse_best / table.seed_sd, 3),
+        "divergence_accuracy": round(float(np.mean(np.concatenate(correct))), 4),
+        "usable": bool(rho >= FIDELITY_RHO and rmse_best <= FIDELITY_ERROR * table.seed_sd),
     }
+
+
+def table_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def fidelity_of(path: Path) -> dict[str, Any]:
+    """The fidelity of a table's surrogate, from the saved report when it was measured on this
+    very table (cross-validating a 2048-configuration table takes minutes)."""
+    saved = RESULTS / "quality_fidelity.json"
+    workload = path.stem
+    if saved.exists():
+        report = json.loads(saved.read_text()).get(workload, {})
+        if report.get("table_sha256") == table_digest(path) and report.get("folds") == FOLDS:
+            return dict(report)
+    return measure_fidelity(path)
+
+
+def measure_fidelity(path: Path) -> dict[str, Any]:
+    return {**fidelity(Table.load(path)), "table_sha256": table_digest(path)}
 
 
 # --- methods ------------------------------------------------------------------------------------
@@ -480,10 +512,12 @@ def main() -> None:
     workloads = args.workloads.split(",") if args.workloads else available
     paths = {w: str(args.tables / f"{w}.npz") for w in workloads}
     if args.what == "fidelity":
-        report = {w: fidelity(Table.load(Path(paths[w]))) for w in workloads}
+        report = {w: measure_fidelity(Path(paths[w])) for w in workloads}
         print(json.dumps(report, indent=2))
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "quality_fidelity.json").write_text(json.dumps(report, indent=2))
+        saved = RESULTS / "quality_fidelity.json"
+        previous = json.loads(saved.read_text()) if saved.exists() else {}
+        saved.write_text(json.dumps({**previous, **report}, indent=2, sort_keys=True))
         return
     if args.what == "live":
         live(args, paths)
@@ -491,7 +525,7 @@ def main() -> None:
     if args.quick:
         args.budgets, args.reps = args.budgets or "8,20", args.reps or 5
     args.budgets, args.reps = args.budgets or "8,20,50,100", args.reps or 20
-    usable = [w for w in workloads if args.unfit or fidelity(Table.load(Path(paths[w])))["usable"]]
+    usable = [w for w in workloads if args.unfit or fidelity_of(Path(paths[w]))["usable"]]
     for left_out in sorted(set(workloads) - set(usable)):
         print(f"skipping {left_out}: its surrogate fails the fidelity bar")
     runs = [

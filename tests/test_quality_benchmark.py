@@ -76,9 +76,45 @@ def test_surrogate_fidelity_on_a_learnable_table(tmp_path: Path) -> None:
     table = quality.Table.load(tmp_path / "bowl.npz")
     assert table.seed_sd == pytest.approx(0.01, rel=0.15)
     report = quality.fidelity(table)
+    assert report["held_out"] == 200  # every configuration predicted once, by the other folds
     assert report["spearman"] > 0.95
     assert report["divergence_accuracy"] > 0.9
+    assert report["best_quarter_rmse_in_seed_sd"] <= quality.FIDELITY_ERROR
     assert report["usable"] is True
+
+
+def test_a_surrogate_of_an_unlearnable_table_is_refused(tmp_path: Path) -> None:
+    # Means that do not depend on the configuration, measured with seed noise 0.01: nothing
+    # to learn, so held-out predictions miss by the spread of the means (0.3), 30 seed sd.
+    rng = np.random.default_rng(1)
+    x = rng.uniform([-5, -3, -4, -10], [0, math.log10(0.5), -1, 0], size=(200, 4))
+    y = rng.uniform(0.5, 1.5, size=(200, 1)) + rng.normal(0, 0.01, size=(200, 2))
+    meta = {"workload": "noise", "cap": math.log(10)}
+    np.savez_compressed(
+        tmp_path / "noise.npz", x=x.astype(np.float32), y=y.astype(np.float32), meta=json.dumps(meta)
+    )
+    report = quality.fidelity(quality.Table.load(tmp_path / "noise.npz"))
+    assert report["spearman"] < quality.FIDELITY_RHO
+    assert report["best_quarter_rmse_in_seed_sd"] > quality.FIDELITY_ERROR
+    assert report["usable"] is False
+
+
+def test_saved_fidelity_is_reused_only_for_the_same_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthetic_table(tmp_path / "bowl.npz")
+    monkeypatch.setattr(quality, "RESULTS", tmp_path)
+    saved = {
+        "bowl": {
+            "usable": False,
+            "folds": quality.FOLDS,
+            "table_sha256": quality.table_digest(tmp_path / "bowl.npz"),
+        }
+    }
+    (tmp_path / "quality_fidelity.json").write_text(json.dumps(saved))
+    assert quality.fidelity_of(tmp_path / "bowl.npz")["usable"] is False  # the saved verdict
+    synthetic_table(tmp_path / "bowl.npz", count=150)  # a different table under the same name
+    assert quality.fidelity_of(tmp_path / "bowl.npz")["usable"] is True  # measured afresh
 
 
 def test_a_run_scores_the_true_mean_of_its_choice(tmp_path: Path) -> None:
