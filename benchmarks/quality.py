@@ -20,7 +20,8 @@ strategy (playbook, no confirmation), adamtune's quasi-random search, Optuna's T
 QMC samplers with their defaults, random search, and quasi-random search with twice the budget.
 Settings: "default" (the ranges of PLAYBOOK.md section 1; adamtune's tiers choose what it
 tunes, the generic methods tune all four) and "wide" (lr 1e-5..1, 1-beta1 1e-3..0.5,
-1-beta2 1e-4..0.1, eps 1e-10..1, all log).
+1-beta2 1e-4..0.1, eps 1e-10..1, all log). In both, the playbook's range expansions are
+limited to the wide space (``limits``), the tables' space, where the surrogate is fitted.
 """
 
 from __future__ import annotations
@@ -274,6 +275,9 @@ def run_adamtune(objective: Objective, run: Run, strategy: str, budget: int) -> 
         seed=run.rep,
         strategy=strategy,  # type: ignore[arg-type]
         ranges=ranges,
+        # The table's space is the whole world the surrogate knows: beyond it the GP only
+        # extrapolates, so the playbook may expand its ranges up to the table's edges only.
+        limits=WIDE,
         confirm=0,
     )
     best = study.best

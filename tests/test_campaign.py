@@ -70,6 +70,18 @@ def test_expansion_stops_at_its_limit() -> None:
     assert study.tally().results == 40
 
 
+def test_expansion_stops_at_the_users_limit() -> None:
+    # The optimum is at lr 3e-2, but the user will not go above 5e-3: one expansion, clipped.
+    study = campaign(valley(3e-2), 30, tune=["lr"], limits={"lr": (1e-6, 5e-3)})
+    highs = [r.space.spec("lr").high for r in study.rounds]
+    assert highs[0] == pytest.approx(1e-3) and max(highs) == pytest.approx(5e-3)
+    assert "up to the limit you set" not in study.rounds[1].reason  # reasons quote the finding
+    assert "expand lr to 1e-05:0.005" in study.rounds[1].reason
+    assert all(r.adam.lr <= 5e-3 for r in study.trials if r.adam is not None)
+    assert study.tally().results == 30
+    assert "never beyond 1e-06 .. 0.005" in "\n".join(study.info.space.describe())
+
+
 def test_a_divergent_region_is_narrowed_away_and_avoided() -> None:
     study = campaign(valley(1e-2, diverge_above=3e-3), 20, tune=["lr"], ranges={"lr": (1e-5, 1e-1)})
     _, exploit = study.rounds
@@ -247,6 +259,14 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "round 0 explore (4 trials; lr 1e-05..0.001)" in result.stdout
     assert "round 1 explore (4 trials; lr 1e-05..0.01)" in result.stdout
+    limited = subprocess.run(
+        [*run, "--storage", "limited.journal", "--limit", "lr=1e-5:3e-3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert limited.returncode == 0, limited.stderr
+    assert "round 1 explore (4 trials; lr 1e-05..0.003)" in limited.stdout
     assert "confirmation on 2 fresh seeds" in result.stdout
     assert "adopt it" in result.stdout
     trials = subprocess.run([ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True)
@@ -256,6 +276,11 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
         (["--baseline", "gamma=1"], "--baseline: expected NAME=VALUE pairs with NAME one of lr"),
         (["--strategy", "grid", "--tune", "lr,beta1,eps"], "strategy grid: expected at most 2"),
         (["--confirm", "-1"], "confirm: expected a whole number of seeds >= 0"),
+        (
+            ["--limit", "lr=1e-4:1"],
+            "limit for lr: expected a limit that contains the search range 1e-05:0.001",
+        ),
+        (["--limit", "lr=1e-4"], "--limit: expected NAME=LOW:HIGH such as lr=1e-6:1, got 'lr=1e-4'"),
     ):
         refused = subprocess.run(
             [*run, "--study", "other", *bad], cwd=tmp_path, capture_output=True, text=True

@@ -295,8 +295,29 @@ def test_a_best_trial_at_a_legal_limit_is_context_not_an_action() -> None:
     )
     finding = only([f for f in diagnose(study) if f.hyperparameter == "beta1"], "boundary")
     assert finding.severity == "info" and finding.action is None and finding.suggested_range is None
-    assert finding.message.endswith("the range already reaches beta1's legal limit 0.")
+    assert finding.message.endswith("the range already reaches the legal limit of beta1, 0.")
     assert "may lie below" not in finding.message
+
+
+def test_a_users_limit_clips_the_expansion_then_stops_it() -> None:
+    # lr: the higher the better; the user allows lr up to 3e-3 only.
+    def higher_lr_is_better(adam: adamtune.AdamConfig) -> float:
+        return 0.1 - 0.01 * math.log10(adam.lr) + 0.001 * abs(math.log10(1 - adam.beta1) + 2)
+
+    limited = study_of(higher_lr_is_better, 16, tune=["lr", "beta1"], limits={"lr": (1e-5, 3e-3)})
+    finding = only([f for f in diagnose(limited) if f.hyperparameter == "lr"], "boundary")
+    assert finding.severity == "action" and finding.suggested_range == pytest.approx((1e-5, 3e-3))
+    assert finding.action is not None and "(up to the limit you set above)" in finding.action
+    at_limit = study_of(
+        higher_lr_is_better,
+        16,
+        tune=["lr", "beta1"],
+        ranges={"lr": (1e-5, 3e-3)},
+        limits={"lr": (1e-5, 3e-3)},
+    )
+    finding = only([f for f in diagnose(at_limit) if f.hyperparameter == "lr"], "boundary")
+    assert finding.severity == "info" and finding.action is None and finding.suggested_range is None
+    assert finding.message.endswith("the range already reaches the limit you set for lr, 0.003.")
 
 
 def test_the_outermost_rule_at_a_legal_limit_is_context_too() -> None:
@@ -315,4 +336,4 @@ def test_the_outermost_rule_at_a_legal_limit_is_context_too() -> None:
     (finding,) = boundary(records, space, "minimize", Noise(0.01, "seeds", "test"))
     assert finding.hyperparameter == "beta1" and finding.severity == "info"
     assert finding.numbers["rule"] == "outermost trial among the best two"
-    assert finding.message.endswith("the range already reaches beta1's legal limit 0.")
+    assert finding.message.endswith("the range already reaches the legal limit of beta1, 0.")

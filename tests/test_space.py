@@ -12,7 +12,7 @@ import torch
 from optuna.distributions import FloatDistribution
 
 from adamtune import DEFAULT_ADAM, DEFAULT_SPECS, AdamConfig, ConfigError, HyperparameterSpec, SearchSpace
-from adamtune.space import HYPERPARAMETERS, parse_fixed, parse_names, parse_range
+from adamtune.space import HYPERPARAMETERS, parse_fixed, parse_limit, parse_names, parse_range
 
 KNOWN = "lr, beta1, beta2, eps, weight_decay"
 
@@ -251,6 +251,7 @@ def test_parse_valid_values() -> None:
     assert parse_range("lr=1e-5:1e-1") == ("lr", (1e-5, 1e-1))
     assert parse_range(" beta1 = 0.5:0.99 ") == ("beta1", (0.5, 0.99))
     assert parse_fixed("beta2=0.98") == ("beta2", 0.98)
+    assert parse_limit("lr=1e-6:1") == ("lr", (1e-6, 1.0))
     assert parse_names("lr, beta1") == ("lr", "beta1")
     assert parse_names("lr,beta1,eps,") == ("lr", "beta1", "eps")
 
@@ -355,3 +356,37 @@ def test_torch_kwargs_shape() -> None:
 def test_adam_config_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         AdamConfig(**kwargs)  # type: ignore[arg-type]
+
+
+# --- expansion limits ---------------------------------------------------------------------------
+
+
+def test_limits_are_checked_stored_and_read_back() -> None:
+    space = SearchSpace.build(
+        ("lr", "beta1"), ranges={"lr": (1e-4, 1e-2)}, limits={"lr": (1e-6, 1), "beta1": (0.5, 0.999)}
+    )
+    assert space.spec("lr").limit == (1e-6, 1.0) and space.spec("beta1").limit == (0.5, 0.999)
+    assert space.spec("eps").limit is None
+    assert (space.spec("beta1").low, space.spec("beta1").high) == (0.9, 0.999)  # the range is unchanged
+    stored = space.to_dict()
+    assert "limit" not in stored["specs"][3]  # spaces without limits store as before
+    assert SearchSpace.from_dict(json.loads(json.dumps(stored))) == space
+    assert space.spec("lr").clipped_to_limit(1e-7, 10.0) == (1e-6, 1.0)
+    assert space.spec("eps").clipped_to_limit(1e-12, 10.0) == (1e-12, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            {"lr": (1e-4, 1.0)},
+            "limit for lr: expected a limit that contains the search range 1e-05:0.001, got 0.0001:1",
+        ),
+        ({"lr": (1.0, 1e-6)}, "limit for lr: expected LOW < HIGH in (0, inf), got 1:1e-06"),
+        ({"beta1": (0.5, 1.0)}, "limit for beta1: expected LOW < HIGH in [0, 1), got 0.5:1"),
+        ({"gamma": (0.1, 0.2)}, f"unknown hyperparameter 'gamma': expected one of {KNOWN}"),
+    ],
+)
+def test_bad_limits_are_refused_with_one_line(limits: dict[str, tuple[float, float]], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        SearchSpace.build(("lr", "beta1"), limits=limits)

@@ -11,7 +11,7 @@ After each exploration round the diagnostics of all trials so far decide:
 
 - a boundary finding (the best trials at the edge of a range) expands that range one decade
   in that direction, at most ``MAX_DECADES`` beyond the starting range and never outside the
-  legal domain, and another exploration round samples the expanded space;
+  legal domain or the user's limit, and another exploration round samples the expanded space;
 - a large infeasible share with a divergent tail narrows that range away from the divergent
   region (the cut lies between the last trial that trained and the first that diverged).
 

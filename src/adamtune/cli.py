@@ -28,7 +28,7 @@ from adamtune.executors.command import CommandObjective, log_dir
 from adamtune.outcomes import State
 from adamtune.progress import ProgressBar
 from adamtune.records import TrialRecord
-from adamtune.space import SearchSpace, parse_fixed, parse_names, parse_range
+from adamtune.space import SearchSpace, parse_fixed, parse_limit, parse_names, parse_range
 from adamtune.storage import describe
 from adamtune.strategy import STRATEGIES
 from adamtune.study import Progress, Study, load_study, tune
@@ -74,6 +74,13 @@ def _study_options(command: F) -> F:
         click.option("--seed", type=int, default=0, show_default=True, help="Search seed."),
         click.option("--tune", "tuned", metavar="NAMES", help="Tune these, e.g. lr,beta1."),
         click.option("--range", "ranges", multiple=True, metavar="NAME=LOW:HIGH", help="Search range."),
+        click.option(
+            "--limit",
+            "limits",
+            multiple=True,
+            metavar="NAME=LOW:HIGH",
+            help="Never expand NAME's range beyond LOW:HIGH (playbook strategy).",
+        ),
         click.option("--fix", "fixes", multiple=True, metavar="NAME=VALUE", help="Fixed value."),
         click.option(
             "--optimizer",
@@ -316,6 +323,7 @@ def _run(
     seed: int,
     tuned: str | None = None,
     ranges: Sequence[str] = (),
+    limits: Sequence[str] = (),
     fixes: Sequence[str] = (),
     optimizer: str = "adam",
     direction: str = "minimize",
@@ -338,6 +346,7 @@ def _run(
     if spawn and storage in ("memory", ":memory:"):
         raise ConfigError("--workers: expected a storage other processes can open, got memory")
     parsed_ranges = dict(parse_range(text) for text in ranges)
+    parsed_limits = dict(parse_limit(text) for text in limits)
     parsed_fixed = dict(parse_fixed(text) for text in fixes)
     requested = parse_names(tuned) if tuned is not None else None
     parsed_baseline = None
@@ -348,6 +357,7 @@ def _run(
             ranges=parsed_ranges,
             fixed=parsed_fixed,
             optimizer=optimizer,  # type: ignore[arg-type]
+            limits=parsed_limits,
         )
         parsed_baseline = parse_baseline(baseline, space)
     runner = _make_executor(executor or "in-process", ray_address)
@@ -365,6 +375,7 @@ def _run(
                 ranges=parsed_ranges,
                 fixed=parsed_fixed,
                 optimizer=optimizer,  # type: ignore[arg-type]
+                limits=parsed_limits,
                 direction=direction,  # type: ignore[arg-type]
                 metric=metric,
                 max_consecutive_failures=max_failures,

@@ -74,10 +74,15 @@ class HyperparameterSpec:
     high: float
     scale: Scale
     fixed: float | None
+    limit: tuple[float, float] | None = None
+    """Values the range may never leave when the playbook expands it (None: the legal domain)."""
 
     def __post_init__(self) -> None:
         _check_known(self.name)
         domain = _RANGE_DOMAINS[self.name]
+        if self.limit is not None:
+            object.__setattr__(self, "limit", (float(self.limit[0]), float(self.limit[1])))
+            self._check_limit(domain)
         if not (domain.contains(self.low) and domain.contains(self.high)):
             raise ConfigError(
                 f"range for {self.name}: expected values in {domain.text()}, got {self.low:g}:{self.high:g}"
@@ -89,6 +94,25 @@ class HyperparameterSpec:
                 f"fixed value for {self.name}: expected a value in "
                 f"{_FIXED_DOMAINS[self.name].text()}, got {self.fixed:g}"
             )
+
+    def _check_limit(self, domain: _Domain) -> None:
+        assert self.limit is not None
+        low, high = self.limit
+        if not (domain.contains(low) and domain.contains(high)) or not low < high:
+            raise ConfigError(
+                f"limit for {self.name}: expected LOW < HIGH in {domain.text()}, got {low:g}:{high:g}"
+            )
+        if not low <= self.low < self.high <= high:
+            raise ConfigError(
+                f"limit for {self.name}: expected a limit that contains the search range "
+                f"{self.low:g}:{self.high:g}, got {low:g}:{high:g}"
+            )
+
+    def clipped_to_limit(self, low: float, high: float) -> tuple[float, float]:
+        """``low:high`` kept inside the user's limit, if there is one."""
+        if self.limit is None:
+            return low, high
+        return max(low, self.limit[0]), min(high, self.limit[1])
 
     @property
     def param_name(self) -> str:
@@ -124,13 +148,16 @@ class HyperparameterSpec:
         return replace(self, low=float(low), high=float(high))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        stored: dict[str, Any] = {
             "name": self.name,
             "low": self.low,
             "high": self.high,
             "scale": self.scale,
             "fixed": self.fixed,
         }
+        if self.limit is not None:  # absent otherwise: spaces stored before limits read the same
+            stored["limit"] = list(self.limit)
+        return stored
 
 
 DEFAULT_SPECS: tuple[HyperparameterSpec, ...] = (
@@ -183,17 +210,20 @@ class SearchSpace:
         ranges: Mapping[str, tuple[float, float]] | None = None,
         fixed: Mapping[str, float] | None = None,
         optimizer: OptimizerName = "adam",
+        limits: Mapping[str, tuple[float, float]] | None = None,
     ) -> SearchSpace:
-        """The default space with the user's ranges and fixed values applied, all validated."""
+        """The default space with the user's ranges, fixed values and expansion limits applied,
+        all validated."""
         ranges = dict(ranges or {})
         fixed = dict(fixed or {})
-        for name in [*ranges, *fixed]:
+        limits = dict(limits or {})
+        for name in [*ranges, *fixed, *limits]:
             _check_known(name)
         specs = []
         for spec in DEFAULT_SPECS:
-            if spec.name in ranges:
-                low, high = ranges[spec.name]
-                spec = spec.with_range(low, high)
+            if spec.name in ranges or spec.name in limits:
+                low, high = ranges.get(spec.name, (spec.low, spec.high))
+                spec = replace(spec, low=float(low), high=float(high), limit=limits.get(spec.name))
             default_fixed = spec.fixed
             if spec.name == "weight_decay" and optimizer == "adamw":
                 default_fixed = ADAMW_DEFAULT_WEIGHT_DECAY
@@ -267,7 +297,8 @@ class SearchSpace:
         for spec in self.specs:
             if spec.name in self.tuned:
                 scale = "log(1-beta)" if spec.scale == "log1m" else "log"
-                lines.append(f"{spec.name:<13} tuned  {spec.low:g} .. {spec.high:g} ({scale})")
+                limit = "" if spec.limit is None else f", never beyond {spec.limit[0]:g} .. {spec.limit[1]:g}"
+                lines.append(f"{spec.name:<13} tuned  {spec.low:g} .. {spec.high:g} ({scale}{limit})")
             else:
                 lines.append(f"{spec.name:<13} fixed  {spec.fixed:g}")
         return lines
@@ -294,11 +325,21 @@ def _split_assignment(text: str, option: str, shape: str) -> tuple[str, str]:
 
 def parse_range(text: str) -> tuple[str, tuple[float, float]]:
     """``"lr=1e-5:1e-1"`` -> ``("lr", (1e-5, 1e-1))``; the range itself is checked by the spec."""
-    name, value = _split_assignment(text, "--range", "NAME=LOW:HIGH such as lr=1e-5:1e-1")
+    return _parse_bounds(text, "--range", "lr=1e-5:1e-1", "range")
+
+
+def parse_limit(text: str) -> tuple[str, tuple[float, float]]:
+    """``"lr=1e-6:1"`` -> ``("lr", (1e-6, 1.0))``: how far the playbook may expand lr's range."""
+    return _parse_bounds(text, "--limit", "lr=1e-6:1", "limit")
+
+
+def _parse_bounds(text: str, option: str, example: str, what: str) -> tuple[str, tuple[float, float]]:
+    shape = f"NAME=LOW:HIGH such as {example}"
+    name, value = _split_assignment(text, option, shape)
     low, sep, high = value.partition(":")
     if not sep:
-        raise ConfigError(f"--range: expected NAME=LOW:HIGH such as lr=1e-5:1e-1, got {text!r}")
-    return name, (_number(low, f"range for {name}"), _number(high, f"range for {name}"))
+        raise ConfigError(f"{option}: expected {shape}, got {text!r}")
+    return name, (_number(low, f"{what} for {name}"), _number(high, f"{what} for {name}"))
 
 
 def parse_fixed(text: str) -> tuple[str, float]:

@@ -213,6 +213,7 @@ def tune(
     ranges: Mapping[str, tuple[float, float]] | None = None,
     fixed: Mapping[str, float] | None = None,
     optimizer: OptimizerName = "adam",
+    limits: Mapping[str, tuple[float, float]] | None = None,
     direction: Direction = "minimize",
     metric: str = "val_loss",
     max_consecutive_failures: int = 5,
@@ -232,7 +233,8 @@ def tune(
     ``objective(trial)`` trains with ``trial.adam`` and ``trial.seed``, may call
     ``trial.report(step, **metrics)``, and returns the objective (a number, or a dict naming it
     by ``metric``). The budget decides what is tuned (see ``tiers``) unless ``tune`` names it;
-    ``ranges`` and ``fixed`` override the default ranges and fixed values. The study is stored
+    ``ranges`` and ``fixed`` override the default ranges and fixed values; ``limits`` bound how
+    far the playbook strategy may expand a range (default: the legal domain). The study is stored
     under ``study`` (default: the objective's name) in ``storage`` (default: ``adamtune.journal``
     in the working directory); calling again with the same settings resumes it.
 
@@ -254,7 +256,7 @@ def tune(
     _check_settings(seed, direction, metric, max_consecutive_failures)
     fixed = dict(fixed or {})
     choice = choose_tuned(budget, requested=tune, fixed=fixed)
-    space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer)
+    space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits)
     info = StudyInfo(space, choice, seed, metric, direction)
     name = study if study is not None else default_study_name(objective)
     if not name.strip():

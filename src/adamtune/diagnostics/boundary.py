@@ -66,25 +66,37 @@ def boundary(
         }
         new_low, new_high = expanded(spec, side)
         if (new_low, new_high) == (spec.low, spec.high):
+            whose = "the limit you set for" if _at_user_limit(spec, side) else "the legal limit of"
             findings.append(
                 Finding(
                     "boundary",
                     "info",
-                    f"{head}: the range already reaches {spec.name}'s legal limit {edge:g}.",
+                    f"{head}: the range already reaches {whose} {spec.name}, {edge:g}.",
                     numbers,
                     None,
                     spec.name,
                 )
             )
             continue
+        how_far = (
+            "up to the limit you set"
+            if _at_user_limit(spec.with_range(new_low, new_high), side)
+            else "one decade"
+        )
         action = (
-            f"Expand {spec.name} to {new_low:g}:{new_high:g} (one decade {beyond}) and run another "
+            f"Expand {spec.name} to {new_low:g}:{new_high:g} ({how_far} {beyond}) and run another "
             f"round: --range {spec.name}={new_low:g}:{new_high:g}"
         )
         findings.append(
             Finding("boundary", "action", message, numbers, action, spec.name, (new_low, new_high))
         )
     return findings
+
+
+def _at_user_limit(spec: HyperparameterSpec, side: str) -> bool:
+    if spec.limit is None:
+        return False
+    return spec.high == spec.limit[1] if side == "upper" else spec.low == spec.limit[0]
 
 
 def _band_side(where: float) -> str | None:

@@ -24,15 +24,18 @@ def value_at(spec: HyperparameterSpec, where: float) -> float:
 
 
 def expanded(spec: HyperparameterSpec, side: str, decades: float = 1.0) -> tuple[float, float]:
-    """The range grown by ``decades`` on its search scale towards ``side``, kept legal."""
+    """The range grown by ``decades`` on its search scale towards ``side``, kept legal and
+    inside the user's limit."""
     factor = 10.0**decades
     low, high = spec.low, spec.high
     if spec.scale == "log":
-        return (low / factor, high) if side == "lower" else (low, high * factor)
-    if side == "upper":  # beta towards 1: shrink 1 - beta
-        return low, 1.0 - (1.0 - high) / factor
-    grown = (1.0 - low) * factor
-    return (0.0 if grown >= 1.0 - 1e-9 else 1.0 - grown), high  # beta >= 0, without round-off
+        grown = (low / factor, high) if side == "lower" else (low, high * factor)
+    elif side == "upper":  # beta towards 1: shrink 1 - beta
+        grown = low, 1.0 - (1.0 - high) / factor
+    else:
+        wider = (1.0 - low) * factor
+        grown = (0.0 if wider >= 1.0 - 1e-9 else 1.0 - wider), high  # beta >= 0, without round-off
+    return spec.clipped_to_limit(*grown)
 
 
 def geometric_middle(spec: HyperparameterSpec, a: float, b: float) -> float:
