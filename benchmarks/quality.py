@@ -223,14 +223,22 @@ class Objective:
 
 
 class LiveObjective(Objective):
-    """Real training instead of the surrogate: the MNIST-1D workload the table was trained on,
-    a fresh training seed per call (the surrogate is kept for its cap and scale only)."""
+    """Real training instead of the surrogate: the workload the table was trained on, for the
+    table's steps, a fresh training seed per call (the surrogate is kept for its cap only)."""
 
-    def __init__(self, surrogate: Surrogate, rep: int, steps: int) -> None:
+    def __init__(self, surrogate: Surrogate, rep: int, steps: int, workload: str = "mnist1d-mlp") -> None:
         super().__init__(surrogate, rep)
+        from adamtune.workloads import StdlibLmWorkload
         from adamtune.workloads.mnist1d import Mnist1dWorkload
 
-        self.workload = Mnist1dWorkload(model="mlp", steps=steps)
+        if workload.startswith("mnist1d-"):
+            self.workload: Callable[..., Any] = Mnist1dWorkload(
+                model=workload.removeprefix("mnist1d-"), steps=steps
+            )  # type: ignore[arg-type]
+        elif workload == "stdlib-lm":
+            self.workload = StdlibLmWorkload(steps=steps)
+        else:
+            raise ValueError(f"live runs: expected mnist1d-mlp, mnist1d-cnn or stdlib-lm, got {workload!r}")
 
     def value(self, config: dict[str, float], seed: int | None = None) -> float:
         from adamtune.config import AdamConfig
@@ -350,7 +358,11 @@ def execute(run: Run, live_steps: int | None = None) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     surrogate, best, median = surrogate_for(run.table)
     live = live_steps is not None
-    objective = LiveObjective(surrogate, run.rep, live_steps) if live_steps else Objective(surrogate, run.rep)
+    objective = (
+        LiveObjective(surrogate, run.rep, live_steps, run.workload)
+        if live_steps
+        else Objective(surrogate, run.rep)
+    )
     started = time.perf_counter()
     if run.method == "adamtune":
         chosen = run_adamtune(objective, run, "playbook", run.budget)
@@ -575,26 +587,34 @@ def merge_runs(saved: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -
 
 
 def live(args: argparse.Namespace, paths: dict[str, str]) -> None:
-    """Every method at budget 20 with real training on the MNIST-1D MLP (the table's workload
-    and steps), the chosen configurations retrained on fresh seeds: does the ordering hold?"""
-    table = Table.load(Path(paths["mnist1d-mlp"]))
-    steps = int(table.meta["steps"])
-    runs = [
-        Run(paths["mnist1d-mlp"], "mnist1d-mlp", s, m, int(b), rep)
-        for s in args.settings.split(",")
-        for b in (args.budgets or "20").split(",")
-        for m in args.methods.split(",")
-        for rep in range(args.reps or 4)
-    ]
-    print(f"{len(runs)} live runs of {steps}-step MNIST-1D MLP training", flush=True)
+    """Every method at budget 20 with real training (each table's workload and steps), the
+    chosen configurations retrained on fresh seeds: does the surrogate's ordering hold?
+    Added to the saved live runs (the same workload, setting, budget, method and repetition
+    replaced)."""
+    runs, steps = [], {}
+    for workload in args.workloads.split(",") if args.workloads else ["mnist1d-mlp"]:
+        steps[workload] = int(Table.load(Path(paths[workload])).meta["steps"])
+        runs += [
+            Run(paths[workload], workload, s, m, int(b), rep)
+            for s in args.settings.split(",")
+            for b in (args.budgets or "20").split(",")
+            for m in args.methods.split(",")
+            for rep in range(args.reps or 4)
+        ]
+    print(f"{len(runs)} live runs: {', '.join(f'{w} ({n} steps)' for w, n in steps.items())}", flush=True)
     results = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for done, result in enumerate(pool.map(execute_live, runs, [steps] * len(runs)), 1):
+        for done, result in enumerate(pool.map(execute_live, runs, [steps[r.workload] for r in runs]), 1):
             results.append(result)
             print(f"{done}/{len(runs)} runs ({result['method']}, {result['seconds']:.0f} s)", flush=True)
-    summary = summarise(results)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "quality_live.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
+    saved = RESULTS / "quality_live.json"
+    with open(RESULTS / "quality_live.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if saved.exists():
+            results = merge_runs(json.loads(saved.read_text())["runs"], results)
+        summary = summarise(results)
+        saved.write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
     print(markdown(summary))
 
 

@@ -159,3 +159,18 @@ def test_live_runs_train_the_table_workload_for_real(tmp_path: Path) -> None:
     assert live.value(config, seed=6) != first
     assert math.isnan(live.value({**config, "lr": 1e4}, seed=5))  # diverged, as in the table
     assert live.calls == 4
+
+
+def test_live_runs_train_the_model_of_each_table(tmp_path: Path) -> None:
+    synthetic_table(tmp_path / "bowl.npz")
+    surrogate, _, _ = quality.surrogate_for(str(tmp_path / "bowl.npz"))
+    cnn = quality.LiveObjective(surrogate, rep=0, steps=20, workload="mnist1d-cnn")
+    assert cnn.workload.model == "cnn" and cnn.workload.steps == 20
+    value = cnn.value({"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}, seed=1)
+    assert 0.5 < value < math.log(10) + 0.5
+    lm = quality.LiveObjective(surrogate, rep=0, steps=20, workload="stdlib-lm")
+    assert type(lm.workload).__name__ == "StdlibLmWorkload" and lm.workload.steps == 20
+    with pytest.raises(
+        ValueError, match="live runs: expected mnist1d-mlp, mnist1d-cnn or stdlib-lm, got 'bowl'"
+    ):
+        quality.LiveObjective(surrogate, rep=0, steps=20, workload="bowl")
