@@ -457,6 +457,31 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def overview(summary: dict[str, Any], workload: str) -> str:
+    """One table per workload: the median regret of every method per budget and setting (the
+    lowest in bold), and adamtune's win rate against quasi-random search with twice its budget."""
+    lines = [
+        f"| budget | setting | {' | '.join(METHODS)} | adamtune beats qr-2x |",
+        "|---|---|" + "---|" * (len(METHODS) + 1),
+    ]
+    cells = sorted(
+        (int(k.split("/")[2]), k.split("/")[1], rows)
+        for k, rows in summary.items()
+        if k.split("/")[0] == workload
+    )
+    for budget, setting, rows in sorted(cells, key=lambda c: (c[1], c[0])):
+        lowest = min(row["median_regret"] for row in rows.values())
+        medians = [
+            f"**{rows[m]['median_regret']:.3f}**"
+            if rows[m]["median_regret"] == lowest
+            else f"{rows[m]['median_regret']:.3f}"
+            for m in METHODS
+        ]
+        win = rows["adamtune"]["win_rate_vs_qr2x"]
+        lines.append(f"| {budget} | {setting} | {' | '.join(medians)} | {win:.0%} |")
+    return "\n".join(lines)
+
+
 def noise_floor(path: str) -> float:
     """One seed standard deviation of the table, in normalised regret: a method whose regret
     is below it chose a configuration that one retraining cannot tell from the table's best."""
@@ -506,7 +531,7 @@ def plot(results: Sequence[dict[str, Any]], path: Path, floors: dict[str, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["fidelity", "compare", "live"])
+    parser.add_argument("what", choices=["fidelity", "compare", "live", "overview"])
     parser.add_argument("--workloads", default=None, help="comma-separated; default: every table")
     parser.add_argument("--budgets", help="comma-separated; default 8,20,50,100 (live: 20)")
     parser.add_argument("--reps", type=int, help="repetitions; default 20 (live: 4)")
@@ -514,6 +539,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="budgets 8,20, 5 repetitions")
+    parser.add_argument("--live", action="store_true", help="overview: of the live runs")
     parser.add_argument("--tables", type=Path, default=TABLES, help="folder of WORKLOAD.npz tables")
     parser.add_argument("--unfit", action="store_true", help="use surrogates that fail the bar (trying only)")
     parser.add_argument(
@@ -537,6 +563,11 @@ def main() -> None:
         return
     if args.what == "live":
         live(args, paths)
+        return
+    if args.what == "overview":  # the saved results, one table per workload (docs/benchmarks.md)
+        saved = json.loads((RESULTS / ("quality_live.json" if args.live else "quality.json")).read_text())
+        for workload in workloads:
+            print(f"\n**{workload}**\n\n{overview(saved['summary'], workload)}")
         return
     if args.quick:
         args.budgets, args.reps = args.budgets or "8,20", args.reps or 5

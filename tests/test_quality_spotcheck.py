@@ -1,0 +1,89 @@
+"""Spot checks of the quality benchmark's surrogates: which choices are retrained, how the
+surrogate's error at them is reported, and how they join the table."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+
+import quality
+import quality_spotcheck as spot
+
+BOX = [[-5.0, 0.0], [-3.0, math.log10(0.5)], [-4.0, -1.0], [-10.0, 0.0]]
+
+
+def bowl_table(path: Path, count: int = 120) -> quality.Table:
+    """A smooth bowl with seed noise 0.01, over the tables' space, with curves."""
+    rng = np.random.default_rng(0)
+    box = np.array(BOX)
+    x = rng.uniform(box[:, 0], box[:, 1], size=(count, 4))
+    y = 0.5 + 0.1 * (x[:, [0]] + 2.5) ** 2 + rng.normal(0, 0.01, size=(count, 2))
+    meta = {"workload": "bowl", "cap": math.log(10), "steps": 10, "space_log10": BOX}
+    curves = np.zeros((count, 2, 3), dtype=np.float16)
+    np.savez_compressed(
+        path, x=x.astype(np.float32), y=y.astype(np.float32), curves=curves, meta=json.dumps(meta)
+    )
+    return quality.Table.load(path)
+
+
+def run(lr: float, beta1: float = 0.9) -> dict[str, object]:
+    return {"workload": "bowl", "chosen": {"lr": lr, "beta1": beta1, "beta2": 0.999, "eps": 1e-8}}
+
+
+def test_chosen_points_are_distinct_inside_the_space_and_new(tmp_path: Path) -> None:
+    table = bowl_table(tmp_path / "bowl.npz")
+    in_table = table.x[0]
+    known = {
+        "lr": 10 ** in_table[0],
+        "beta1": 1 - 10 ** in_table[1],
+        "beta2": 1 - 10 ** in_table[2],
+        "eps": 10 ** in_table[3],
+    }
+    runs = [
+        run(1e-3),
+        run(1e-3),
+        run(1e-2),
+        run(3.0),
+        run(1e-3, beta1=0.2),
+        {"workload": "bowl", "chosen": known},
+    ]
+    points = spot.chosen_points(runs, table, count=10)  # type: ignore[arg-type]
+    # 1e-3 once, 1e-2; lr 3 and beta1 0.2 lie outside the table's space; the last is a table row.
+    assert sorted(np.round(points[:, 0], 6)) == [-3.0, -2.0]
+    assert len(spot.chosen_points(runs, table, count=1)) == 1  # type: ignore[arg-type]
+
+
+def test_the_report_says_where_the_surrogate_was_optimistic(tmp_path: Path) -> None:
+    table = bowl_table(tmp_path / "bowl.npz")
+    surrogate = quality.Surrogate(table)
+    x = np.array([[-2.5, -1.0, -2.0, -8.0], [-1.0, -1.0, -2.0, -8.0], [-4.0, -1.0, -2.0, -8.0]])
+    truth = 0.5 + 0.1 * (x[:, 0] + 2.5) ** 2
+    honest = spot.compare(surrogate, table, x, np.stack([truth, truth], axis=1))
+    assert honest["optimistic_by_over_2_seed_sd"] == 0 and honest["rmse_in_seed_sd"] < 2
+    worse = truth + np.array([0.0, 0.0, 0.5])  # the third trained far worse than predicted
+    report = spot.compare(surrogate, table, x, np.stack([worse, worse], axis=1))
+    assert report["optimistic_by_over_2_seed_sd"] == 1 and report["pessimistic_by_over_2_seed_sd"] == 0
+    assert report["worst"]["x"][0] == -4.0 and report["worst"]["real"] == pytest.approx(worse[2], abs=1e-3)
+    diverged = spot.compare(surrogate, table, x, np.array([[np.nan, np.nan]] * 3))  # counted at the cap
+    assert diverged["optimistic_by_over_2_seed_sd"] == 3
+
+
+def test_augmenting_appends_rows_and_records_how(tmp_path: Path) -> None:
+    path = tmp_path / "bowl.npz"
+    table = bowl_table(path)
+    x = np.array([[-2.0, -1.0, -2.0, -8.0]])
+    y = np.array([[0.6, 0.62]])
+    spot.augment(path, table, x, y, np.ones((1, 2, 3)), "the command")
+    grown = quality.Table.load(path)
+    assert len(grown.x) == len(table.x) + 1
+    assert grown.x[-1] == pytest.approx(x[0]) and grown.y[-1] == pytest.approx(y[0], abs=1e-6)
+    assert np.array_equal(grown.x[:-1], table.x) and np.array_equal(grown.y[:-1], table.y)
+    assert grown.meta["spot_checks"] == [{"rows": 1, "command": "the command"}]
+    assert np.load(path)["curves"].shape == (len(table.x) + 1, 2, 3)
