@@ -51,6 +51,9 @@ tables: $(DEV)
 	$(PY) benchmarks/quality_tables.py --workload mnist1d-mlp --configs 2048 --seeds 2 --steps 2000
 	$(PY) benchmarks/quality_tables.py --workload mnist1d-cnn --configs 2048 --seeds 2 --steps 500
 	$(PY) benchmarks/quality_tables.py --workload stdlib-lm --configs 320 --seeds 2 --steps 400 --chunk 32
+	@echo "The stored stdlib-lm table also holds 40 spot-checked rows: run 'make bench', then"
+	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --augment"
+	@echo "and 'make bench' again (docs/benchmarks.md, Spot checks)."
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -295,7 +295,9 @@ def test_workers_carry_on_through_a_database_restart(
     main = subprocess.Popen(
         _tune(project, database, budget, "--workers", "2"),
         cwd=project,
-        env=_env(TRIAL_DELAY_S="0.05"),
+        # Slow enough that the 13 trials left after the first 3 outlast the 3 s outage even on
+        # an idle machine (at 0.05 s a trial, they once all finished before the server stopped).
+        env=_env(TRIAL_DELAY_S="1.0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -310,6 +312,7 @@ def test_workers_carry_on_through_a_database_restart(
 
     _wait_until(lambda: len(some_results()) >= 3, 120, "three results")
     before = {t.number: (t.value, t.params, t.user_attrs["point"]) for t in some_results()}
+    assert len(before) < budget - 4, "the study must still be running when the database stops"
     server.stop()
     time.sleep(3)
     server.start()
