@@ -182,6 +182,31 @@ def lm_meta() -> dict[str, Any]:
     }
 
 
+def add_curves(path: Path, rebuilt: Path) -> dict[str, Any]:
+    """Give a table built before curves were kept the curves of a rebuild with the same command
+    and seeds, keeping the table's own values (the ones its results were computed from), and
+    record how closely the rebuild reproduced them."""
+    data = dict(np.load(path, allow_pickle=False))
+    again = np.load(rebuilt, allow_pickle=False)
+    if not np.array_equal(data["x"], again["x"]) or data["y"].shape != again["y"].shape:
+        raise SystemExit(f"{rebuilt} is not a rebuild of {path}: its configurations differ")
+    y, y_again = data["y"].astype(float), again["y"].astype(float)
+    both = ~np.isnan(y) & ~np.isnan(y_again)
+    difference = np.abs(y[both] - y_again[both])
+    match = {
+        "runs": int(y.size),
+        "diverged_in_one_build_only": int(np.sum(np.isnan(y) != np.isnan(y_again))),
+        "median_abs_difference": float(np.median(difference)),
+        "runs_differing_by_over_0.01": int(np.sum(difference > 0.01)),
+        "max_abs_difference": float(difference.max()),
+    }
+    meta = json.loads(str(data["meta"]))
+    meta["curves_from_rebuild"] = {**match, "command": json.loads(str(again["meta"]))["command"]}
+    data["curves"], data["meta"] = again["curves"], np.asarray(json.dumps(meta))
+    np.savez_compressed(path, **data)
+    return match
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="mnist1d-mlp", choices=WORKLOADS)
@@ -193,7 +218,18 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads or processes")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--curves-from",
+        type=Path,
+        metavar="REBUILT",
+        help="add the curves of REBUILT (the same command, --out elsewhere) to the table, which "
+        "keeps its values; no training",
+    )
     args = parser.parse_args()
+    if args.curves_from:
+        out = args.out or TABLES / f"{args.workload}.npz"
+        print(json.dumps(add_curves(out, args.curves_from), indent=2))
+        return
     for name, value in DEFAULTS[args.workload].items():
         if getattr(args, name) is None:
             setattr(args, name, value)

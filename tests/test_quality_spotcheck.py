@@ -87,3 +87,26 @@ def test_augmenting_appends_rows_and_records_how(tmp_path: Path) -> None:
     assert np.array_equal(grown.x[:-1], table.x) and np.array_equal(grown.y[:-1], table.y)
     assert grown.meta["spot_checks"] == [{"rows": 1, "command": "the command"}]
     assert np.load(path)["curves"].shape == (len(table.x) + 1, 2, 3)
+
+
+def test_curves_from_a_rebuild_join_a_table_that_keeps_its_values(tmp_path: Path) -> None:
+    import quality_tables
+
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    y = np.array([[1.0, 1.1], [np.nan, 2.0], [0.5, 0.6]], dtype=np.float32)
+    meta = json.dumps({"workload": "bowl", "command": "old"})
+    np.savez_compressed(tmp_path / "t.npz", x=x, y=y, meta=meta)
+    again = y + np.array([[0.0, 1e-7], [0.0, 0.05], [np.nan, 0.0]], dtype=np.float32)
+    curves = np.ones((3, 2, 5), dtype=np.float16)
+    rebuilt_meta = json.dumps({"command": "python benchmarks/quality_tables.py ..."})
+    np.savez_compressed(tmp_path / "r.npz", x=x, y=again, curves=curves, meta=rebuilt_meta)
+    match = quality_tables.add_curves(tmp_path / "t.npz", tmp_path / "r.npz")
+    assert match["diverged_in_one_build_only"] == 1 and match["runs_differing_by_over_0.01"] == 1
+    assert match["max_abs_difference"] == pytest.approx(0.05, abs=1e-6)
+    table = np.load(tmp_path / "t.npz")
+    assert np.array_equal(table["y"], y, equal_nan=True)  # the table's own values stay
+    assert table["curves"].shape == (3, 2, 5)
+    assert json.loads(str(table["meta"]))["curves_from_rebuild"]["command"].startswith("python benchmarks")
+    np.savez_compressed(tmp_path / "other.npz", x=x + 1, y=again, curves=curves, meta=rebuilt_meta)
+    with pytest.raises(SystemExit, match="is not a rebuild of"):
+        quality_tables.add_curves(tmp_path / "t.npz", tmp_path / "other.npz")
