@@ -458,8 +458,9 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def overview(summary: dict[str, Any], workload: str) -> str:
-    """One table per workload: the median regret of every method per budget and setting (the
-    lowest in bold), and adamtune's win rate against quasi-random search with twice its budget."""
+    """One table per workload: every method's median regret (the lowest in bold), its
+    interquartile range and its mean rank per budget and setting, and adamtune's win rate
+    against quasi-random search with twice its budget."""
     lines = [
         f"| budget | setting | {' | '.join(METHODS)} | adamtune beats qr-2x |",
         "|---|---|" + "---|" * (len(METHODS) + 1),
@@ -471,12 +472,12 @@ def overview(summary: dict[str, Any], workload: str) -> str:
     )
     for budget, setting, rows in sorted(cells, key=lambda c: (c[1], c[0])):
         lowest = min(row["median_regret"] for row in rows.values())
-        medians = [
-            f"**{rows[m]['median_regret']:.3f}**"
-            if rows[m]["median_regret"] == lowest
-            else f"{rows[m]['median_regret']:.3f}"
-            for m in METHODS
-        ]
+        medians = []
+        for m in METHODS:
+            row = rows[m]
+            median = f"{row['median_regret']:.3f}"
+            median = f"**{median}**" if row["median_regret"] == lowest else median
+            medians.append(f"{median} ({row['iqr'][0]:.3f} to {row['iqr'][1]:.3f}) · {row['mean_rank']:.2f}")
         win = rows["adamtune"]["win_rate_vs_qr2x"]
         lines.append(f"| {budget} | {setting} | {' | '.join(medians)} | {win:.0%} |")
     return "\n".join(lines)
