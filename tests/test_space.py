@@ -182,6 +182,8 @@ def test_differences() -> None:
     both = SearchSpace.build(("lr",), ranges={"lr": (1e-5, 1e-1)}, fixed={"beta2": 0.98})
     assert both.differences(base) == ["lr range 1e-05:0.1 vs 1e-05:0.001", "beta2 fixed at 0.98 vs 0.999"]
     assert SearchSpace.build(("lr", "beta1")).differences(base)[0] == "tuned lr,beta1 vs lr"
+    limited = SearchSpace.build(("lr",), limits={"lr": (1e-6, 1)})
+    assert limited.differences(base) == ["lr limit 1e-06:1 vs none"]
     adamw = SearchSpace.build(("lr",), optimizer="adamw")
     assert adamw.differences(base) == ["optimizer adamw vs adam", "weight_decay fixed at 0.01 vs 0.0"]
 

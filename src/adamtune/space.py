@@ -287,6 +287,8 @@ class SearchSpace:
                 found.append(
                     f"{mine.name} range {mine.low:g}:{mine.high:g} vs {theirs.low:g}:{theirs.high:g}"
                 )
+            if mine.name in self.tuned and mine.limit != theirs.limit:
+                found.append(f"{mine.name} limit {_limit_text(mine.limit)} vs {_limit_text(theirs.limit)}")
             if mine.name not in self.tuned and mine.fixed != theirs.fixed:
                 found.append(f"{mine.name} fixed at {mine.fixed} vs {theirs.fixed}")
         return found
@@ -302,6 +304,10 @@ class SearchSpace:
             else:
                 lines.append(f"{spec.name:<13} fixed  {spec.fixed:g}")
         return lines
+
+
+def _limit_text(limit: tuple[float, float] | None) -> str:
+    return "none" if limit is None else f"{limit[0]:g}:{limit[1]:g}"
 
 
 def _number(text: str, what: str) -> float:
