@@ -97,6 +97,31 @@ def test_a_divergent_region_is_narrowed_away_and_avoided() -> None:
     assert study.tally().results == 20
 
 
+def test_the_exploit_round_narrows_the_settled_space_around_the_best_trials() -> None:
+    study = campaign(valley(1e-2), 50, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
+    explore, exploit = study.rounds
+    assert (explore.budget, exploit.kind, exploit.budget) == (25, "exploit", 25)
+    lr = exploit.space.spec("lr")
+    assert 1e-4 < lr.low < 3e-3 and 3e-2 < lr.high < 0.3  # around 1e-2, well inside 1e-5..1
+    assert "narrow lr to" in exploit.reason and "the best 7 of 25 trials lie there" in exploit.reason
+    inside = [r for r in study.trials if r.round == 0 and r.adam and lr.low <= r.adam.lr <= lr.high]
+    # The narrowed round learns from the earlier trials inside it, and samples only inside it.
+    round_study = study.round_study(1)
+    copies = [t for t in round_study.optuna.trials if "copy_of" in t.user_attrs]
+    assert len(copies) == len(inside) < 25
+    assert all(lr.low <= r.adam.lr <= lr.high for r in study.trials if r.round == 1 and r.adam)
+    best = study.best
+    assert best is not None and best.adam is not None and abs(math.log10(best.adam.lr / 1e-2)) < 0.1
+    assert study.tally().results == 50
+
+
+def test_small_budgets_do_not_narrow() -> None:
+    study = campaign(valley(1e-2), 20, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
+    assert [r.kind for r in study.rounds] == ["explore", "exploit"]
+    assert study.rounds[-1].space == study.rounds[0].space
+    assert "narrow" not in study.rounds[-1].reason
+
+
 @pytest.mark.parametrize("budget", [1, 4, 7, 9, 16])
 def test_the_budget_is_exact(budget: int) -> None:
     study = campaign(valley(3e-2, diverge_above=0.05), budget, tune=["lr"])

@@ -17,8 +17,9 @@ After each exploration round the diagnostics of all trials so far decide:
 
 The budget split is ``strategy.plan_next_round``'s. The final round uses ``AdaptiveSampler``
 ("gp": Optuna's GPSampler with the ``diverged`` constraint, i.e. constrained LogEI, fitted
-also on pruned trials) and starts from a copy of every earlier trial that lies in its space
-(marked ``copy_of``: data for the sampler, not results of the round).
+also on pruned trials) over the settled space narrowed around the best trials so far (with 20
+feasible trials or more; ``narrowing``), and starts from a copy of every earlier trial that
+lies in its space (marked ``copy_of``: data for the sampler, not results of the round).
 
 The plan of each new round is written to the campaign before the round starts and is a pure
 function of the trials before it, so an interrupted campaign resumes exactly where it stopped.
@@ -42,6 +43,7 @@ from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_
 from adamtune.diagnostics import Finding, diagnose_records
 from adamtune.errors import StudyMismatchError
 from adamtune.executors import Executor, Objective
+from adamtune.narrowing import exploitation_space
 from adamtune.records import TrialRecord
 from adamtune.sampling import QuasiRandomSampler
 from adamtune.space import HyperparameterSpec, SearchSpace
@@ -359,6 +361,8 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     index = current.index + 1
     if plan.kind == "exploit":
         why = "exploit: constrained Bayesian optimisation (GP, constrained LogEI) over the settled space"
+        space, narrowings = exploitation_space(space, campaign.trials, info.direction)
+        reasons = [*reasons, *narrowings]
     else:
         why = "explore the expanded space"
     reason = "; ".join([why, *reasons])
