@@ -536,6 +536,9 @@ def main() -> None:
     parser.add_argument("--workloads", default=None, help="comma-separated; default: every table")
     parser.add_argument("--budgets", help="comma-separated; default 8,20,50,100 (live: 20)")
     parser.add_argument("--reps", type=int, help="repetitions; default 20 (live: 4)")
+    parser.add_argument(
+        "--first-rep", type=int, default=0, help="number of the first repetition (to add more with --merge)"
+    )
     parser.add_argument("--settings", default="default,wide")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--jobs", type=int, default=2)
@@ -582,7 +585,7 @@ def main() -> None:
         for s in args.settings.split(",")
         for b in args.budgets.split(",")
         for m in args.methods.split(",")
-        for rep in range(args.reps)
+        for rep in range(args.first_rep, args.first_rep + args.reps)
     ]
     results = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -631,7 +634,7 @@ def live(args: argparse.Namespace, paths: dict[str, str]) -> None:
             for s in args.settings.split(",")
             for b in (args.budgets or "20").split(",")
             for m in args.methods.split(",")
-            for rep in range(args.reps or 4)
+            for rep in range(args.first_rep, args.first_rep + (args.reps or 4))
         ]
     print(f"{len(runs)} live runs: {', '.join(f'{w} ({n} steps)' for w, n in steps.items())}", flush=True)
     results = []

@@ -43,7 +43,7 @@ def exploitation_space(
     inside = [r for r in records if _usable(r) and _inside(space, r)]
     if len(inside) < MIN_FEASIBLE:
         return space, []
-    ordered = sorted(inside, key=lambda r: float(r.value), reverse=direction == "maximize")  # type: ignore[arg-type]
+    ordered = sorted(inside, key=_value, reverse=direction == "maximize")
     best = ordered[: max(MIN_TOP, math.ceil(TOP_SHARE * len(ordered)))]
     specs = []
     reasons = []
@@ -61,13 +61,18 @@ def exploitation_space(
         specs.append(narrowed)
         reasons.append(
             f"narrow {spec.name} to {narrowed.low:.3g}:{narrowed.high:.3g} "
-            f"(the best {len(best)} of {len(inside)} trials lie there)"
+            f"(the best {len(best)} of {len(inside)} feasible trials lie there)"
         )
     return SearchSpace(tuple(specs), space.tuned, space.optimizer), reasons
 
 
 def _usable(record: TrialRecord) -> bool:
     return record.state == State.COMPLETE and record.value is not None and record.adam is not None
+
+
+def _value(record: TrialRecord) -> float:
+    assert record.value is not None  # only usable records are sorted
+    return record.value
 
 
 def _inside(space: SearchSpace, record: TrialRecord) -> bool:
