@@ -103,7 +103,7 @@ def test_the_exploit_round_narrows_the_settled_space_around_the_best_trials() ->
     assert (explore.budget, exploit.kind, exploit.budget) == (25, "exploit", 25)
     lr = exploit.space.spec("lr")
     assert 1e-4 < lr.low < 3e-3 and 3e-2 < lr.high < 0.3  # around 1e-2, well inside 1e-5..1
-    assert "narrow lr to" in exploit.reason and "the best 7 of 25 feasible trials lie there" in exploit.reason
+    assert "narrow lr to" in exploit.reason and "where the best 7 of 25 feasible trials lie" in exploit.reason
     inside = [r for r in study.trials if r.round == 0 and r.adam and lr.low <= r.adam.lr <= lr.high]
     # The narrowed round learns from the earlier trials inside it, and samples only inside it.
     round_study = study.round_study(1)

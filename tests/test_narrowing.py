@@ -43,8 +43,7 @@ def test_a_range_narrows_to_the_span_of_the_best_quarter_with_a_margin() -> None
     # Margin of 0.1 of the 5-decade range (half a decade) on each side of the best trials' span.
     assert math.log10(min(lrs) / lr.low) == pytest.approx(5 * MARGIN)
     assert math.log10(lr.high / max(lrs)) == pytest.approx(5 * MARGIN)
-    expected = "the best 6 of 24 feasible trials"
-    assert any(reason.startswith("narrow lr to ") and expected in reason for reason in reasons)
+    assert reasons == [f"narrow lr to {lr.low:.3g}:{lr.high:.3g}: where the best 6 of 24 feasible trials lie"]
 
 
 def test_a_flat_dimension_whose_best_trials_span_it_is_left_alone() -> None:

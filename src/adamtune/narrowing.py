@@ -39,14 +39,14 @@ cutting a sliver off a range changes nothing but the reason shown."""
 def exploitation_space(
     space: SearchSpace, records: Sequence[TrialRecord], direction: Literal["minimize", "maximize"]
 ) -> tuple[SearchSpace, list[str]]:
-    """``space`` narrowed around its best trials, with one reason per narrowed range."""
+    """``space`` narrowed around its best trials, and the reason (none when nothing narrowed)."""
     inside = [r for r in records if _usable(r) and _inside(space, r)]
     if len(inside) < MIN_FEASIBLE:
         return space, []
     ordered = sorted(inside, key=_value, reverse=direction == "maximize")
     best = ordered[: max(MIN_TOP, math.ceil(TOP_SHARE * len(ordered)))]
     specs = []
-    reasons = []
+    narrowed_ranges = []
     for spec in space.specs:
         if spec.name not in space.tuned:
             specs.append(spec)
@@ -59,11 +59,13 @@ def exploitation_space(
             continue
         narrowed = _range_from_units(spec, low, high)
         specs.append(narrowed)
-        reasons.append(
-            f"narrow {spec.name} to {narrowed.low:.3g}:{narrowed.high:.3g} "
-            f"(the best {len(best)} of {len(inside)} feasible trials lie there)"
-        )
-    return SearchSpace(tuple(specs), space.tuned, space.optimizer), reasons
+        narrowed_ranges.append(f"{spec.name} to {narrowed.low:.3g}:{narrowed.high:.3g}")
+    if not narrowed_ranges:
+        return space, []
+    where = f"where the best {len(best)} of {len(inside)} feasible trials lie"
+    return SearchSpace(tuple(specs), space.tuned, space.optimizer), [
+        f"narrow {', '.join(narrowed_ranges)}: {where}"
+    ]
 
 
 def _usable(record: TrialRecord) -> bool:
