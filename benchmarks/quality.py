@@ -483,6 +483,46 @@ def overview(summary: dict[str, Any], workload: str) -> str:
     return "\n".join(lines)
 
 
+GAP_RESAMPLES = 4000
+
+
+def gap_interval(
+    ours: Sequence[float], theirs: Sequence[float], seed: int = 0, level: float = 0.9
+) -> tuple[float, float, float]:
+    """The difference of medians (ours - theirs) and its bootstrap interval at ``level``: each
+    method's repetitions resampled on their own (the methods' runs are not paired)."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+    draws_a = np.median(rng.choice(a, size=(GAP_RESAMPLES, len(a))), axis=1)
+    draws_b = np.median(rng.choice(b, size=(GAP_RESAMPLES, len(b))), axis=1)
+    low, high = np.quantile(draws_a - draws_b, [(1 - level) / 2, (1 + level) / 2])
+    return float(np.median(a) - np.median(b)), float(low), float(high)
+
+
+def gaps(results: Sequence[dict[str, Any]], workload: str, floor: float) -> str:
+    """Every cell where adamtune's median is not the lowest: the method ahead, by how much, the
+    90% bootstrap interval of that gap and the gap in seed sds of the table (``floor``: one
+    seed sd in regret)."""
+    lines = [
+        "| budget | setting | ahead | gap | 90% interval | gap in seed sd |",
+        "|---|---|---|---|---|---|",
+    ]
+    cells = sorted({(r["setting"], r["budget"]) for r in results if r["workload"] == workload})
+    for setting, budget in cells:
+        regrets: dict[str, list[float]] = {}
+        for r in results:
+            if (r["workload"], r["setting"], r["budget"]) == (workload, setting, budget):
+                regrets.setdefault(r["method"], []).append(r["regret"])
+        ahead = min(regrets, key=lambda m: float(np.median(regrets[m])))
+        if ahead == "adamtune" or np.median(regrets[ahead]) == np.median(regrets["adamtune"]):
+            continue
+        gap, low, high = gap_interval(regrets["adamtune"], regrets[ahead])
+        lines.append(
+            f"| {budget} | {setting} | {ahead} | {gap:.3f} | {low:.3f} to {high:.3f} | {gap / floor:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def noise_floor(path: str) -> float:
     """One seed standard deviation of the table, in normalised regret: a method whose regret
     is below it chose a configuration that one retraining cannot tell from the table's best."""
@@ -544,6 +584,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="budgets 8,20, 5 repetitions")
     parser.add_argument("--live", action="store_true", help="overview: of the live runs")
+    parser.add_argument(
+        "--gaps",
+        action="store_true",
+        help="overview: the cells adamtune does not lead, with bootstrap intervals",
+    )
     parser.add_argument("--tables", type=Path, default=TABLES, help="folder of WORKLOAD.npz tables")
     parser.add_argument("--unfit", action="store_true", help="use surrogates that fail the bar (trying only)")
     parser.add_argument(
@@ -572,6 +617,11 @@ def main() -> None:
         saved = json.loads((RESULTS / ("quality_live.json" if args.live else "quality.json")).read_text())
         for workload in workloads:
             print(f"\n**{workload}**\n\n{overview(saved['summary'], workload)}")
+            if args.gaps:
+                floor = noise_floor(paths[workload])
+                print(
+                    f"\nwhere adamtune's median is not the lowest:\n\n{gaps(saved['runs'], workload, floor)}"
+                )
         return
     if args.quick:
         args.budgets, args.reps = args.budgets or "8,20", args.reps or 5

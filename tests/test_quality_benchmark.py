@@ -174,3 +174,25 @@ def test_live_runs_train_the_model_of_each_table(tmp_path: Path) -> None:
         ValueError, match="live runs: expected mnist1d-mlp, mnist1d-cnn or stdlib-lm, got 'bowl'"
     ):
         quality.LiveObjective(surrogate, rep=0, steps=20, workload="bowl")
+
+
+def test_the_gap_interval_is_the_difference_of_medians_with_its_bootstrap_spread() -> None:
+    same = [0.1, 0.2, 0.3, 0.4, 0.5]
+    gap, low, high = quality.gap_interval(same, same)
+    assert gap == 0.0 and -0.3 <= low < 0 < high <= 0.3
+    gap, low, high = quality.gap_interval([1.0 + 0.01 * k for k in range(20)], [0.01 * k for k in range(20)])
+    assert gap == pytest.approx(1.0) and 0.9 < low <= gap <= high < 1.1  # far apart: excludes 0
+    assert quality.gap_interval([0.3] * 10, [0.1] * 10) == pytest.approx((0.2, 0.2, 0.2))
+
+
+def test_gaps_list_only_the_cells_adamtune_does_not_lead() -> None:
+    runs = [result("adamtune", rep, 0.10 + 0.01 * rep) for rep in range(10)]
+    runs += [result("gp", rep, 0.20 + 0.01 * rep) for rep in range(10)]  # behind: not listed
+    runs += [result("adamtune", rep, 0.30 + 0.01 * rep, budget=20) for rep in range(10)]
+    runs += [result("tpe", rep, 0.10 + 0.01 * rep, budget=20) for rep in range(10)]
+    rows = quality.gaps(runs, "w", floor=0.1).splitlines()[2:]
+    assert len(rows) == 1
+    budget, setting, ahead, gap, interval, in_sd = (c.strip() for c in rows[0].strip("|").split("|"))
+    assert (budget, setting, ahead, gap, in_sd) == ("20", "default", "tpe", "0.200", "2.00")
+    low, high = (float(v) for v in interval.split(" to "))
+    assert 0 < low <= 0.2 <= high
