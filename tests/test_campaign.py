@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 import adamtune
-from adamtune.campaign import Campaign
+from adamtune.campaign import Campaign, Round
 from adamtune.confirmation import ADAM_DEFAULTS, confirmation_seeds
 from adamtune.errors import ConfigError, StudyMismatchError
 
@@ -113,12 +113,18 @@ def test_the_exploit_round_narrows_the_settled_space_around_the_best_trials() ->
     best = study.best
     assert best is not None and best.adam is not None and abs(math.log10(best.adam.lr / 1e-2)) < 0.1
     assert study.tally().results == 50
+    # The study as a whole searched the settled range: its diagnostics and report read that one.
+    assert exploit.settled == explore.space
+    assert study.info.space.spec("lr").low == 1e-5 and study.info.space.spec("lr").high == 1.0
+    assert not [f for f in study.diagnostics() if f.check == "boundary"]
+    assert [Round.from_dict(r.to_dict()) for r in study.rounds] == study.rounds  # as stored
 
 
 def test_small_budgets_do_not_narrow() -> None:
     study = campaign(valley(1e-2), 20, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
     assert [r.kind for r in study.rounds] == ["explore", "exploit"]
     assert study.rounds[-1].space == study.rounds[0].space
+    assert study.rounds[-1].settled is None and "settled" not in study.rounds[-1].to_dict()
     assert "narrow" not in study.rounds[-1].reason
 
 

@@ -79,6 +79,9 @@ class Round:
     space: SearchSpace
     seed: int
     reason: str
+    settled: SearchSpace | None = None
+    """An exploitation round's space before it was narrowed around the best trials (None: not
+    narrowed): the ranges the study as a whole searched, which its diagnostics and report use."""
 
     def study_name(self, campaign: str) -> str:
         return f"{campaign}{ROUND_SEPARATOR}{self.index}"
@@ -91,6 +94,8 @@ class Round:
             "space": self.space.to_dict(),
             "seed": self.seed,
             "reason": self.reason,
+            # Absent when not narrowed: rounds stored before narrowing existed read the same.
+            **({"settled": self.settled.to_dict()} if self.settled is not None else {}),
         }
 
     @classmethod
@@ -102,6 +107,7 @@ class Round:
             SearchSpace.from_dict(data["space"]),
             int(data["seed"]),
             str(data["reason"]),
+            SearchSpace.from_dict(data["settled"]) if "settled" in data else None,
         )
 
 
@@ -112,8 +118,10 @@ def is_campaign(optuna_study: optuna.Study) -> bool:
 class Campaign(Study):
     """A playbook campaign read as one study: every round's trials, numbered in round order.
 
-    ``info.space`` is the space of the latest round; ``rounds`` lists each round's space and
-    why it was chosen; ``round_study(k)`` opens round k as a plain adamtune ``Study``.
+    ``info.space`` is the space of the latest round (before an exploitation round's narrowing:
+    the ranges the study searched, which its diagnostics and report read); ``rounds`` lists
+    each round's space and why it was chosen; ``round_study(k)`` opens round k as a plain
+    adamtune ``Study``.
     """
 
     def __init__(self, anchor: optuna.Study, info: StudyInfo) -> None:
@@ -121,7 +129,7 @@ class Campaign(Study):
         self.start_info = info
         rounds = self.rounds
         if rounds:
-            self.info = replace(info, space=rounds[-1].space)
+            self.info = replace(info, space=rounds[-1].settled or rounds[-1].space)
 
     @property
     def strategy(self) -> str:
@@ -359,16 +367,18 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
         _extend_round(campaign, current, plan.budget)
         return True
     index = current.index + 1
+    settled = None
     if plan.kind == "exploit":
         why = "exploit: constrained Bayesian optimisation (GP, constrained LogEI) over the settled space"
+        settled = space
         space, narrowings = exploitation_space(space, campaign.trials, info.direction)
         reasons = [*reasons, *narrowings]
     else:
         why = "explore the expanded space"
     reason = "; ".join([why, *reasons])
-    _append_round(
-        campaign, Round(index, plan.kind, plan.budget, space, derived_seed(info.seed, index), reason)
-    )
+    seed = derived_seed(info.seed, index)
+    narrowed = settled if settled is not None and settled != space else None
+    _append_round(campaign, Round(index, plan.kind, plan.budget, space, seed, reason, narrowed))
     return True
 
 
