@@ -73,6 +73,12 @@ def coordinates(config: dict[str, float]) -> np.ndarray:
     )
 
 
+def seed_means(y: np.ndarray, cap: float) -> np.ndarray:
+    """Per-configuration means over seeds (rows of ``y``), a diverged run (NaN) counted as
+    ``cap`` and no run worse than it."""
+    return np.asarray(np.mean(np.where(np.isnan(y), cap, np.minimum(y, cap)), axis=1))
+
+
 @dataclass
 class Table:
     workload: str
@@ -95,9 +101,7 @@ class Table:
 
     @property
     def means(self) -> np.ndarray:
-        return np.asarray(
-            np.nanmean(np.where(np.isnan(self.y), self.cap, np.minimum(self.y, self.cap)), axis=1)
-        )
+        return seed_means(self.y, self.cap)
 
     @property
     def seed_sd(self) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from quality import RESULTS, TABLES, Surrogate, Table, coordinates
+from quality import RESULTS, TABLES, Surrogate, Table, coordinates, seed_means
 from quality_tables import EVAL_EVERY, RecordingTrial, evaluations, one_thread, train_lm
 from scipy.stats import spearmanr
 
@@ -73,7 +73,7 @@ def train_point(task: tuple[str, np.ndarray, int, int, int]) -> tuple[float, lis
 
 def compare(surrogate: Surrogate, table: Table, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """How far the surrogate's mean was from the real seed mean at the spot-checked points."""
-    real = np.nanmean(np.where(np.isnan(y), table.cap, np.minimum(y, table.cap)), axis=1)
+    real = seed_means(y, table.cap)
     said = surrogate.mean(x)
     error = said - real
     noise = table.seed_sd
