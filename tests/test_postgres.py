@@ -200,8 +200,7 @@ def test_four_workers_draw_exactly_the_points_of_one_process(project: Path, data
         _tune(project, database, budget, "--workers", "4"),
         cwd=project,
         # No worker dies here: a generous grace keeps a heartbeat delayed by a loaded machine
-        # from being taken for a dead worker (once seen in CI-like load: a live trial failed as
-        # stale and its point re-run, 25 trials for 24).
+        # from being taken for a dead worker.
         env=_env(ADAMTUNE_GRACE_S="30"),
         capture_output=True,
         text=True,
@@ -224,7 +223,13 @@ def test_four_workers_draw_exactly_the_points_of_one_process(project: Path, data
     )
     one = single.trials
     assert len(four) == len(one) == budget
-    assert len(shared.trials) == budget  # no surplus, no retry: nothing failed
+    # Two workers can pass the budget check at once near the end; the later-numbered trial is
+    # then surplus: it runs nothing and its point is queued again (seen once in a full test run).
+    # Any other trial that did not complete (a stale heartbeat, an error) is a defect.
+    others = [t for t in shared.optuna.trials if t.state != TrialState.COMPLETE]
+    outcomes = [(t.number, t.state.name, t.user_attrs.get("outcome")) for t in others]
+    surplus = [t.state == TrialState.WAITING or t.user_attrs.get("outcome") == "surplus" for t in others]
+    assert all(surplus), outcomes
     assert sorted(r.point for r in four) == list(range(budget))  # none repeated, none skipped
     assert {r.point: (r.adam, r.seed) for r in four} == {r.point: (r.adam, r.seed) for r in one}
     pids = {t.user_attrs["worker"]["pid"] for t in shared.optuna.trials}
