@@ -579,7 +579,7 @@ def main() -> None:
     parser.add_argument("what", choices=["fidelity", "compare", "live", "overview"])
     parser.add_argument("--workloads", default=None, help="comma-separated; default: every table")
     parser.add_argument("--budgets", help="comma-separated; default 8,20,50,100 (live: 20)")
-    parser.add_argument("--reps", type=int, help="repetitions; default 20 (live: 4)")
+    parser.add_argument("--reps", type=int, help="repetitions; default 50 (live: 4)")
     parser.add_argument(
         "--first-rep", type=int, default=0, help="number of the first repetition (to add more with --merge)"
     )
@@ -629,7 +629,7 @@ def main() -> None:
         return
     if args.quick:
         args.budgets, args.reps = args.budgets or "8,20", args.reps or 5
-    args.budgets, args.reps = args.budgets or "8,20,50,100", args.reps or 20
+    args.budgets, args.reps = args.budgets or "8,20,50,100", args.reps or 50
     usable = [w for w in workloads if args.unfit or fidelity_of(Path(paths[w]))["usable"]]
     for left_out in sorted(set(workloads) - set(usable)):
         print(f"skipping {left_out}: its surrogate fails the fidelity bar")
