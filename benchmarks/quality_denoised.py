@@ -17,6 +17,7 @@ import json
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "quality_denoised.json"))
     args = parser.parse_args()
     runs = [
         Run(str(TABLES / f"{w}.npz"), w, s, "adamtune", int(b), rep)
@@ -105,7 +107,7 @@ def main() -> None:
             "reps": len(cell),
         }
     print(json.dumps(cells, indent=2))
-    (RESULTS / "quality_denoised.json").write_text(json.dumps({"cells": cells, "runs": results}, indent=2))
+    Path(args.out).write_text(json.dumps({"cells": cells, "runs": results}, indent=2))
 
 
 if __name__ == "__main__":
