@@ -271,31 +271,44 @@ LIVE_SEEDS = 3
 """Fresh seeds the chosen configuration of a live run is retrained on to score it."""
 
 
-def run_adamtune(objective: Objective, run: Run, strategy: str, budget: int) -> dict[str, float]:
+def adamtune_study(
+    objective: Objective,
+    run: Run,
+    budget: int,
+    strategy: str = "playbook",
+    confirm: int = 0,
+    confirm_top: int = 3,
+) -> Any:
+    """An adamtune study of ``objective`` in memory, with ``run``'s seed and setting."""
     import adamtune
-
-    ranges = WIDE if run.setting == "wide" else None
 
     def train(trial: adamtune.Trial) -> float:
         return objective.value(trial.adam.as_dict())
 
     train.__name__ = "surrogate"  # type: ignore[attr-defined]
-    study = adamtune.tune(
+    return adamtune.tune(
         train,
         budget,
         storage="memory",
         seed=run.rep,
         strategy=strategy,  # type: ignore[arg-type]
-        ranges=ranges,
+        ranges=WIDE if run.setting == "wide" else None,
         # The table's space is the whole world the surrogate knows: beyond it the GP only
         # extrapolates, so the playbook may expand its ranges up to the table's edges only.
         limits=WIDE,
-        confirm=0,
+        confirm=confirm,
+        confirm_top=confirm_top,
     )
-    best = study.best
-    if best is None or best.adam is None:
-        return dict(FIXED)
-    return {name: float(getattr(best.adam, name)) for name in NAMES}
+
+
+def as_config(adam: Any) -> dict[str, float]:
+    """An ``AdamConfig`` as the benchmark's dict (Adam's defaults when there is none)."""
+    return dict(FIXED) if adam is None else {name: float(getattr(adam, name)) for name in NAMES}
+
+
+def run_adamtune(objective: Objective, run: Run, strategy: str, budget: int) -> dict[str, float]:
+    best = adamtune_study(objective, run, budget, strategy).best
+    return as_config(best.adam if best is not None else None)
 
 
 def run_optuna(objective: Objective, run: Run) -> dict[str, float]:

@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from quality import FIXED, NAMES, RESULTS, TABLES, WIDE, Objective, Run, coordinates, surrogate_for
+from quality import (
+    NAMES,
+    RESULTS,
+    TABLES,
+    Objective,
+    Run,
+    adamtune_study,
+    as_config,
+    coordinates,
+    surrogate_for,
+)
 
 
 def smoothed_best(records: list[Any]) -> dict[str, float]:
@@ -45,29 +55,11 @@ def execute(run: Run) -> dict[str, Any]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
 
-    import adamtune
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     surrogate, best, median = surrogate_for(run.table)
-    objective = Objective(surrogate, run.rep)
-
-    def train(trial: adamtune.Trial) -> float:
-        return objective.value(trial.adam.as_dict())
-
-    train.__name__ = "surrogate"  # type: ignore[attr-defined]
-    study = adamtune.tune(
-        train,
-        run.budget,
-        storage="memory",
-        seed=run.rep,
-        ranges=WIDE if run.setting == "wide" else None,
-        limits=WIDE,
-        confirm=0,
-    )
+    study = adamtune_study(Objective(surrogate, run.rep), run, run.budget)
     observed = study.best
-    chosen = (
-        {n: float(getattr(observed.adam, n)) for n in NAMES} if observed and observed.adam else dict(FIXED)
-    )
+    chosen = as_config(observed.adam if observed is not None else None)
     smoothed = smoothed_best(study.trials)
 
     def regret(config: dict[str, float]) -> float:
