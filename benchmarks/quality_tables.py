@@ -4,8 +4,13 @@ Adam configurations on a wide space, several seeds each.
     python benchmarks/quality_tables.py --workload mnist1d-mlp            # 2048 configs x 2 seeds
     python benchmarks/quality_tables.py --workload mnist1d-mlp --configs 256 --steps 500  # a sample
     python benchmarks/quality_tables.py --workload stdlib-lm --configs 320 --steps 400 --chunk 32
+    python benchmarks/quality_tables.py --workload mnist1d-mlp --seeds 4 --steps 2000 --more-seeds
+                                      # two more replicates for the finished 2-seed table
 
-The MNIST-1D workloads train with the batched trainer (``--workers`` threads); ``stdlib-lm``
+The MNIST-1D workloads train with the batched trainer (``--workers`` threads; on a CUDA
+device, which it uses when there is one, one trainer, and ``--chunk 1024`` is best: the MLP's
+2048 configurations x 2 seeds at 8000 steps took 1.4 minutes on an H200, the CNN's 256 x 1
+did not finish in 200 s); ``stdlib-lm``
 (``adamtune.workloads.StdlibLmWorkload``, a byte transformer that the batched trainer runs no
 faster than one run after another) trains one configuration after another in ``--workers``
 spawned processes of one torch thread each.
@@ -161,6 +166,17 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def where_trained(workload: str) -> dict[str, str]:
+    """The device and torch that trained a table: float32 results differ slightly between them."""
+    import torch
+
+    from adamtune.torch import default_device
+
+    device = default_device() if workload != "stdlib-lm" else torch.device("cpu")
+    name = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"
+    return {"device": name, "torch": torch.__version__}
+
+
 def lm_meta() -> dict[str, Any]:
     """What the byte model's table depends on besides the command: Python, its data, the model."""
     import dataclasses
@@ -207,6 +223,39 @@ def add_curves(path: Path, rebuilt: Path) -> dict[str, Any]:
     return match
 
 
+def with_more_seeds(
+    path: Path, x: np.ndarray, steps: int, seeds: int, chunk: int, meta: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The arrays of a build that adds replicates to the finished table at ``path`` up to
+    ``seeds``, with the table's own replicates in place and marked done, and the meta that
+    records which replicates were trained where."""
+    if not path.exists():
+        raise SystemExit(f"--more-seeds: expected a finished table at {path}, found none")
+    table = np.load(path, allow_pickle=False)
+    old = json.loads(str(table["meta"]))
+    have = table["y"].shape[1]
+    if not np.array_equal(table["x"], x.astype(np.float32)) or old["steps"] != steps:
+        raise SystemExit(
+            f"--more-seeds: expected {path} to hold the same {len(x)} configurations at {steps} steps, "
+            f"got {len(table['x'])} at {old['steps']}"
+        )
+    if have >= seeds:
+        raise SystemExit(f"--more-seeds: expected --seeds above the table's {have}, got {seeds}")
+    y = np.full((len(x), seeds), np.nan)
+    curves = np.full((len(x), seeds, table["curves"].shape[2]), np.nan)
+    done = np.zeros((len(x) // chunk + 1, seeds), dtype=bool)
+    y[:, :have], curves[:, :have] = table["y"], table["curves"]
+    done[: math.ceil(len(x) / chunk), :have] = True
+    built = {"device": old.get("device", "cpu"), "torch": old.get("torch", "not recorded")}
+    earlier = old.pop("replicates", None) or [
+        {"replicates": f"0-{have - 1}", **built, "seconds": old["seconds"]}
+    ]
+    later = {"replicates": f"{have}-{seeds - 1}", "device": meta["device"], "torch": meta["torch"]}
+    merged = {**old, **meta, "replicates": [*earlier, later], "seconds": 0.0}
+    merged["command"] = f"{meta['command']} --more-seeds"
+    return y, curves, done, merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="mnist1d-mlp", choices=WORKLOADS)
@@ -216,7 +265,9 @@ def main() -> None:
     parser.add_argument(
         "--chunk", type=int, help="configurations trained (and saved) together; default: 128 (MNIST-1D), 32"
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads or processes")
+    parser.add_argument(
+        "--workers", type=int, help="threads or processes; default: one per core, one trainer on a GPU"
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--curves-from",
@@ -224,6 +275,11 @@ def main() -> None:
         metavar="REBUILT",
         help="add the curves of REBUILT (the same command, --out elsewhere) to the table, which "
         "keeps its values; no training",
+    )
+    parser.add_argument(
+        "--more-seeds",
+        action="store_true",
+        help="add replicates to the finished table (--out) up to --seeds, keeping its own",
     )
     args = parser.parse_args()
     if args.curves_from:
@@ -233,6 +289,10 @@ def main() -> None:
     for name, value in DEFAULTS[args.workload].items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.workers is None:
+        # Trainers side by side only share a GPU's queue: one trainer of many members is faster.
+        on_gpu = args.workload != "stdlib-lm" and where_trained(args.workload)["device"].startswith("cuda")
+        args.workers = 1 if on_gpu else os.cpu_count() or 1
     out = args.out or TABLES / f"{args.workload}.npz"
     x = configurations(args.configs)
     y = np.full((args.configs, args.seeds), np.nan)
@@ -250,7 +310,10 @@ def main() -> None:
         f"--seeds {args.seeds} --steps {args.steps}",
         "seconds": 0.0,
         "eval_every": eval_every,
+        **where_trained(args.workload),
     }
+    if args.more_seeds:
+        y, curves, done, meta = with_more_seeds(out, x, args.steps, args.seeds, args.chunk, meta)
     pool: Executor | None = None
     if args.workload == "stdlib-lm":
         meta.update(lm_meta())
@@ -285,6 +348,9 @@ def main() -> None:
             )
     if pool is not None:
         pool.shutdown()
+    if "replicates" in meta:  # a --more-seeds build: its own time, then the table's in all
+        meta["replicates"][-1]["seconds"] = meta["seconds"]
+        meta["seconds"] = sum(float(r["seconds"]) for r in meta["replicates"])
     np.savez_compressed(
         out,
         x=x.astype(np.float32),

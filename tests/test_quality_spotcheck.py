@@ -110,3 +110,33 @@ def test_curves_from_a_rebuild_join_a_table_that_keeps_its_values(tmp_path: Path
     np.savez_compressed(tmp_path / "other.npz", x=x + 1, y=again, curves=curves, meta=rebuilt_meta)
     with pytest.raises(SystemExit, match="is not a rebuild of"):
         quality_tables.add_curves(tmp_path / "t.npz", tmp_path / "other.npz")
+
+
+def test_more_seeds_keep_the_tables_replicates_and_record_where_each_was_trained(tmp_path: Path) -> None:
+    import quality_tables
+
+    x = quality_tables.configurations(5)
+    y = np.array([[1.0, 1.1], [np.nan, 2.0], [0.5, 0.6], [0.7, 0.8], [0.9, 1.0]], dtype=np.float32)
+    curves = np.arange(5 * 2 * 3, dtype=np.float16).reshape(5, 2, 3)
+    old = {"workload": "mnist1d-mlp", "steps": 300, "seconds": 60.0, "curves_from_rebuild": {"runs": 10}}
+    path = tmp_path / "t.npz"
+    np.savez_compressed(path, x=x.astype(np.float32), y=y, curves=curves, meta=json.dumps(old))
+    command = "python benchmarks/quality_tables.py --seeds 4"
+    meta = {"steps": 300, "command": command, "device": "cuda (X)", "torch": "9"}
+    y4, curves4, done, merged = quality_tables.with_more_seeds(path, x, 300, 4, 2, meta)
+    assert y4.shape == (5, 4) and np.isnan(y4[:, 2:]).all()
+    assert np.array_equal(y4[:, :2], y, equal_nan=True) and np.array_equal(curves4[:, :2], curves)
+    # 5 configurations in chunks of 2: chunks 0-2 (the last of one) of replicates 0-1 are done
+    assert done.tolist() == [[True, True, False, False]] * 3
+    assert merged["curves_from_rebuild"] == {"runs": 10}  # the table's own record stays
+    assert merged["replicates"] == [
+        {"replicates": "0-1", "device": "cpu", "torch": "not recorded", "seconds": 60.0},
+        {"replicates": "2-3", "device": "cuda (X)", "torch": "9"},
+    ]
+    assert merged["command"].endswith("--seeds 4 --more-seeds")
+    with pytest.raises(SystemExit, match="expected --seeds above the table's 2, got 2"):
+        quality_tables.with_more_seeds(path, x, 300, 2, 2, meta)
+    with pytest.raises(SystemExit, match="at 400 steps, got 5 at 300"):
+        quality_tables.with_more_seeds(path, x, 400, 4, 2, meta)
+    with pytest.raises(SystemExit, match="expected a finished table"):
+        quality_tables.with_more_seeds(tmp_path / "none.npz", x, 300, 4, 2, meta)
