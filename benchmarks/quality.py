@@ -180,10 +180,11 @@ def table_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def fidelity_of(path: Path) -> dict[str, Any]:
-    """The fidelity of a table's surrogate, from the saved report when it was measured on this
-    very table (cross-validating a 2048-configuration table takes minutes)."""
-    saved = RESULTS / "quality_fidelity.json"
+def fidelity_of(path: Path, saved: Path | None = None) -> dict[str, Any]:
+    """The fidelity of a table's surrogate, from the report ``saved`` (default: the main
+    tables') when it was measured on this very table (cross-validating a 2048-configuration
+    table takes minutes)."""
+    saved = saved or RESULTS / "quality_fidelity.json"
     workload = path.stem
     if saved.exists():
         report = json.loads(saved.read_text()).get(workload, {})
@@ -609,6 +610,11 @@ def main() -> None:
     parser.add_argument("--tables", type=Path, default=TABLES, help="folder of WORKLOAD.npz tables")
     parser.add_argument("--unfit", action="store_true", help="use surrogates that fail the bar (trying only)")
     parser.add_argument(
+        "--name",
+        help="results as benchmarks/results/NAME.json and NAME_fidelity.json, for tables kept "
+        "apart from the main ones (default: quality, quick: quality_quick)",
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="add to the saved results (a run with the same workload, setting, budget, method and "
@@ -619,19 +625,20 @@ def main() -> None:
     available = sorted(p.stem for p in args.tables.glob("*.npz") if not p.name.endswith(".partial.npz"))
     workloads = args.workloads.split(",") if args.workloads else available
     paths = {w: str(args.tables / f"{w}.npz") for w in workloads}
+    fidelity_saved = RESULTS / f"{args.name or 'quality'}_fidelity.json"
     if args.what == "fidelity":
         report = {w: measure_fidelity(Path(paths[w])) for w in workloads}
         print(json.dumps(report, indent=2))
         RESULTS.mkdir(exist_ok=True)
-        saved = RESULTS / "quality_fidelity.json"
-        previous = json.loads(saved.read_text()) if saved.exists() else {}
-        saved.write_text(json.dumps({**previous, **report}, indent=2, sort_keys=True))
+        previous = json.loads(fidelity_saved.read_text()) if fidelity_saved.exists() else {}
+        fidelity_saved.write_text(json.dumps({**previous, **report}, indent=2, sort_keys=True))
         return
     if args.what == "live":
         live(args, paths)
         return
     if args.what == "overview":  # the saved results, one table per workload (docs/benchmarks.md)
-        saved = json.loads((RESULTS / ("quality_live.json" if args.live else "quality.json")).read_text())
+        shown = "quality_live" if args.live else args.name or "quality"
+        saved = json.loads((RESULTS / f"{shown}.json").read_text())
         for workload in workloads:
             print(f"\n**{workload}**\n\n{overview(saved['summary'], workload)}")
             if args.gaps:
@@ -643,7 +650,7 @@ def main() -> None:
     if args.quick:
         args.budgets, args.reps = args.budgets or "8,20", args.reps or 5
     args.budgets, args.reps = args.budgets or "8,20,50,100", args.reps or 50
-    usable = [w for w in workloads if args.unfit or fidelity_of(Path(paths[w]))["usable"]]
+    usable = [w for w in workloads if args.unfit or fidelity_of(Path(paths[w]), fidelity_saved)["usable"]]
     for left_out in sorted(set(workloads) - set(usable)):
         print(f"skipping {left_out}: its surrogate fails the fidelity bar")
     runs = [
@@ -660,7 +667,7 @@ def main() -> None:
             results.append(result)
             if done % 20 == 0 or done == len(runs):
                 print(f"{done}/{len(runs)} runs", flush=True)
-    name = "quality_quick" if args.quick else "quality"
+    name = args.name or ("quality_quick" if args.quick else "quality")
     saved = RESULTS / f"{name}.json"
     RESULTS.mkdir(exist_ok=True)
     floors = {w: noise_floor(paths[w]) for w in usable}

@@ -196,3 +196,28 @@ def test_gaps_list_only_the_cells_adamtune_does_not_lead() -> None:
     assert (budget, setting, ahead, gap, in_sd) == ("20", "default", "tpe", "0.200", "2.00")
     low, high = (float(v) for v in interval.split(" to "))
     assert 0 < low <= 0.2 <= high
+
+
+def test_named_results_keep_side_tables_apart_from_the_main_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tables, results = tmp_path / "side", tmp_path / "results"
+    tables.mkdir()
+    synthetic_table(tables / "bowl.npz")
+    results.mkdir()
+    (results / "quality_fidelity.json").write_text('{"bowl": {"usable": false}}')
+    monkeypatch.setattr(quality, "RESULTS", results)
+    plotted: list[Path] = []
+    monkeypatch.setattr(quality, "plot", lambda runs, path, floors: plotted.append(path))
+
+    def main(*args: str) -> None:
+        monkeypatch.setattr(sys, "argv", ["quality.py", *args, "--tables", str(tables), "--name", "side"])
+        quality.main()
+
+    main("fidelity")
+    assert json.loads((results / "side_fidelity.json").read_text())["bowl"]["usable"] is True
+    assert json.loads((results / "quality_fidelity.json").read_text()) == {"bowl": {"usable": False}}
+    main("compare", "--budgets", "8", "--reps", "2", "--methods", "random", "--settings", "wide", "--jobs=1")
+    saved = json.loads((results / "side.json").read_text())
+    assert [(r["method"], r["rep"]) for r in saved["runs"]] == [("random", 0), ("random", 1)]
+    assert not (results / "quality.json").exists() and plotted[0].name == "side.png"
