@@ -182,3 +182,24 @@ def test_browser_screenshot(storage: str, tmp_path: Path) -> None:
     height = int.from_bytes(data[20:24], "big")
     assert (width, height) == (1200, 2400)
     assert len(data) > 50_000  # a page of plots and tables, not a blank screen
+
+
+def test_the_best_section_names_the_confirmations_winner_when_it_is_another_trial() -> None:
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from adamtune.confirmation import Confirmation, ConfirmedConfig
+    from adamtune.plots.report import _preferred_note
+
+    def config(role: str, candidate: int, source: int | None, values: list[float]) -> ConfirmedConfig:
+        return ConfirmedConfig(role, candidate, source, adamtune.DEFAULT_ADAM, values, 0, 0)
+
+    lucky, steady = config("candidate", 0, 19, [0.40, 0.38]), config("candidate", 1, 17, [0.34, 0.35])
+    confirmation = Confirmation("minimize", [1, 2], [lucky, steady, config("baseline", 2, None, [0.5, 0.5])])
+    assert confirmation.preferred_over(19) is steady
+    assert confirmation.preferred_over(17) is None  # the best single run won the confirmation too
+    note = _preferred_note(SimpleNamespace(confirmation=confirmation), 19)  # type: ignore[arg-type]
+    assert "trial 17 has the better mean (0.345)" in note and "2 fresh seeds" in note
+    assert _preferred_note(SimpleNamespace(confirmation=None), 19) == ""  # type: ignore[arg-type]
+    running = Confirmation("minimize", [1, 2], [lucky, replace(steady, pending=1)])
+    assert running.preferred_over(19) is None  # runs still pending: no recommendation yet

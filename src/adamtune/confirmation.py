@@ -247,6 +247,14 @@ class Confirmation:
             return None
         return margin > noise
 
+    def preferred_over(self, best_trial: int) -> ConfirmedConfig | None:
+        """The confirmed winner when it is another trial than ``best_trial`` (the best single
+        run): a report must then say which of the two to use. None while runs are pending."""
+        winner = self.winner
+        if not self.complete or winner is None or winner.source in (None, best_trial):
+            return None
+        return winner
+
     def verdict(self) -> str:
         winner, baseline = self.winner, self.baseline
         if winner is None:

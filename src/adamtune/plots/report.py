@@ -125,7 +125,21 @@ def _best_section(study: Study) -> str:
     return (
         "<h2>Best configuration</h2>"
         f"<p>Trial {best.number}: {e(study.info.metric)} = {best.value:.6g} (training seed {best.seed}).</p>"
-        f"<table>{rows}</table>"
+        f"<table>{rows}</table>{_preferred_note(study, best.number)}"
+    )
+
+
+def _preferred_note(study: Study, best_trial: int) -> str:
+    """Where the confirmation's winner is another trial, say so next to the best single run:
+    one lucky seed should not be what the reader copies."""
+    confirmation = study.confirmation
+    winner = confirmation.preferred_over(best_trial) if confirmation is not None else None
+    if confirmation is None or winner is None:
+        return ""
+    return (
+        f"<p>That is the best single run. Retrained on {len(confirmation.seeds)} fresh seeds "
+        f"(Confirmation, below), trial {winner.source} has the better mean "
+        f"({winner.mean:.6g}): {e(confirmation.verdict())}.</p>"
     )
 
 
@@ -254,6 +268,9 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
     confirmation = study.confirmation
     if confirmation is not None:
         lines.append(f"confirmation on {len(confirmation.seeds)} seeds: {confirmation.verdict()}")
+        winner = confirmation.preferred_over(best.number) if best is not None else None
+        if winner is not None:
+            lines.append(f"  (the confirmation prefers trial {winner.source} to the best single run)")
     for finding in findings:
         lines.append(f"\n[{finding.severity}] {finding.check}: {finding.message}")
         if finding.action:
