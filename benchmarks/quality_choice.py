@@ -1,0 +1,171 @@
+"""Where a method's regret comes from: the search, or the choice among what it trained.
+
+    python benchmarks/quality_choice.py --cells stdlib-lm/wide/50,mnist1d-mlp/default/50
+    python benchmarks/quality_choice.py --cells stdlib-lm/wide/50 --methods adamtune,tpe --reps 10
+
+Reruns each method in each cell against the surrogate (the same seeds as ``quality.py compare``,
+so the chosen regrets are the saved ones) and scores, per repetition:
+
+  chosen      the method's own choice: its best observed trial
+  trained     the best true regret among every configuration it trained (an oracle choice):
+              what the search found
+  knn3        the trial whose 3 nearest trials (itself included, on the search scale) have
+              the best mean observation
+  gp-mean     the trial with the best posterior mean of a GP fitted to the study's
+              observations
+
+The difference between ``chosen`` and ``trained`` is what choosing by one noisy observation
+costs; ``knn3`` and ``gp-mean`` are two ways of choosing with less noise from the same
+trials (no extra training). Results: ``benchmarks/results/quality_choice.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from quality import (
+    RESULTS,
+    TABLES,
+    WIDE,
+    Objective,
+    Run,
+    Surrogate,
+    coordinates,
+    run_adamtune,
+    run_optuna,
+    surrogate_for,
+)
+
+LOW = coordinates({name: WIDE[name][0] for name in WIDE})
+HIGH = coordinates({name: WIDE[name][1] for name in WIDE})
+RULES = ("chosen", "trained", "knn3", "gp-mean")
+
+
+class RecordingObjective(Objective):
+    """The surrogate objective, keeping every configuration and its observation."""
+
+    def __init__(self, surrogate: Surrogate, rep: int) -> None:
+        super().__init__(surrogate, rep)
+        self.seen: list[tuple[dict[str, float], float]] = []
+
+    def value(self, config: dict[str, float]) -> float:
+        observed = super().value(config)
+        self.seen.append((dict(config), observed))
+        return observed
+
+
+def choices(seen: list[tuple[dict[str, float], float]], cap: float) -> dict[str, int]:
+    """The index in ``seen`` each smoothed rule chooses (diverged trials never)."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    # Unit cube of the tables' space (log scales), so every dimension weighs the same.
+    x = np.array([(coordinates(config) - LOW) / (HIGH - LOW) for config, _ in seen])
+    y = np.array([cap if math.isnan(v) else min(v, cap) for _, v in seen])
+    trained = y < cap
+    distances = np.linalg.norm(x[:, None] - x[None], axis=2)
+    neighbours = np.argsort(distances, axis=1)[:, :3]
+    knn = np.where(trained, y[neighbours].mean(axis=1), np.inf)
+    kernel = ConstantKernel() * Matern(np.ones(4), (1e-2, 1e3), nu=2.5) + WhiteKernel()
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=0).fit(x[trained], y[trained])
+    posterior = np.where(trained, gp.predict(x), np.inf)
+    return {"knn3": int(np.argmin(knn)), "gp-mean": int(np.argmin(posterior))}
+
+
+def score(task: tuple[str, str, str, int, int]) -> dict[str, Any]:
+    """One method's repetition in one cell: the regret of each rule's choice."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    table, setting, method, budget, rep = task
+    workload = Path(table).stem
+    surrogate, best, median = surrogate_for(table)
+    objective = RecordingObjective(surrogate, rep)
+    run = Run(table, workload, setting, method, budget, rep)
+    if method in ("adamtune", "adamtune-qr", "qr-2x"):  # as quality.execute runs them
+        strategy = "playbook" if method == "adamtune" else "quasi-random"
+        chosen = run_adamtune(objective, run, strategy, 2 * budget if method == "qr-2x" else budget)
+    else:
+        chosen = run_optuna(objective, run)
+
+    def regret(config: dict[str, float]) -> float:
+        return (float(surrogate.mean(coordinates(config))[0]) - best) / (median - best)
+
+    picked = choices(objective.seen, surrogate.cap)
+    return {
+        "workload": workload,
+        "setting": setting,
+        "budget": budget,
+        "method": method,
+        "rep": rep,
+        "chosen": regret(chosen),
+        "trained": min(regret(config) for config, _ in objective.seen),
+        **{rule: regret(objective.seen[index][0]) for rule, index in picked.items()},
+    }
+
+
+def summary(results: list[dict[str, Any]]) -> list[str]:
+    """One line per cell and method: each rule's median, and (for the smoothed rules) in how
+    many repetitions it chose better / worse than the method's own choice."""
+    lines = []
+    cells = sorted({(r["workload"], r["setting"], r["budget"], r["method"]) for r in results})
+    for workload, setting, budget, method in cells:
+        rows = [
+            r
+            for r in results
+            if (r["workload"], r["setting"], r["budget"], r["method"]) == (workload, setting, budget, method)
+        ]
+        own = np.array([r["chosen"] for r in rows])
+        parts = []
+        for rule in RULES:
+            values = np.array([r[rule] for r in rows])
+            part = f"{rule} {np.median(values):.3f}"
+            if rule in ("knn3", "gp-mean"):
+                part += f" ({int(np.sum(values < own - 1e-12))}/{int(np.sum(values > own + 1e-12))})"
+            parts.append(part)
+        lines.append(f"{workload} {setting} {budget} {method}: " + ", ".join(parts))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", required=True, help="comma-separated WORKLOAD/SETTING/BUDGET")
+    parser.add_argument("--methods", default="adamtune,tpe,gp")
+    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--tables", type=Path, default=TABLES)
+    parser.add_argument("--out", type=Path, default=RESULTS / "quality_choice.json")
+    args = parser.parse_args()
+    tasks = []
+    for cell in args.cells.split(","):
+        try:
+            workload, setting, budget = cell.split("/")
+            size = int(budget)
+        except ValueError:
+            parser.error(f"--cells: expected WORKLOAD/SETTING/BUDGET, got {cell!r}")
+        if setting not in ("default", "wide"):
+            parser.error(f"--cells: expected the setting default or wide, got {setting!r} in {cell!r}")
+        table = args.tables / f"{workload}.npz"
+        if not table.exists():
+            parser.error(f"--cells: expected a table at {table}, found none")
+        tasks += [
+            (str(table), setting, m, size, rep) for m in args.methods.split(",") for rep in range(args.reps)
+        ]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(score, tasks))
+    lines = summary(results)
+    print("\n".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"summary": lines, "runs": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

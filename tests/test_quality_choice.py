@@ -1,0 +1,50 @@
+"""The choice analysis of the quality benchmark: what the search found against what was chosen."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+
+import quality
+import quality_choice
+
+
+def bowl(path: Path, count: int = 200) -> None:
+    """A smooth bowl over the tables' space with seed noise 0.01."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform([-5, -3, -4, -10], [0, math.log10(0.5), -1, 0], size=(count, 4))
+    mean = 0.5 + 0.1 * (x[:, 0] + 2.5) ** 2 + 0.05 * (x[:, 1] + 1.5) ** 2
+    y = mean[:, None] + rng.normal(0, 0.01, size=(count, 2))
+    meta = {"workload": "bowl", "cap": math.log(10)}
+    np.savez_compressed(path, x=x.astype(np.float32), y=y.astype(np.float32), meta=json.dumps(meta))
+
+
+def test_a_cell_scores_the_own_choice_the_best_trained_and_the_smoothed_choices(tmp_path: Path) -> None:
+    bowl(tmp_path / "bowl.npz")
+    table = str(tmp_path / "bowl.npz")
+    scored = quality_choice.score((table, "wide", "random", 8, 0))
+    saved = quality.execute(quality.Run(table, "bowl", "wide", "random", 8, 0))
+    assert scored["chosen"] == pytest.approx(saved["regret"])  # the same run as the comparison's
+    # Every rule chooses among the trained configurations, so none beats the best of them.
+    assert all(scored[rule] >= scored["trained"] - 1e-12 for rule in quality_choice.RULES)
+    doubled = quality_choice.score((table, "wide", "qr-2x", 8, 0))
+    again = quality.execute(quality.Run(table, "bowl", "wide", "qr-2x", 8, 0))
+    assert doubled["chosen"] == pytest.approx(again["regret"])  # quasi-random with twice the budget
+
+
+def test_smoothed_rules_prefer_a_good_neighbourhood_to_one_lucky_observation() -> None:
+    good = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    cluster = [({**good, "lr": lr}, value) for lr, value in ((1e-3, 0.52), (1.1e-3, 0.51), (0.9e-3, 0.52))]
+    lucky = ({"lr": 0.3, "beta1": 0.5, "beta2": 0.9, "eps": 1.0}, 0.50)  # alone in a bad region
+    bad = [({"lr": lr, "beta1": 0.5, "beta2": 0.9, "eps": 1.0}, 0.9) for lr in (0.1, 0.5)]
+    seen = [*cluster, lucky, *bad, ({**good, "lr": 2.0}, math.nan)]
+    picked = quality_choice.choices(seen, cap=math.log(10))
+    assert picked["knn3"] in (0, 1, 2)  # the cluster, not the best single observation (index 3)
+    assert seen[picked["gp-mean"]][1] < 0.6 and not math.isnan(seen[picked["gp-mean"]][1])
