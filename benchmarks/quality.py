@@ -352,6 +352,17 @@ def run_optuna(objective: Objective, run: Run) -> dict[str, float]:
     }
 
 
+def choose(objective: Objective, run: Run) -> dict[str, float]:
+    """``run``'s method tuning ``objective``: the configuration it chooses."""
+    if run.method == "adamtune":
+        return run_adamtune(objective, run, "playbook", run.budget)
+    if run.method == "adamtune-qr":
+        return run_adamtune(objective, run, "quasi-random", run.budget)
+    if run.method == "qr-2x":
+        return run_adamtune(objective, run, "quasi-random", 2 * run.budget)
+    return run_optuna(objective, run)
+
+
 _SURROGATES: dict[str, tuple[Surrogate, float, float]] = {}
 
 
@@ -382,14 +393,7 @@ def execute(run: Run, live_steps: int | None = None) -> dict[str, Any]:
         else Objective(surrogate, run.rep)
     )
     started = time.perf_counter()
-    if run.method == "adamtune":
-        chosen = run_adamtune(objective, run, "playbook", run.budget)
-    elif run.method == "adamtune-qr":
-        chosen = run_adamtune(objective, run, "quasi-random", run.budget)
-    elif run.method == "qr-2x":
-        chosen = run_adamtune(objective, run, "quasi-random", 2 * run.budget)
-    else:
-        chosen = run_optuna(objective, run)
+    chosen = choose(objective, run)
     surrogate_mean = float(surrogate.mean(coordinates(chosen))[0])
     true_mean = surrogate_mean
     extra: dict[str, Any] = {}

@@ -37,9 +37,8 @@ from quality import (
     Objective,
     Run,
     Surrogate,
+    choose,
     coordinates,
-    run_adamtune,
-    run_optuna,
     surrogate_for,
 )
 
@@ -89,12 +88,7 @@ def score(task: tuple[str, str, str, int, int]) -> dict[str, Any]:
     workload = Path(table).stem
     surrogate, best, median = surrogate_for(table)
     objective = RecordingObjective(surrogate, rep)
-    run = Run(table, workload, setting, method, budget, rep)
-    if method in ("adamtune", "adamtune-qr", "qr-2x"):  # as quality.execute runs them
-        strategy = "playbook" if method == "adamtune" else "quasi-random"
-        chosen = run_adamtune(objective, run, strategy, 2 * budget if method == "qr-2x" else budget)
-    else:
-        chosen = run_optuna(objective, run)
+    chosen = choose(objective, Run(table, workload, setting, method, budget, rep))
 
     def regret(config: dict[str, float]) -> float:
         return (float(surrogate.mean(coordinates(config))[0]) - best) / (median - best)

@@ -241,6 +241,10 @@ def with_more_seeds(
         )
     if have >= seeds:
         raise SystemExit(f"--more-seeds: expected --seeds above the table's {have}, got {seeds}")
+    if "curves" not in table:
+        raise SystemExit(
+            f"--more-seeds: expected {path} to keep its curves; add them with --curves-from first"
+        )
     y = np.full((len(x), seeds), np.nan)
     curves = np.full((len(x), seeds, table["curves"].shape[2]), np.nan)
     done = np.zeros((len(x) // chunk + 1, seeds), dtype=bool)
@@ -289,10 +293,10 @@ def main() -> None:
     for name, value in DEFAULTS[args.workload].items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    trained_on = where_trained(args.workload)
     if args.workers is None:
         # Trainers side by side only share a GPU's queue: one trainer of many members is faster.
-        on_gpu = args.workload != "stdlib-lm" and where_trained(args.workload)["device"].startswith("cuda")
-        args.workers = 1 if on_gpu else os.cpu_count() or 1
+        args.workers = 1 if trained_on["device"].startswith("cuda") else os.cpu_count() or 1
     out = args.out or TABLES / f"{args.workload}.npz"
     x = configurations(args.configs)
     y = np.full((args.configs, args.seeds), np.nan)
@@ -310,7 +314,7 @@ def main() -> None:
         f"--seeds {args.seeds} --steps {args.steps}",
         "seconds": 0.0,
         "eval_every": eval_every,
-        **where_trained(args.workload),
+        **trained_on,
     }
     if args.more_seeds:
         y, curves, done, meta = with_more_seeds(out, x, args.steps, args.seeds, args.chunk, meta)

@@ -138,5 +138,8 @@ def test_more_seeds_keep_the_tables_replicates_and_record_where_each_was_trained
         quality_tables.with_more_seeds(path, x, 300, 2, 2, meta)
     with pytest.raises(SystemExit, match="at 400 steps, got 5 at 300"):
         quality_tables.with_more_seeds(path, x, 400, 4, 2, meta)
+    np.savez_compressed(tmp_path / "bare.npz", x=x.astype(np.float32), y=y, meta=json.dumps(old))
+    with pytest.raises(SystemExit, match="keep its curves; add them with --curves-from"):
+        quality_tables.with_more_seeds(tmp_path / "bare.npz", x, 300, 4, 2, meta)
     with pytest.raises(SystemExit, match="expected a finished table"):
         quality_tables.with_more_seeds(tmp_path / "none.npz", x, 300, 4, 2, meta)
