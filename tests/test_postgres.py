@@ -309,13 +309,26 @@ def test_workers_carry_on_through_a_database_restart(
     )
     storage = optuna.storages.RDBStorage(database)
 
-    def some_results() -> list[optuna.trial.FrozenTrial]:
+    def trials() -> list[optuna.trial.FrozenTrial]:
         try:
-            return _results(optuna.load_study(study_name="objective", storage=storage).get_trials())
+            return optuna.load_study(study_name="objective", storage=storage).get_trials()
         except KeyError:
             return []
 
-    _wait_until(lambda: len(some_results()) >= 3, 120, "three results")
+    def some_results() -> list[optuna.trial.FrozenTrial]:
+        return _results(trials())
+
+    def main_is_mid_trial() -> bool:
+        # The outage must find this process reporting (once a second) so that it has to retry;
+        # between trials it may touch no database for longer than the outage (CI once saw that).
+        running = [
+            t
+            for t in trials()
+            if t.state == TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == main.pid
+        ]
+        return len(some_results()) >= 3 and any(1 <= len(t.intermediate_values) <= 5 for t in running)
+
+    _wait_until(main_is_mid_trial, 120, "three results and this process in a trial")
     before = {t.number: (t.value, t.params, t.user_attrs["point"]) for t in some_results()}
     assert len(before) < budget - 4, "the study must still be running when the database stops"
     server.stop()
