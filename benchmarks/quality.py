@@ -308,8 +308,14 @@ def as_config(adam: Any) -> dict[str, float]:
 
 
 def run_adamtune(objective: Objective, run: Run, strategy: str, budget: int) -> dict[str, float]:
-    best = adamtune_study(objective, run, budget, strategy).best
-    return as_config(best.adam if best is not None else None)
+    study = adamtune_study(objective, run, budget, strategy)
+    if run.method == "qr-2x":
+        # The playbook's bar is plain quasi-random search: it adopts its best observation.
+        chosen = study.best
+    else:
+        recommendation = study.recommended  # what adamtune tells its user to adopt
+        chosen = recommendation.record if recommendation is not None else None
+    return as_config(chosen.adam if chosen is not None else None)
 
 
 def run_optuna(objective: Objective, run: Run) -> dict[str, float]:

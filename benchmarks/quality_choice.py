@@ -6,7 +6,9 @@
 Reruns each method in each cell against the surrogate (the same seeds as ``quality.py compare``,
 so the chosen regrets are the saved ones) and scores, per repetition:
 
-  chosen      the method's own choice: its best observed trial
+  chosen      the method's own choice: adamtune's recommendation (``adamtune.choice``: of its
+              5 best observations, the best posterior mean of Optuna's GP), every other
+              method's best observed trial
   trained     the best true regret among every configuration it trained (an oracle choice):
               what the search found
   knn3        the trial whose 3 nearest trials (itself included, on the search scale) have
@@ -26,6 +28,7 @@ import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +81,10 @@ def choices(seen: list[tuple[dict[str, float], float]], cap: float) -> dict[str,
     return {"knn3": int(np.argmin(knn)), "gp-mean": int(np.argmin(posterior))}
 
 
-def score(task: tuple[str, str, str, int, int]) -> dict[str, Any]:
-    """One method's repetition in one cell: the regret of each rule's choice."""
+def score(task: tuple[str, str, str, int, int], keep: bool = False) -> dict[str, Any]:
+    """One method's repetition in one cell: the regret of each rule's choice; with ``keep``,
+    also every trained configuration (``x``, the tables' coordinates), its observation (``y``)
+    and its true regret (``regrets``), so that other rules can be scored without rerunning."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
 
@@ -94,6 +99,14 @@ def score(task: tuple[str, str, str, int, int]) -> dict[str, Any]:
         return (float(surrogate.mean(coordinates(config))[0]) - best) / (median - best)
 
     picked = choices(objective.seen, surrogate.cap)
+    kept = {}
+    if keep:
+        kept = {
+            "x": [coordinates(config).tolist() for config, _ in objective.seen],
+            "y": [None if math.isnan(v) else v for _, v in objective.seen],
+            "regrets": [regret(config) for config, _ in objective.seen],
+            "cap": surrogate.cap,
+        }
     return {
         "workload": workload,
         "setting": setting,
@@ -103,6 +116,7 @@ def score(task: tuple[str, str, str, int, int]) -> dict[str, Any]:
         "chosen": regret(chosen),
         "trained": min(regret(config) for config, _ in objective.seen),
         **{rule: regret(objective.seen[index][0]) for rule, index in picked.items()},
+        **kept,
     }
 
 
@@ -134,9 +148,15 @@ def main() -> None:
     parser.add_argument("--cells", required=True, help="comma-separated WORKLOAD/SETTING/BUDGET")
     parser.add_argument("--methods", default="adamtune,tpe,gp")
     parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--first-rep", type=int, default=0, help="repetitions from this one on")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--tables", type=Path, default=TABLES)
     parser.add_argument("--out", type=Path, default=RESULTS / "quality_choice.json")
+    parser.add_argument(
+        "--trials",
+        type=Path,
+        help="also write every run's trained configurations, observations and true regrets here",
+    )
     args = parser.parse_args()
     tasks = []
     for cell in args.cells.split(","):
@@ -151,10 +171,17 @@ def main() -> None:
         if not table.exists():
             parser.error(f"--cells: expected a table at {table}, found none")
         tasks += [
-            (str(table), setting, m, size, rep) for m in args.methods.split(",") for rep in range(args.reps)
+            (str(table), setting, m, size, rep)
+            for m in args.methods.split(",")
+            for rep in range(args.first_rep, args.first_rep + args.reps)
         ]
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(score, tasks))
+        results = list(pool.map(partial(score, keep=args.trials is not None), tasks))
+    if args.trials is not None:
+        args.trials.parent.mkdir(parents=True, exist_ok=True)
+        args.trials.write_text(json.dumps(results))
+    kept = ("x", "y", "regrets", "cap")
+    results = [{k: v for k, v in r.items() if k not in kept} for r in results]
     lines = summary(results)
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from adamtune.choice import TOP
+
 ADAMTUNE = Path(sys.executable).parent / "adamtune"
 JOURNAL = "adamtune.journal"
 DEMO = ("demo", "--budget", "3", "--steps", "300")
@@ -218,15 +220,21 @@ def test_trials_lists_the_three_trials(demo: Demo) -> None:
 @pytest.mark.slow
 def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     body = json.loads(ok(demo.directory, "best", "--format", "json").stdout)
-    assert set(body) == {"number", "value", "params", "seed", "round", "confirmation"}
+    assert set(body) == {"number", "value", "params", "seed", "round", "recommended", "confirmation"}
     assert set(body["params"]) == {"lr", "beta1", "beta2", "eps"}
     best = min(demo.trials, key=lambda row: row["value"])
     assert {key: body[key] for key in ("number", "value", "params", "seed", "round")} == {
         key: best[key] for key in ("number", "value", "params", "seed", "round")
     }
-    # The playbook strategy confirmed the 3 trials and Adam's defaults on 3 fresh seeds.
+    # The recommendation is one of the best few observed trials, and it is among those confirmed.
+    recommended = body["recommended"]
+    top = sorted(demo.trials, key=lambda row: (row["value"], row["number"]))[:TOP]
+    assert recommended["number"] in {row["number"] for row in top}
+    assert recommended["reason"] and set(recommended["params"]) == set(body["params"])
+    # The playbook strategy confirmed 3 trials and Adam's defaults on 3 fresh seeds.
     labels = [config["label"] for config in body["confirmation"]["configs"]]
     assert [label[:2] for label in labels] == ["#1", "#2", "#3", "ba"]
+    assert f"(trial {recommended['number']})" in " ".join(labels)
     assert all(len(config["values"]) == 3 for config in body["confirmation"]["configs"])
 
     text = ok(demo.directory, "best", "--study", DEMO_STUDY).stdout

@@ -48,3 +48,30 @@ def test_smoothed_rules_prefer_a_good_neighbourhood_to_one_lucky_observation() -
     picked = quality_choice.choices(seen, cap=math.log(10))
     assert picked["knn3"] in (0, 1, 2)  # the cluster, not the best single observation (index 3)
     assert seen[picked["gp-mean"]][1] < 0.6 and not math.isnan(seen[picked["gp-mean"]][1])
+
+
+def test_kept_trials_score_every_configuration_trained(tmp_path: Path) -> None:
+    bowl(tmp_path / "bowl.npz")
+    table = str(tmp_path / "bowl.npz")
+    kept = quality_choice.score((table, "wide", "adamtune", 20, 1), keep=True)
+    assert len(kept["x"]) == len(kept["y"]) == len(kept["regrets"]) == 20
+    assert min(kept["regrets"]) == pytest.approx(kept["trained"])
+    assert all(len(point) == 4 for point in kept["x"])
+    # adamtune's choice is its recommendation: one of the configurations it trained.
+    assert any(r == pytest.approx(kept["chosen"]) for r in kept["regrets"])
+
+
+def test_the_rules_score_saved_trials_and_the_adamtune_rule_is_the_products_choice(tmp_path: Path) -> None:
+    import quality_rules
+
+    bowl(tmp_path / "bowl.npz")
+    table = str(tmp_path / "bowl.npz")
+    kept = quality_choice.score((table, "wide", "adamtune", 20, 1), keep=True)
+    picked = quality_rules.picks(kept)
+    observed = [math.inf if v is None else v for v in kept["y"]]
+    assert picked["observed"] == int(np.argmin(observed))
+    assert set(picked) == set(quality_rules.RULES)
+    # With the wide ranges the study's search scale is the rules' own: the same choice.
+    assert kept["regrets"][picked["adamtune"]] == pytest.approx(kept["chosen"])
+    scored = quality_rules.score(kept)
+    assert all(scored[rule] >= kept["trained"] - 1e-12 for rule in quality_rules.RULES)

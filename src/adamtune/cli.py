@@ -484,6 +484,7 @@ def _print_best(study: Study) -> None:
     where = f", round {best.round}" if best.round is not None else ""
     out.print(f"best {study.info.metric} {best.value:.6g} (trial {best.number}{where}, seed {best.seed})")
     out.print(f"  {best.adam.short()}")
+    _print_recommended(study, best.number)
     confirmation = study.confirmation
     if confirmation is not None:
         _print_confirmation(confirmation, study.info.metric)
@@ -563,6 +564,16 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
         }
         if record.round is not None:
             body["round"] = record.round
+        recommendation = study.recommended
+        if recommendation is not None:
+            recommended: dict[str, Any] = {
+                "number": recommendation.record.number,
+                "value": recommendation.record.value,
+                "params": recommendation.record.params(study.param_names),
+                "posterior_mean": recommendation.posterior,
+                "reason": recommendation.reason,
+            }
+            body["recommended"] = recommended
         confirmation = study.confirmation
         if confirmation is not None:
             body["confirmation"] = confirmation.to_dict()
@@ -570,6 +581,17 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
         return
     out.print(f"best {study.info.metric} {record.value:.6g} (trial {record.number}, seed {record.seed})")
     out.print(f"  {record.adam.short() if record.adam else ''}")
+    _print_recommended(study, record.number)
+
+
+def _print_recommended(study: Study, best_trial: int) -> None:
+    """The recommendation, where it is not the best single observation."""
+    recommendation = study.recommended
+    if recommendation is None or recommendation.record.number == best_trial:
+        return
+    chosen = recommendation.record
+    out.print(f"recommended: trial {chosen.number}, {recommendation.reason}", markup=False)
+    out.print(f"  {chosen.adam.short() if chosen.adam else ''}")
 
 
 @cli.command()

@@ -355,6 +355,10 @@ def run_confirmation(
     storage = study.optuna._storage
     name = confirmation_study_name(study.name)
     candidates = top_configs(study.trials, info.direction, top)
+    recommendation = study.recommended
+    if recommendation is not None and all(recommendation.record.adam != c.adam for c in candidates):
+        # The recommendation is retrained too: it is what the study tells its user to adopt.
+        candidates = [recommendation.record, *candidates[: top - 1]]
     if not candidates:
         return None
     seed_list = confirmation_seeds(info.seed, seeds)

@@ -74,6 +74,7 @@ from adamtune.tiers import TierChoice, check_budget, choose_tuned
 from adamtune.trial import StopRules, Trial
 
 if TYPE_CHECKING:
+    from adamtune.choice import Recommendation
     from adamtune.confirmation import Confirmation
     from adamtune.diagnostics import Finding
     from adamtune.strategy import StrategyName
@@ -166,6 +167,14 @@ class Study:
     def best(self) -> TrialRecord | None:
         """The best complete, feasible trial, or None when there is none yet."""
         return best_record(self.trials, self.info.direction)
+
+    @property
+    def recommended(self) -> Recommendation | None:
+        """The trial to adopt: of the few best observed, the one a GP of all the trials rates
+        best (``adamtune.choice``); None when no trial is complete and feasible yet."""
+        from adamtune.choice import recommend
+
+        return recommend(self.trials, self.info.space, self.info.direction)
 
     def tally(self) -> Tally:
         return tally(self.optuna.get_trials(deepcopy=False))

@@ -125,7 +125,23 @@ def _best_section(study: Study) -> str:
     return (
         "<h2>Best configuration</h2>"
         f"<p>Trial {best.number}: {e(study.info.metric)} = {best.value:.6g} (training seed {best.seed}).</p>"
-        f"<table>{rows}</table>{_preferred_note(study, best.number)}"
+        f"<table>{rows}</table>{_recommended_note(study, best.number)}{_preferred_note(study, best.number)}"
+    )
+
+
+def _recommended_note(study: Study, best_trial: int) -> str:
+    """Where the recommendation (the best GP posterior mean among the best few) is another trial."""
+    recommendation = study.recommended
+    if recommendation is None or recommendation.record.number == best_trial:
+        return ""
+    chosen = recommendation.record
+    rows = "".join(
+        f"<tr><th>{e(name)}</th><td>{value:.6g}</td></tr>"
+        for name, value in chosen.params(study.param_names).items()
+    )
+    return (
+        f"<p><b>Recommended: trial {chosen.number}</b> ({e(study.info.metric)} = {chosen.value:.6g}), "
+        f"{e(recommendation.reason)}.</p><table>{rows}</table>"
     )
 
 
@@ -265,6 +281,11 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
     best = study.best
     if best is not None and best.adam is not None:
         lines.append(f"best {study.info.metric} {best.value:.6g} (trial {best.number}): {best.adam.short()}")
+        recommendation = study.recommended
+        if recommendation is not None and recommendation.record.number != best.number:
+            chosen = recommendation.record
+            short = chosen.adam.short() if chosen.adam else ""
+            lines.append(f"recommended: trial {chosen.number}, {recommendation.reason}: {short}")
     confirmation = study.confirmation
     if confirmation is not None:
         lines.append(f"confirmation on {len(confirmation.seeds)} seeds: {confirmation.verdict()}")

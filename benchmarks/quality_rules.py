@@ -1,0 +1,120 @@
+"""Choice rules scored on saved trials: which of a study's trials should it recommend?
+
+    python benchmarks/quality_choice.py --methods adamtune --trials /tmp/trials.json --cells ...
+    python benchmarks/quality_rules.py /tmp/trials.json
+
+``quality_choice.py --trials`` keeps every configuration each run trained, its observation and
+its true regret; this scores, per run, the configuration each rule would have chosen from them
+(no training, no rerun), and compares each cell's median with the other methods' medians in
+``benchmarks/results/quality.json``. The rules, all on the wide space's search scale:
+
+  observed      the best observation
+  gp-mean       the best posterior mean of Optuna's GP over every feasible trial
+  top5          of the 5 best observations, the best posterior mean
+  within-noise  of the observations within the GP's noise sd of the best, the best posterior mean
+  adamtune      ``adamtune.choice.recommend``: of the 5 best observations within the noise of the
+                best, the best posterior mean
+
+"Better / worse" counts the runs in which a rule chose a configuration with a lower / higher true
+regret than the best observation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from quality import RESULTS, WIDE, coordinates
+
+RULES = ("observed", "gp-mean", "top5", "within-noise", "adamtune")
+LOW = coordinates({name: WIDE[name][0] for name in WIDE})
+HIGH = coordinates({name: WIDE[name][1] for name in WIDE})
+
+
+def picks(run: dict[str, Any]) -> dict[str, int]:
+    """The index of the trial each rule chooses in one saved run."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from adamtune import AdamConfig, SearchSpace, State, TrialRecord
+    from adamtune.choice import TOP, posterior_means, recommend
+
+    x = (np.array(run["x"]) - LOW) / (HIGH - LOW)
+    y = np.array([math.inf if v is None or v >= run["cap"] else v for v in run["y"]])
+    order = [int(i) for i in np.argsort(y, kind="stable") if math.isfinite(y[i])]
+    chosen = {rule: order[0] for rule in RULES}
+    fitted = posterior_means(x[order], y[order]) if len(order) >= 4 else None
+    if fitted is None:
+        return chosen
+    means = dict(zip(order, fitted[0], strict=True))
+    noise = fitted[1]
+    chosen["gp-mean"] = min(order, key=lambda i: means[i])
+    chosen["top5"] = min(order[:TOP], key=lambda i: means[i])
+    chosen["within-noise"] = min((i for i in order if y[i] <= y[order[0]] + noise), key=lambda i: means[i])
+    space = SearchSpace.build(list(WIDE), ranges=WIDE)
+    records = []
+    for i in order:
+        lr, one_minus_beta1, one_minus_beta2, eps = (10.0**v for v in run["x"][i])
+        adam = AdamConfig(lr=lr, beta1=1 - one_minus_beta1, beta2=1 - one_minus_beta2, eps=eps)
+        records.append(TrialRecord(i, State.COMPLETE, float(y[i]), adam, i, i))
+    recommendation = recommend(records, space, "minimize")
+    assert recommendation is not None
+    chosen["adamtune"] = recommendation.record.number
+    return chosen
+
+
+def score(run: dict[str, Any]) -> dict[str, float]:
+    return {rule: run["regrets"][index] for rule, index in picks(run).items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trials", type=Path, help="a file written by quality_choice.py --trials")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--against", type=Path, default=RESULTS / "quality.json")
+    args = parser.parse_args()
+    runs = json.loads(args.trials.read_text())
+    with ProcessPoolExecutor(args.jobs) as pool:
+        scored = list(pool.map(score, runs, chunksize=8))
+    others: dict[tuple[str, str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for saved in json.loads(args.against.read_text())["runs"]:
+        if saved["method"] != "adamtune":
+            others[(saved["workload"], saved["setting"], saved["budget"])][saved["method"]].append(
+                saved["regret"]
+            )
+    cells: dict[tuple[str, str, int], list[dict[str, float]]] = defaultdict(list)
+    for run, rules in zip(runs, scored, strict=True):
+        cells[(run["workload"], run["setting"], run["budget"])].append(rules)
+    print("| workload | setting | budget | best other (median) | " + " | ".join(RULES) + " |")
+    print("|---|---|---|---|" + "---|" * len(RULES))
+    lowest = dict.fromkeys(RULES, 0)
+    for cell in sorted(cells):
+        rows = cells[cell]
+        rivals = {method: float(np.median(values)) for method, values in others[cell].items()}
+        leader = min(rivals, key=lambda m: rivals[m]) if rivals else None
+        parts = []
+        for rule in RULES:
+            median = float(np.median([r[rule] for r in rows]))
+            ahead = leader is not None and median < rivals[leader]
+            lowest[rule] += ahead
+            parts.append(f"{'**' if ahead else ''}{median:.3f}{'**' if ahead else ''}")
+        other = f"{leader} {rivals[leader]:.3f}" if leader else "-"
+        print(f"| {cell[0]} | {cell[1]} | {cell[2]} | {other} | " + " | ".join(parts) + " |")
+    all_rows = [r for rows in cells.values() for r in rows]
+    for rule in RULES[1:]:
+        better = sum(r[rule] < r["observed"] - 1e-12 for r in all_rows)
+        worse = sum(r[rule] > r["observed"] + 1e-12 for r in all_rows)
+        print(
+            f"{rule}: lower median than the best other method in {lowest[rule]} of {len(cells)} cells; "
+            f"better than the best observation in {better} of {len(all_rows)} runs, worse in {worse}"
+        )
+    print(f"observed: lower median than the best other method in {lowest['observed']} of {len(cells)} cells")
+
+
+if __name__ == "__main__":
+    main()

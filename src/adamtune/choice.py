@@ -1,0 +1,141 @@
+"""Which trial to recommend: of the best observed ones that are within the noise of each other,
+the one a GP of the whole study rates best.
+
+A trial's value is one noisy measurement (one seed). Among many near-equal trials the best
+observed one is most often a lucky draw (the winner's curse), and the playbook warns against
+trusting it (PLAYBOOK.md section 5). Every trial around it is evidence too: a Gaussian process
+fitted to all of the study's feasible trials pools them, and its posterior mean at a trial is
+that trial's value with the noise partly averaged out.
+
+The candidates are the ``TOP`` best observed trials whose values lie within the GP's noise
+(one standard deviation) of the best observation: the ones a rerun could plausibly put first.
+Of those, the one with the best posterior mean is recommended. Only those: a smooth model
+misjudges a cliff (a learning rate just below divergence), so it may re-rank trials that were
+measured about as good as the best, never promote one that was not; and where the best trial
+stands clear of the others by more than the noise, it is recommended as it is.
+
+The GP is Optuna's own, the model its ``GPSampler`` (and so adamtune's exploitation round)
+uses, on the study's search scale. The rule and its alternatives were measured on the
+tuning-quality benchmark (docs/benchmarks.md, "The recommendation").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from adamtune.outcomes import State
+from adamtune.records import TrialRecord
+from adamtune.space import SearchSpace
+
+logger = logging.getLogger("adamtune")
+
+TOP = 5
+"""At most this many best observed trials are candidates."""
+MIN_FEASIBLE = 4
+"""Fewer feasible trials than this: too few to fit a GP, the best observed trial is recommended."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The trial to adopt, its GP posterior mean (None without a GP) and why it was chosen."""
+
+    record: TrialRecord
+    posterior: float | None
+    reason: str
+
+
+def recommend(
+    records: Sequence[TrialRecord], space: SearchSpace, direction: Literal["minimize", "maximize"]
+) -> Recommendation | None:
+    """The trial to recommend among ``records`` (None when no trial is complete and feasible)."""
+    usable = [
+        r
+        for r in records
+        if r.state == State.COMPLETE and r.adam is not None and r.value is not None and math.isfinite(r.value)
+    ]
+    if not usable:
+        return None
+    sign = 1.0 if direction == "minimize" else -1.0
+    ordered = sorted(usable, key=lambda r: (sign * (r.value or 0.0), r.number))
+    best = ordered[0]
+    if len(usable) < MIN_FEASIBLE:
+        return Recommendation(
+            best, None, f"the best observed trial ({len(usable)} feasible: too few for a GP)"
+        )
+    x = _unit_coordinates(usable, space)
+    if x.shape[1] == 0:
+        return Recommendation(best, None, "the best observed trial (every trial has the same configuration)")
+    y = np.array([sign * (r.value or 0.0) for r in usable])
+    fitted = posterior_means(x, y)
+    if fitted is None:
+        return Recommendation(best, None, "the best observed trial (the GP could not be fitted)")
+    means, noise = fitted
+    index = {r.number: i for i, r in enumerate(usable)}
+    candidates = [r for r in ordered[:TOP] if sign * ((r.value or 0.0) - (best.value or 0.0)) <= noise]
+    chosen = min(candidates, key=lambda r: (means[index[r.number]], r.number))
+    posterior = sign * float(means[index[chosen.number]])
+    within = f"{len(candidates)} best observed within the noise (sd {noise:.3g}) of the best"
+    if len(candidates) == 1:
+        reason = f"the best observed trial: no other lies within the noise (sd {noise:.3g}) of it"
+    elif chosen.number == best.number:
+        reason = f"the best observed trial, also the best GP posterior mean of the {within}"
+    else:
+        reason = (
+            f"the best GP posterior mean ({posterior:.6g}) of the {within}; trial {best.number}, "
+            f"observed best at {best.value:.6g}, has {sign * float(means[index[best.number]]):.6g}"
+        )
+    return Recommendation(chosen, posterior, reason)
+
+
+def _unit_coordinates(records: Sequence[TrialRecord], space: SearchSpace) -> np.ndarray:
+    """Each trial on the search scale of ``space`` (0 and 1 at a range's ends), one column per
+    hyperparameter that varies among the trials."""
+    columns = []
+    for spec in space.specs:
+        values = [getattr(r.adam, spec.name) for r in records]
+        if max(values) == min(values):
+            continue
+        if spec.scale == "log1m" and not all(v < 1 for v in values):
+            continue
+        if spec.scale != "log1m" and not all(v > 0 for v in values):
+            continue  # weight decay 0 (not tuned in some round) has no place on a log scale
+        columns.append([spec.unit_from_value(v) for v in values])
+    return np.array(columns, dtype=float).T.reshape(len(records), len(columns))
+
+
+def posterior_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The posterior mean at ``x`` of Optuna's GP fitted to ``(x, y)`` and its noise standard
+    deviation, in the units of ``y`` (None if it cannot be fitted)."""
+    try:
+        import torch
+        from optuna._gp import gp, prior
+    except ImportError as error:  # a future Optuna may move its GP module
+        logger.warning("no GP for the recommendation (%s): the best observed trial is recommended", error)
+        return None
+    mean, std = float(np.mean(y)), float(np.std(y))
+    if std == 0.0:
+        return np.full(len(y), mean), 0.0
+    try:
+        regressor = gp.fit_kernel_params(
+            X=x,
+            Y=(y - mean) / std,
+            is_categorical=np.zeros(x.shape[1], dtype=bool),
+            log_prior=prior.default_log_prior,
+            minimum_noise=prior.DEFAULT_MINIMUM_NOISE_VAR,
+            deterministic_objective=False,
+        )
+        with torch.no_grad():
+            posterior, _ = regressor.posterior(torch.from_numpy(x))
+    except (RuntimeError, TypeError, AttributeError, ValueError) as error:
+        logger.warning(
+            "GP fit for the recommendation failed (%s): the best observed trial is recommended", error
+        )
+        return None
+    noise = math.sqrt(float(regressor.noise_var)) * std
+    return np.asarray(posterior.numpy(), dtype=float) * std + mean, noise

@@ -1,0 +1,175 @@
+"""The recommendation: of the best few observed trials, the one a GP of the study rates best."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import adamtune
+from adamtune import AdamConfig, SearchSpace, State, TrialRecord
+from adamtune.choice import MIN_FEASIBLE, TOP, recommend
+
+WIDE = {"lr": (1e-5, 1.0), "beta1": (0.5, 0.999)}
+
+
+def space() -> SearchSpace:
+    return SearchSpace.build(["lr", "beta1"], ranges=WIDE)
+
+
+def record(n: int, value: float, lr: float, beta1: float = 0.9, state: State = State.COMPLETE) -> TrialRecord:
+    return TrialRecord(n, state, value, AdamConfig(lr=lr, beta1=beta1), n, n)
+
+
+def bowl(lr: float) -> float:
+    """A smooth objective with its minimum 0 at lr 1e-2 (in log lr)."""
+    return (math.log10(lr) + 2) ** 2
+
+
+def lucky_study() -> list[TrialRecord]:
+    """30 trials over lr with seed noise of sd 0.05; the best observation is a lucky draw at
+    lr 1e-1 (true value 1, observed a little better than the best around lr 1e-2), where every
+    neighbour is bad, while the trials around lr 1e-2 are all good."""
+    rng = np.random.default_rng(0)
+    records = []
+    for n in range(30):
+        lr = 10 ** (-5 + 5 * (n + 0.5) / 30)
+        records.append(record(n, bowl(lr) + 0.05 * float(rng.normal()), lr))
+    best_value = min(r.value or 0.0 for r in records)
+    records.append(record(30, best_value - 0.02, 10**-1.0))
+    return records
+
+
+def test_a_lucky_observation_among_bad_neighbours_is_not_recommended() -> None:
+    records = lucky_study()
+    observed_best = min(records, key=lambda r: r.value or 0.0)
+    assert observed_best.number == 30
+    recommendation = recommend(records, space(), "minimize")
+    assert recommendation is not None
+    chosen = recommendation.record
+    assert chosen.number != 30
+    assert chosen.adam is not None and abs(math.log10(chosen.adam.lr) + 2) < 0.5
+    assert recommendation.posterior is not None
+    assert f"trial 30, observed best at {observed_best.value:.6g}" in recommendation.reason
+
+
+def test_only_the_best_few_observed_trials_can_be_recommended() -> None:
+    # The GP would rate the middle of the good region best, but its trial was measured badly
+    # (rank TOP + 1 or worse): the recommendation stays among the TOP best observations.
+    records = lucky_study()
+    middle = min(records, key=lambda r: abs(math.log10(r.adam.lr) + 2) if r.adam else 9.0)
+    records[middle.number] = record(middle.number, 0.5, middle.adam.lr if middle.adam else 0.0)
+    recommendation = recommend(records, space(), "minimize")
+    assert recommendation is not None
+    top = sorted(records, key=lambda r: (r.value or 0.0, r.number))[:TOP]
+    assert recommendation.record.number in {r.number for r in top}
+    assert recommendation.record.number != middle.number
+
+
+def test_maximised_objectives_are_recommended_by_their_highest_posterior() -> None:
+    records = [
+        TrialRecord(r.number, r.state, -(r.value or 0.0), r.adam, r.seed, r.point) for r in lucky_study()
+    ]
+    minimised = recommend(lucky_study(), space(), "minimize")
+    maximised = recommend(records, space(), "maximize")
+    assert minimised is not None and maximised is not None
+    assert maximised.record.number == minimised.record.number
+    assert maximised.posterior == pytest.approx(-(minimised.posterior or 0.0), rel=1e-6)
+
+
+def test_too_few_trials_or_no_spread_recommend_the_best_observation() -> None:
+    few = [record(n, float(n), 10 ** (-4 + n)) for n in range(MIN_FEASIBLE - 1)]
+    recommendation = recommend(few, space(), "minimize")
+    assert recommendation is not None and recommendation.record.number == 0
+    assert recommendation.posterior is None and "too few" in recommendation.reason
+    same = [record(n, 1.0 - 0.1 * n, 1e-3) for n in range(6)]
+    recommendation = recommend(same, space(), "minimize")
+    assert recommendation is not None and recommendation.record.number == 5
+    assert "same configuration" in recommendation.reason
+
+
+def test_diverged_and_unfinished_trials_are_never_recommended() -> None:
+    records = lucky_study()
+    records.append(record(31, -5.0, 1e-2, state=State.INFEASIBLE))
+    records.append(record(32, -5.0, 1e-2, state=State.PRUNED))
+    recommendation = recommend(records, space(), "minimize")
+    assert recommendation is not None and recommendation.record.number not in (31, 32)
+    assert recommend([record(0, 1.0, 1e-3, state=State.FAILED)], space(), "minimize") is None
+
+
+def test_a_gp_that_cannot_be_fitted_falls_back_to_the_best_observation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from optuna._gp import gp
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("not positive definite")
+
+    monkeypatch.setattr(gp, "fit_kernel_params", broken)
+    recommendation = recommend(lucky_study(), space(), "minimize")
+    assert recommendation is not None and recommendation.record.number == 30
+    assert recommendation.posterior is None and "could not be fitted" in recommendation.reason
+
+
+def test_a_study_recommends_from_its_own_trials() -> None:
+    def objective(trial: adamtune.Trial) -> float:
+        return bowl(trial.adam.lr) + 0.01 * trial.seed % 3
+
+    study = adamtune.tune(objective, 12, storage="memory", seed=3, strategy="quasi-random")
+    recommendation = study.recommended
+    assert recommendation is not None
+    assert recommendation.record.number in {
+        r.number for r in sorted(study.trials, key=lambda r: (r.value or 0.0, r.number))[:TOP]
+    }
+    assert recommendation.posterior is not None
+
+
+def lucky_objective(trial: adamtune.Trial) -> float:
+    """The bowl with seed noise, and one lucky window near lr 1e-1 that reads a little better
+    than anything near the true optimum."""
+    exponent = math.log10(trial.adam.lr)
+    noise = 0.05 * float(np.random.default_rng(trial.seed).normal())
+    return -0.12 if -1.1 < exponent < -0.9 else bowl(trial.adam.lr) + noise
+
+
+def test_the_reports_say_which_trial_is_recommended_when_it_is_not_the_best_run() -> None:
+    from adamtune.plots.report import render_html, text_report
+
+    study = adamtune.tune(
+        lucky_objective, 30, storage="memory", seed=1, strategy="quasi-random", ranges={"lr": (1e-5, 1.0)}
+    )
+    best, recommendation = study.best, study.recommended
+    assert best is not None and best.value == -0.12
+    assert recommendation is not None and recommendation.record.number != best.number
+    chosen = recommendation.record.number
+    assert f"Recommended: trial {chosen}</b>" in render_html(study, findings=[])
+    assert f"recommended: trial {chosen}, the best GP posterior mean" in text_report(study, findings=[])
+
+
+def test_a_best_trial_clear_of_the_others_by_more_than_the_noise_is_recommended_as_it_is() -> None:
+    records = lucky_study()
+    clear = min(r.value or 0.0 for r in records[:30]) - 1.0
+    records[30] = record(30, clear, 10**-1.0)
+    recommendation = recommend(records, space(), "minimize")
+    assert recommendation is not None and recommendation.record.number == 30
+    assert recommendation.reason.startswith("the best observed trial: no other lies within the noise")
+
+
+def test_the_confirmation_retrains_the_recommendation() -> None:
+    study = adamtune.tune(
+        lucky_objective,
+        30,
+        storage="memory",
+        seed=1,
+        strategy="quasi-random",
+        ranges={"lr": (1e-5, 1.0)},
+        confirm=2,
+        confirm_top=2,
+    )
+    recommendation, confirmation = study.recommended, study.confirmation
+    assert recommendation is not None and confirmation is not None
+    best = study.best
+    assert best is not None and recommendation.record.number != best.number
+    sources = [c.source for c in confirmation.configs if c.role == "candidate"]
+    assert sources == [recommendation.record.number, best.number]
