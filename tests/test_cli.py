@@ -455,3 +455,15 @@ def test_max_failures_option_sets_the_limit(tmp_path: Path) -> None:
     assert "2 trials in a row" in result.stderr
     exported = json.loads(ok(tmp_path, "export").stdout)
     assert [trial["state"] for trial in exported] == ["failed", "failed"]
+
+
+def test_tune_says_when_a_range_is_not_tuned(tmp_path: Path) -> None:
+    write_objectives(tmp_path)
+    args = ["tune", "objectives.py:objective", "--budget", "2", "--storage", "memory"]
+
+    def tuning_line(result: Result) -> str:
+        return next(line for line in result.stderr.splitlines() if line.startswith("tuning:"))
+
+    ranged = tuning_line(ok(tmp_path, *args, "--range", "eps=1e-10:1"))
+    assert "eps has a range but is not tuned with 2 trials" in ranged
+    assert "eps" not in tuning_line(ok(tmp_path, *args))

@@ -112,3 +112,29 @@ def test_a_name_both_requested_and_fixed_is_an_error() -> None:
 def test_tier_choice_to_dict() -> None:
     choice = choose_tuned(10)
     assert choice.to_dict() == {"tuned": ["lr", "beta1"], "reason": choice.reason, "source": "tiers"}
+
+
+def test_a_range_for_an_untuned_hyperparameter_is_named_in_the_reason() -> None:
+    choice = choose_tuned(20, ranged=["lr", "eps", "beta2", "eps"])
+    assert choice.tuned == ("lr", "beta1")
+    assert choice.reason == (
+        f"budget 20 (10-24 trials): tune lr and beta1 jointly; {READING}; eps and beta2 have a range "
+        "but are not tuned with 20 trials: they stay at their fixed values (name them in --tune, "
+        "or tune=, to tune anyway)"
+    )
+    requested = choose_tuned(60, requested=["lr"], ranged=["eps"])
+    assert requested.reason == (
+        "tuning lr as requested; eps has a range but is not in the requested set: it stays at its "
+        "fixed value (name it in --tune, or tune=, to tune anyway)"
+    )
+    # Ranges for tuned hyperparameters only: no note.
+    assert choose_tuned(60, ranged=["eps", "beta2"]).reason == choose_tuned(60).reason
+
+
+def test_tune_records_the_untuned_range_and_keeps_the_fixed_value() -> None:
+    study = adamtune.tune(
+        lambda trial: trial.adam.lr, 3, storage="memory", seed=0, ranges={"eps": (1e-10, 1.0)}
+    )
+    assert study.info.tiers.tuned == ("lr",)
+    assert "eps has a range but is not tuned with 3 trials" in study.info.tiers.reason
+    assert {r.adam.eps for r in study.trials if r.adam is not None} == {1e-8}

@@ -264,7 +264,7 @@ def tune(
     budget = check_budget(budget)
     _check_settings(seed, direction, metric, max_consecutive_failures)
     fixed = dict(fixed or {})
-    choice = choose_tuned(budget, requested=tune, fixed=fixed)
+    choice = choose_tuned(budget, requested=tune, fixed=fixed, ranged=ranges or ())
     space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits)
     info = StudyInfo(space, choice, seed, metric, direction)
     name = study if study is not None else default_study_name(objective)

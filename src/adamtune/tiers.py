@@ -51,14 +51,18 @@ def choose_tuned(
     *,
     requested: Iterable[str] | None = None,
     fixed: Iterable[str] = (),
+    ranged: Iterable[str] = (),
 ) -> TierChoice:
     """The tuned set for ``budget``, or the user's ``requested`` set, with the reason.
 
     A hyperparameter the user fixed is dropped from the tier's set (fixing it is the user's
     way of saying "do not tune this"); an explicitly requested one may not also be fixed.
+    One the user gave a range (``ranged``) but that is not tuned is named in the reason: a
+    range alone does not tune it, and the user may expect it to.
     """
     check_budget(budget)
     fixed = set(fixed)
+    ranged = list(ranged)
     if requested is not None:
         tuned = tuple(requested)
         both = [name for name in tuned if name in fixed]
@@ -69,7 +73,7 @@ def choose_tuned(
             )
         advice = _advice(budget, tuned)
         reason = f"tuning {', '.join(tuned)} as requested" + (f"; {advice}" if advice else "")
-        return TierChoice(tuned, reason, "user")
+        return TierChoice(tuned, reason + _untuned_note(tuned, ranged, "not in the requested set"), "user")
 
     threshold, tier = next((low, names) for low, names in TIERS if budget >= low)
     tuned = tuple(name for name in tier if name not in fixed)
@@ -83,7 +87,25 @@ def choose_tuned(
     reason += f"; {_READING}"
     if not tuned:
         raise ConfigError(f"tuned hyperparameters: every one the budget would tune is fixed ({_join(tier)})")
-    return TierChoice(tuned, reason, "tiers")
+    return TierChoice(
+        tuned, reason + _untuned_note(tuned, ranged, f"not tuned with {budget} trials"), "tiers"
+    )
+
+
+def _untuned_note(tuned: tuple[str, ...], ranged: list[str], why: str) -> str:
+    """The reason's note on hyperparameters given a range that are not tuned ("" if none)."""
+    names = [name for name in dict.fromkeys(ranged) if name not in tuned]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return (
+            f"; {names[0]} has a range but is {why}: it stays at its fixed value "
+            "(name it in --tune, or tune=, to tune anyway)"
+        )
+    return (
+        f"; {_join(names)} have a range but are {why}: they stay at their fixed values "
+        "(name them in --tune, or tune=, to tune anyway)"
+    )
 
 
 def _span(threshold: int) -> str:
