@@ -19,6 +19,13 @@ so the chosen regrets are the saved ones) and scores, per repetition:
 The difference between ``chosen`` and ``trained`` is what choosing by one noisy observation
 costs; ``knn3`` and ``gp-mean`` are two ways of choosing with less noise from the same
 trials (no extra training). Results: ``benchmarks/results/quality_choice.json``.
+
+``--faces`` also reports how much of each method's search lay on a face of the tables' space
+(within ``FACE`` of a range's end, on the log scales: the wide ranges' ends, which are also
+adamtune's expansion limits), per hyperparameter and end, and the median regret of its
+choices on a face against those inside:
+
+    python benchmarks/quality_choice.py --cells stdlib-lm/wide/50 --methods adamtune,tpe --faces
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ from quality import (
 LOW = coordinates({name: WIDE[name][0] for name in WIDE})
 HIGH = coordinates({name: WIDE[name][1] for name in WIDE})
 RULES = ("chosen", "trained", "knn3", "gp-mean")
+FACE = 0.02
+"""A configuration this close to a range's end (in log10 units) lies on a face of the space."""
+NAMES = ("lr", "beta1", "beta2", "eps")  # low and high: the ends of the values' wide ranges
 
 
 class RecordingObjective(Objective):
@@ -114,6 +124,7 @@ def score(task: tuple[str, str, str, int, int], keep: bool = False) -> dict[str,
         "method": method,
         "rep": rep,
         "chosen": regret(chosen),
+        "chosen_x": coordinates(chosen).tolist(),
         "trained": min(regret(config) for config, _ in objective.seen),
         **{rule: regret(objective.seen[index][0]) for rule, index in picked.items()},
         **kept,
@@ -143,6 +154,35 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def on_faces(x: np.ndarray) -> np.ndarray:
+    """For each row of ``x`` (tables' coordinates), whether it lies at each range's low end
+    (the first 4 columns) and high end (the last 4)."""
+    x = np.atleast_2d(x)
+    return np.hstack([np.abs(x - LOW) < FACE, np.abs(x - HIGH) < FACE])
+
+
+def faces(results: list[dict[str, Any]]) -> list[str]:
+    """One line per cell and method (runs kept with their trials): the share of its trials on
+    each face that holds at least 5% of them, and its choices on a face against inside."""
+    lines = []
+    cells = sorted({(r["workload"], r["setting"], r["budget"], r["method"]) for r in results})
+    for cell in cells:
+        rows = [r for r in results if (r["workload"], r["setting"], r["budget"], r["method"]) == cell]
+        share = np.mean(np.vstack([on_faces(np.array(r["x"])) for r in rows]), axis=0)
+        ends = [
+            f"{NAMES[k % 4]}={'low' if k < 4 else 'high'} {v:.0%}" for k, v in enumerate(share) if v >= 0.05
+        ]
+        chosen = np.array([on_faces(np.array(r["chosen_x"]))[0].any() for r in rows])
+        regrets = np.array([r["chosen"] for r in rows])
+        inside = f"{np.median(regrets[~chosen]):.3f}" if (~chosen).any() else "-"
+        on = f"{np.median(regrets[chosen]):.3f}" if chosen.any() else "-"
+        lines.append(
+            f"{' '.join(map(str, cell))}: trials on a face: {', '.join(ends) or 'none over 5%'}; "
+            f"chosen on a face in {int(chosen.sum())} of {len(rows)} (median regret {on}, inside {inside})"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", required=True, help="comma-separated WORKLOAD/SETTING/BUDGET")
@@ -157,6 +197,7 @@ def main() -> None:
         type=Path,
         help="also write every run's trained configurations, observations and true regrets here",
     )
+    parser.add_argument("--faces", action="store_true", help="also report the search on the space's faces")
     args = parser.parse_args()
     tasks = []
     for cell in args.cells.split(","):
@@ -176,13 +217,14 @@ def main() -> None:
             for rep in range(args.first_rep, args.first_rep + args.reps)
         ]
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(partial(score, keep=args.trials is not None), tasks))
+        results = list(pool.map(partial(score, keep=args.trials is not None or args.faces), tasks))
     if args.trials is not None:
         args.trials.parent.mkdir(parents=True, exist_ok=True)
         args.trials.write_text(json.dumps(results))
+    on_face = faces(results) if args.faces else []
     kept = ("x", "y", "regrets", "cap")
     results = [{k: v for k, v in r.items() if k not in kept} for r in results]
-    lines = summary(results)
+    lines = summary(results) + on_face
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"summary": lines, "runs": results}, indent=2))

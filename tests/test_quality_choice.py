@@ -75,3 +75,39 @@ def test_the_rules_score_saved_trials_and_the_adamtune_rule_is_the_products_choi
     assert kept["regrets"][picked["adamtune"]] == pytest.approx(kept["chosen"])
     scored = quality_rules.score(kept)
     assert all(scored[rule] >= kept["trained"] - 1e-12 for rule in quality_rules.RULES)
+
+
+def test_faces_counts_the_search_and_the_choices_on_the_ends_of_the_space() -> None:
+    low, high = quality_choice.LOW, quality_choice.HIGH
+    middle = (low + high) / 2
+    beta1_end = middle.copy()
+    beta1_end[1] = high[1]  # beta1 = 0.999, the high end of its wide range
+    lr_floor = middle.copy()
+    lr_floor[0] = low[0] + 0.01  # within FACE of lr's low end
+    assert quality_choice.on_faces(beta1_end)[0].tolist() == [False] * 5 + [True, False, False]
+    assert quality_choice.on_faces(lr_floor)[0].tolist() == [True] + [False] * 7
+    assert not quality_choice.on_faces(middle).any()
+
+    def run(rep: int, x: list[np.ndarray], chosen: np.ndarray, regret: float) -> dict[str, object]:
+        cell = {"workload": "w", "setting": "wide", "budget": 4, "method": "m", "rep": rep}
+        return {**cell, "x": [p.tolist() for p in x], "chosen_x": chosen.tolist(), "chosen": regret}
+
+    results = [
+        run(0, [beta1_end, beta1_end, middle, middle], beta1_end, 0.3),
+        run(1, [beta1_end, middle, middle, lr_floor], middle, 0.1),
+        run(2, [middle] * 4, middle, 0.2),
+    ]
+    (line,) = quality_choice.faces(results)
+    # 3 of 12 trials at beta1 0.999, 1 of 12 at lr's low end; 1 of 3 choices on a face.
+    assert line == (
+        "w wide 4 m: trials on a face: lr=low 8%, beta1=high 25%; "
+        "chosen on a face in 1 of 3 (median regret 0.300, inside 0.150)"
+    )
+
+
+def test_a_kept_run_has_its_choice_among_its_trials(tmp_path: Path) -> None:
+    bowl(tmp_path / "bowl.npz")
+    scored = quality_choice.score((str(tmp_path / "bowl.npz"), "wide", "adamtune", 8, 0), keep=True)
+    assert len(scored["x"]) == 8
+    assert any(np.allclose(scored["chosen_x"], x) for x in scored["x"])
+    assert len(quality_choice.faces([scored])) == 1
