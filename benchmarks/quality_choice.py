@@ -131,17 +131,19 @@ def score(task: tuple[str, str, str, int, int], keep: bool = False) -> dict[str,
     }
 
 
+def by_cell(results: list[dict[str, Any]]) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
+    """The runs grouped by (workload, setting, budget, method), in that order."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["workload"], r["setting"], r["budget"], r["method"]), []).append(r)
+    return sorted(groups.items(), key=lambda item: item[0])
+
+
 def summary(results: list[dict[str, Any]]) -> list[str]:
     """One line per cell and method: each rule's median, and (for the smoothed rules) in how
     many repetitions it chose better / worse than the method's own choice."""
     lines = []
-    cells = sorted({(r["workload"], r["setting"], r["budget"], r["method"]) for r in results})
-    for workload, setting, budget, method in cells:
-        rows = [
-            r
-            for r in results
-            if (r["workload"], r["setting"], r["budget"], r["method"]) == (workload, setting, budget, method)
-        ]
+    for (workload, setting, budget, method), rows in by_cell(results):
         own = np.array([r["chosen"] for r in rows])
         parts = []
         for rule in RULES:
@@ -165,9 +167,7 @@ def faces(results: list[dict[str, Any]]) -> list[str]:
     """One line per cell and method (runs kept with their trials): the share of its trials on
     each face that holds at least 5% of them, and its choices on a face against inside."""
     lines = []
-    cells = sorted({(r["workload"], r["setting"], r["budget"], r["method"]) for r in results})
-    for cell in cells:
-        rows = [r for r in results if (r["workload"], r["setting"], r["budget"], r["method"]) == cell]
+    for cell, rows in by_cell(results):
         share = np.mean(np.vstack([on_faces(np.array(r["x"])) for r in rows]), axis=0)
         ends = [
             f"{NAMES[k % 4]}={'low' if k < 4 else 'high'} {v:.0%}" for k, v in enumerate(share) if v >= 0.05

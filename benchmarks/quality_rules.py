@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from quality import RESULTS, WIDE, coordinates
+from quality import RESULTS, WIDE
+from quality_choice import HIGH, LOW
 
 RULES = ("observed", "gp-mean", "top5", "within-noise", "adamtune")
-LOW = coordinates({name: WIDE[name][0] for name in WIDE})
-HIGH = coordinates({name: WIDE[name][1] for name in WIDE})
 
 
 def picks(run: dict[str, Any]) -> dict[str, int]:

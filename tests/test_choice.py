@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import adamtune
 from adamtune import AdamConfig, SearchSpace, State, TrialRecord
-from adamtune.choice import MIN_FEASIBLE, TOP, recommend
+from adamtune.choice import MIN_FEASIBLE, TOP, Recommendation, recommend
 
 WIDE = {"lr": (1e-5, 1.0), "beta1": (0.5, 0.999)}
 
@@ -173,3 +175,32 @@ def test_the_confirmation_retrains_the_recommendation() -> None:
     assert best is not None and recommendation.record.number != best.number
     sources = [c.source for c in confirmation.configs if c.role == "candidate"]
     assert sources == [recommendation.record.number, best.number]
+
+
+def test_the_recommendation_is_fitted_once_per_set_of_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adamtune.choice
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+
+    def objective(trial: adamtune.Trial) -> float:
+        return bowl(trial.adam.lr)
+
+    adamtune.tune(objective, 6, storage=storage, study="s", seed=0, strategy="quasi-random")
+    fits: list[int] = []
+    real = adamtune.choice.recommend
+
+    def counted(*args: Any) -> Recommendation | None:
+        fits.append(len(args[0]))
+        return real(*args)
+
+    monkeypatch.setattr(adamtune.choice, "recommend", counted)
+    study = adamtune.load_study("s", storage)
+    first = study.recommended
+    assert study.recommended is first  # the same trials: no second fit
+    assert fits == [6]
+    adamtune.tune(objective, 8, storage=storage, study="s", seed=0, strategy="quasi-random")
+    later = study.recommended  # the same handle sees the two new trials and fits again
+    assert fits == [6, 8]
+    assert later is not None and len(study.trials) == 8

@@ -135,6 +135,9 @@ class Study:
     def __init__(self, optuna_study: optuna.Study, info: StudyInfo) -> None:
         self.optuna = optuna_study
         self.info = info
+        # The last recommendation and the trials it was made from: a GP fit is too dear to
+        # repeat for every reader (the summary, the report, the confirmation) of the same trials.
+        self._recommendation: tuple[tuple[Any, ...], Recommendation | None] | None = None
 
     @property
     def name(self) -> str:
@@ -174,7 +177,11 @@ class Study:
         best (``adamtune.choice``); None when no trial is complete and feasible yet."""
         from adamtune.choice import recommend
 
-        return recommend(self.trials, self.info.space, self.info.direction)
+        records = self.trials
+        key = tuple((r.number, r.state, r.value) for r in records)
+        if self._recommendation is None or self._recommendation[0] != key:
+            self._recommendation = (key, recommend(records, self.info.space, self.info.direction))
+        return self._recommendation[1]
 
     def tally(self) -> Tally:
         return tally(self.optuna.get_trials(deepcopy=False))
