@@ -40,11 +40,10 @@ def exploitation_space(
     space: SearchSpace, records: Sequence[TrialRecord], direction: Literal["minimize", "maximize"]
 ) -> tuple[SearchSpace, list[str]]:
     """``space`` narrowed around its best trials, and the reason (none when nothing narrowed)."""
-    inside = [r for r in records if _usable(r) and _inside(space, r)]
-    if len(inside) < MIN_FEASIBLE:
+    found = best_trials(space, records, direction)
+    if found is None:
         return space, []
-    ordered = sorted(inside, key=_value, reverse=direction == "maximize")
-    best = ordered[: max(MIN_TOP, math.ceil(TOP_SHARE * len(ordered)))]
+    best, inside = found
     specs = []
     narrowed_ranges = []
     for spec in space.specs:
@@ -66,6 +65,18 @@ def exploitation_space(
     return SearchSpace(tuple(specs), space.tuned, space.optimizer), [
         f"narrow {', '.join(narrowed_ranges)}: {where}"
     ]
+
+
+def best_trials(
+    space: SearchSpace, records: Sequence[TrialRecord], direction: Literal["minimize", "maximize"]
+) -> tuple[list[TrialRecord], list[TrialRecord]] | None:
+    """The best ``TOP_SHARE`` (at least ``MIN_TOP``) of the feasible trials inside ``space``, and
+    all of those; None with fewer than ``MIN_FEASIBLE`` of them (too little evidence)."""
+    inside = [r for r in records if _usable(r) and _inside(space, r)]
+    if len(inside) < MIN_FEASIBLE:
+        return None
+    ordered = sorted(inside, key=_value, reverse=direction == "maximize")
+    return ordered[: max(MIN_TOP, math.ceil(TOP_SHARE * len(ordered)))], inside
 
 
 def _usable(record: TrialRecord) -> bool:
