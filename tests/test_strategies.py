@@ -162,6 +162,9 @@ def test_rounds_always_add_up_to_the_budget(budget: int) -> None:
 
 def test_budget_split_values() -> None:
     assert plan_first_round(20) == RoundPlan("explore", 10)
+    # Half the budget, but no more than 25 trials or a third of it, whichever is larger.
+    firsts = {b: plan_first_round(b).budget for b in (8, 49, 50, 51, 75, 76, 100, 300)}
+    assert firsts == {8: 4, 49: 25, 50: 25, 51: 25, 75: 25, 76: 26, 100: 34, 300: 100}
     assert plan_first_round(5) == RoundPlan("explore", 3)
     assert plan_next_round(20, 10, 0, wants_expansion=False) == RoundPlan("exploit", 10)
     assert plan_next_round(20, 10, 0, wants_expansion=True) == RoundPlan("explore", 4)
