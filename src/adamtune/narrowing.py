@@ -12,7 +12,7 @@ range, and never below ``MIN_WIDTH`` of it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from adamtune.outcomes import State
@@ -44,14 +44,26 @@ def exploitation_space(
     if found is None:
         return space, []
     best, inside = found
+    spans = {}
+    for spec in space.tuned_specs:
+        units = [spec.unit_from_value(getattr(r.adam, spec.name)) for r in best]
+        spans[spec.name] = (min(units) - MARGIN, max(units) + MARGIN)
+    return narrowed_to(space, spans, f"where the best {len(best)} of {len(inside)} feasible trials lie")
+
+
+def narrowed_to(
+    space: SearchSpace, spans: Mapping[str, tuple[float, float]], where: str
+) -> tuple[SearchSpace, list[str]]:
+    """``space`` with the range of each tuned hyperparameter in ``spans`` cut to its (low, high)
+    on the search scale (clipped to the range, grown to ``MIN_WIDTH``, an end within ``SNAP`` of
+    the range's end kept), and the reason, ``narrow ...: where``; none when nothing was cut."""
     specs = []
     narrowed_ranges = []
     for spec in space.specs:
-        if spec.name not in space.tuned:
+        if spec.name not in space.tuned or spec.name not in spans:
             specs.append(spec)
             continue
-        units = [spec.unit_from_value(getattr(r.adam, spec.name)) for r in best]
-        low, high = _widened(min(units) - MARGIN, max(units) + MARGIN)
+        low, high = _widened(*spans[spec.name])
         low, high = (0.0 if low < SNAP else low), (1.0 if high > 1.0 - SNAP else high)
         if low == 0.0 and high == 1.0:
             specs.append(spec)
@@ -61,7 +73,6 @@ def exploitation_space(
         narrowed_ranges.append(f"{spec.name} to {narrowed.low:.3g}:{narrowed.high:.3g}")
     if not narrowed_ranges:
         return space, []
-    where = f"where the best {len(best)} of {len(inside)} feasible trials lie"
     return SearchSpace(tuple(specs), space.tuned, space.optimizer), [
         f"narrow {', '.join(narrowed_ranges)}: {where}"
     ]
