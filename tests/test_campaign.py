@@ -97,22 +97,34 @@ def test_a_divergent_region_is_narrowed_away_and_avoided() -> None:
     assert study.tally().results == 20
 
 
-def test_the_exploit_round_narrows_the_settled_space_around_the_best_trials() -> None:
-    study = campaign(valley(1e-2), 50, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
+@pytest.mark.parametrize(
+    ("budget", "explored", "where"),
+    [
+        # A short round right after the first exploration: a trust region around the recommended
+        # trial (one dimension: a side of half the range, 2.5 decades).
+        (50, 25, "a trust region around trial"),
+        # A longer one: the span of the best quarter of the trials.
+        (100, 34, "where the best 9 of 34 feasible trials lie"),
+    ],
+)
+def test_the_exploit_round_narrows_the_settled_space_around_the_best_trials(
+    budget: int, explored: int, where: str
+) -> None:
+    study = campaign(valley(1e-2), budget, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
     explore, exploit = study.rounds
-    assert (explore.budget, exploit.kind, exploit.budget) == (25, "exploit", 25)
+    assert (explore.budget, exploit.kind, exploit.budget) == (explored, "exploit", budget - explored)
     lr = exploit.space.spec("lr")
     assert 1e-4 < lr.low < 3e-3 and 3e-2 < lr.high < 0.3  # around 1e-2, well inside 1e-5..1
-    assert "narrow lr to" in exploit.reason and "where the best 7 of 25 feasible trials lie" in exploit.reason
+    assert "narrow lr to" in exploit.reason and where in exploit.reason
     inside = [r for r in study.trials if r.round == 0 and r.adam and lr.low <= r.adam.lr <= lr.high]
     # The narrowed round learns from the earlier trials inside it, and samples only inside it.
     round_study = study.round_study(1)
     copies = [t for t in round_study.optuna.trials if "copy_of" in t.user_attrs]
-    assert len(copies) == len(inside) < 25
+    assert len(copies) == len(inside) < explored
     assert all(lr.low <= r.adam.lr <= lr.high for r in study.trials if r.round == 1 and r.adam)
     best = study.best
     assert best is not None and best.adam is not None and abs(math.log10(best.adam.lr / 1e-2)) < 0.1
-    assert study.tally().results == 50
+    assert study.tally().results == budget
     # The study as a whole searched the settled range: its diagnostics and report read that one.
     assert exploit.settled == explore.space
     assert study.info.space.spec("lr").low == 1e-5 and study.info.space.spec("lr").high == 1.0

@@ -1,13 +1,26 @@
-"""Narrowing the settled space around the best trials before the exploitation round."""
+"""Narrowing the settled space before the exploitation round: the span of the best trials, or a
+trust region around the recommended one."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from adamtune import AdamConfig, SearchSpace, State, TrialRecord
-from adamtune.narrowing import MARGIN, MIN_FEASIBLE, MIN_WIDTH, SNAP, exploitation_space
+from adamtune.choice import recommend
+from adamtune.narrowing import (
+    MARGIN,
+    MIN_FEASIBLE,
+    MIN_WIDTH,
+    SNAP,
+    TRUST_MAX_TRIALS,
+    best_span,
+    exploitation_space,
+    trust_region,
+    trust_sides,
+)
 
 WIDE = {"lr": (1e-5, 1.0), "beta1": (0.5, 0.999)}
 
@@ -35,7 +48,7 @@ def grid_records(best_lr: float = 1e-2) -> list[TrialRecord]:
 
 def test_a_range_narrows_to_the_span_of_the_best_quarter_with_a_margin() -> None:
     records = grid_records()
-    narrowed, reasons = exploitation_space(space(), records, "minimize")
+    narrowed, reasons = best_span(space(), records, "minimize")
     best = sorted(records, key=lambda r: r.value or 0)[:6]  # a quarter of 24
     lrs = [r.adam.lr for r in best if r.adam]
     lr = narrowed.spec("lr")
@@ -58,7 +71,7 @@ def test_a_flat_dimension_whose_best_trials_span_it_is_left_alone() -> None:
         record(r.number, r.value, r.adam.lr, spread[r.number]) if r.number in spread and r.adam else r
         for r in records
     ]
-    narrowed, reasons = exploitation_space(space(), records, "minimize")
+    narrowed, reasons = best_span(space(), records, "minimize")
     assert narrowed.spec("beta1") == beta1
     assert narrowed.spec("lr") != space().spec("lr")
     assert not any("beta1" in reason for reason in reasons)
@@ -66,7 +79,7 @@ def test_a_flat_dimension_whose_best_trials_span_it_is_left_alone() -> None:
 
 def test_maximising_keeps_the_highest_values() -> None:
     records = [replace_value(r, -(r.value or 0)) for r in grid_records(best_lr=1e-4)]
-    narrowed, _ = exploitation_space(space(), records, "maximize")
+    narrowed, _ = best_span(space(), records, "maximize")
     assert narrowed.spec("lr").low < 1e-4 < narrowed.spec("lr").high
     assert narrowed.spec("lr").high < 1e-2
 
@@ -80,7 +93,7 @@ def test_a_narrowed_range_keeps_its_minimum_width_and_stays_inside() -> None:
     records = [
         record(n, 0.0 if n < 6 else 1.0 + n, 0.9 if n < 6 else 10 ** (-5 + n / 6), 0.9) for n in range(24)
     ]
-    narrowed, _ = exploitation_space(space(), records, "minimize")
+    narrowed, _ = best_span(space(), records, "minimize")
     lr = narrowed.spec("lr")
     assert lr.high == 1.0
     assert math.log10(lr.high / lr.low) == pytest.approx(5 * MIN_WIDTH)
@@ -89,14 +102,14 @@ def test_a_narrowed_range_keeps_its_minimum_width_and_stays_inside() -> None:
 def test_too_few_feasible_trials_narrow_nothing() -> None:
     records = grid_records()[: MIN_FEASIBLE - 1]
     records += [record(30 + n, None, 0.5, 0.9, State.INFEASIBLE) for n in range(10)]
-    assert exploitation_space(space(), records, "minimize") == (space(), [])
+    assert best_span(space(), records, "minimize") == (space(), [])
 
 
 def test_infeasible_and_pruned_trials_do_not_count_among_the_best() -> None:
     records = grid_records(best_lr=1e-2)
     # Pruned trials (with their best value so far) at lr 1: never inside the best span.
     records += [record(30 + n, -5.0, 0.9, 0.9, State.PRUNED) for n in range(5)]
-    narrowed, _ = exploitation_space(space(), records, "minimize")
+    narrowed, _ = best_span(space(), records, "minimize")
     assert narrowed.spec("lr").high < 0.9
 
 
@@ -105,7 +118,7 @@ def test_trials_outside_the_space_are_ignored() -> None:
     records = grid_records(best_lr=1e-2)
     # Better than anything, but outside the space (a trial from before a narrowing).
     records += [record(40 + n, -1.0, 0.5, 0.9) for n in range(4)]
-    narrowed, _ = exploitation_space(inner, records, "minimize")
+    narrowed, _ = best_span(inner, records, "minimize")
     assert narrowed.spec("lr").high < 0.5
     assert inner.spec("lr").low <= narrowed.spec("lr").low
 
@@ -123,4 +136,63 @@ def test_a_sliver_is_not_cut_off() -> None:
         record(r.number, r.value, r.adam.lr, spread[r.number]) if r.number in spread and r.adam else r
         for r in records
     ]
-    assert exploitation_space(space(), records, "minimize")[0].spec("beta1") == beta1
+    assert best_span(space(), records, "minimize")[0].spec("beta1") == beta1
+
+
+def bowl_in_lr(n_trials: int = 30) -> list[TrialRecord]:
+    """Random trials valued by a bowl in log lr around 1e-2 (a little noise); beta1 is flat."""
+    rng = np.random.default_rng(0)
+    records = []
+    for n in range(n_trials):
+        lr, beta1 = 10 ** rng.uniform(-5, 0), 1 - 10 ** rng.uniform(-3, math.log10(0.5))
+        records.append(record(n, (math.log10(lr) + 2) ** 2 + 0.01 * rng.normal(), lr, beta1))
+    return records
+
+
+def test_trust_sides_follow_the_gp_length_scales() -> None:
+    # lr's length scale is short, beta1's (flat) long: lr gets the minimum side, beta1 the whole
+    # range; without variation in a dimension it keeps the whole range too.
+    sides = trust_sides(space(), bowl_in_lr())
+    assert sides[0] == pytest.approx(MIN_WIDTH) and sides[1] == pytest.approx(1.0)
+    same_beta1 = [record(r.number, r.value, r.adam.lr, 0.9) for r in bowl_in_lr() if r.adam]
+    assert trust_sides(space(), same_beta1)[1] == 1.0
+    flat = [record(r.number, 1.0, r.adam.lr, r.adam.beta1) for r in bowl_in_lr() if r.adam]
+    assert list(trust_sides(space(), flat)) == [1.0, 1.0]
+
+
+def test_a_trust_region_is_a_box_around_the_recommended_trial() -> None:
+    records = bowl_in_lr()
+    narrowed, reasons = trust_region(space(), records, "minimize")
+    centre = recommend(records, space(), "minimize")
+    assert centre is not None and centre.record.adam is not None
+    lr = narrowed.spec("lr")
+    # A side of MIN_WIDTH of the 5-decade range, centred on the recommended trial's lr.
+    assert math.log10(lr.high / lr.low) == pytest.approx(5 * MIN_WIDTH)
+    assert math.log10(centre.record.adam.lr) == pytest.approx(math.log10(lr.low * lr.high) / 2)
+    assert 1e-3 < lr.low < 1e-2 < lr.high < 1e-1  # around the bowl's bottom
+    # beta1 is flat: a side of the whole range, half of it either side of the trial (clipped).
+    whole = space().spec("beta1")
+    unit = whole.unit_from_value(centre.record.adam.beta1)
+    low, high = max(unit - 0.5, 0.0), min(unit + 0.5, 1.0)
+    low, high = (0.0 if low < SNAP else low), (1.0 if high > 1 - SNAP else high)
+    beta1 = narrowed.spec("beta1")
+    ends = sorted(whole.unit_from_value(v) for v in (beta1.low, beta1.high))
+    assert ends == pytest.approx([low, high])
+    assert high - low < 1.0  # this centre lies off the middle: the box reaches one end only
+    assert reasons == [
+        f"narrow lr to {lr.low:.3g}:{lr.high:.3g}, beta1 to {beta1.low:.3g}:{beta1.high:.3g}: "
+        f"a trust region around trial {centre.record.number}, the one recommended so far"
+    ]
+    assert trust_region(space(), records[: MIN_FEASIBLE - 1], "minimize") == (space(), [])
+
+
+def test_a_short_round_with_no_expansion_gets_the_trust_region_and_the_others_the_best_span() -> None:
+    records = bowl_in_lr()
+    trust, span = trust_region(space(), records, "minimize"), best_span(space(), records, "minimize")
+    assert trust != span
+    assert exploitation_space(space(), records, "minimize", trials=25, expanded=False) == trust
+    assert exploitation_space(space(), records, "minimize", trials=TRUST_MAX_TRIALS, expanded=False) == trust
+    assert (
+        exploitation_space(space(), records, "minimize", trials=TRUST_MAX_TRIALS + 1, expanded=False) == span
+    )
+    assert exploitation_space(space(), records, "minimize", trials=25, expanded=True) == span

@@ -17,9 +17,10 @@ After each exploration round the diagnostics of all trials so far decide:
 
 The budget split is ``strategy.plan_next_round``'s. The final round uses ``AdaptiveSampler``
 ("gp": Optuna's GPSampler with the ``diverged`` constraint, i.e. constrained LogEI, fitted
-also on pruned trials) over the settled space narrowed around the best trials so far (with 20
-feasible trials or more; ``narrowing``), and starts from a copy of every earlier trial that
-lies in its space (marked ``copy_of``: data for the sampler, not results of the round).
+also on pruned trials) over the settled space narrowed (with 20 feasible trials or more;
+``narrowing``): to a trust region around the recommended trial when the round is short and no
+range was expanded, else around the best trials so far. It starts from a copy of every earlier
+trial that lies in its space (marked ``copy_of``: data for the sampler, not results of the round).
 
 The plan of each new round is written to the campaign before the round starts and is a pure
 function of the trials before it, so an interrupted campaign resumes exactly where it stopped.
@@ -371,7 +372,9 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     if plan.kind == "exploit":
         why = "exploit: constrained Bayesian optimisation (GP, constrained LogEI) over the settled space"
         settled = space
-        space, narrowings = exploitation_space(space, campaign.trials, info.direction)
+        space, narrowings = exploitation_space(
+            space, campaign.trials, info.direction, trials=plan.budget, expanded=expansions > 0
+        )
         reasons = [*reasons, *narrowings]
     else:
         why = "explore the expanded space"

@@ -109,18 +109,28 @@ def _unit_coordinates(records: Sequence[TrialRecord], space: SearchSpace) -> np.
     return np.array(columns, dtype=float).T.reshape(len(records), len(columns))
 
 
-def posterior_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """The posterior mean at ``x`` of Optuna's GP fitted to ``(x, y)`` and its noise standard
-    deviation, in the units of ``y`` (None if it cannot be fitted)."""
+@dataclass(frozen=True)
+class FittedGP:
+    """Optuna's GP fitted to standardised values: its posterior mean at the fitted points and
+    its noise standard deviation (both in the values' units), and its length scales."""
+
+    means: np.ndarray
+    noise: float
+    length_scales: np.ndarray
+
+
+def fit_gp(x: np.ndarray, y: np.ndarray) -> FittedGP | None:
+    """Optuna's GP (the model of its ``GPSampler``) fitted to ``(x, y)``, ``x`` on the search
+    scale; None if it cannot be fitted. Values all equal: no fit, infinite length scales."""
     try:
         import torch
         from optuna._gp import gp, prior
     except ImportError as error:  # a future Optuna may move its GP module
-        logger.warning("no GP for the recommendation (%s): the best observed trial is recommended", error)
+        logger.warning("no GP (%s): going on without it (best observed trial, whole ranges)", error)
         return None
     mean, std = float(np.mean(y)), float(np.std(y))
     if std == 0.0:
-        return np.full(len(y), mean), 0.0
+        return FittedGP(np.full(len(y), mean), 0.0, np.full(x.shape[1], np.inf))
     try:
         regressor = gp.fit_kernel_params(
             X=x,
@@ -132,10 +142,16 @@ def posterior_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float] | 
         )
         with torch.no_grad():
             posterior, _ = regressor.posterior(torch.from_numpy(x))
+            scales = np.asarray(regressor.length_scales, dtype=float)
     except (RuntimeError, TypeError, AttributeError, ValueError) as error:
-        logger.warning(
-            "GP fit for the recommendation failed (%s): the best observed trial is recommended", error
-        )
+        logger.warning("GP fit failed (%s): going on without it (best observed trial, whole ranges)", error)
         return None
     noise = math.sqrt(float(regressor.noise_var)) * std
-    return np.asarray(posterior.numpy(), dtype=float) * std + mean, noise
+    return FittedGP(np.asarray(posterior.numpy(), dtype=float) * std + mean, noise, scales)
+
+
+def posterior_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The posterior mean at ``x`` of Optuna's GP fitted to ``(x, y)`` and its noise standard
+    deviation, in the units of ``y`` (None if it cannot be fitted)."""
+    fitted = fit_gp(x, y)
+    return None if fitted is None else (fitted.means, fitted.noise)
