@@ -53,8 +53,8 @@ cutting a sliver off a range changes nothing but the reason shown."""
 
 
 TRUST_MAX_TRIALS = 40
-"""The longest exploitation round that searches a trust region. Measured better at 25 trials
-(budget 50) and mixed at 66 (budget 100, worse on the CNN); 40 lies between, unmeasured."""
+"""The longest exploitation round that searches a trust region. Measured better at 25 and 35
+trials (budgets 50 and 60) and mixed at 66 (budget 100, worse on the CNN)."""
 TRUST_SIDE = 0.5
 """The trust region's side (a share of the range) in a dimension of average GP length scale
 (TuRBO's base length)."""
