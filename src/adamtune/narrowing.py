@@ -25,7 +25,7 @@ All on the search scale (log lr, log eps, log(1-beta)).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -103,12 +103,20 @@ def trust_region(
     recommendation = recommend(inside, space, direction)
     assert recommendation is not None  # best_trials found feasible trials
     centre = recommendation.record
+    where = f"a trust region around trial {centre.number}, the one recommended so far"
+    return box_around(space, centre, trust_sides(space, inside), where)
+
+
+def box_around(
+    space: SearchSpace, centre: TrialRecord, sides: Iterable[float], where: str
+) -> tuple[SearchSpace, list[str]]:
+    """``space`` cut (``narrowed_to``) to the box centred on ``centre``'s configuration whose
+    side in each tuned dimension is the share of the range in ``sides``, and the reason."""
     assert centre.adam is not None  # a feasible trial
     spans = {}
-    for spec, side in zip(space.tuned_specs, trust_sides(space, inside), strict=True):
+    for spec, side in zip(space.tuned_specs, sides, strict=True):
         unit = spec.unit_from_value(getattr(centre.adam, spec.name))
         spans[spec.name] = (unit - side / 2, unit + side / 2)
-    where = f"a trust region around trial {centre.number}, the one recommended so far"
     return narrowed_to(space, spans, where)
 
 
