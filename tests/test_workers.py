@@ -50,7 +50,12 @@ def _pids(study: adamtune.Study) -> set[int]:
 
 
 def test_tune_with_workers_shares_the_study_between_processes(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(OBJECTIVE)
+    # Half a second a trial, so that every worker has started (importing adamtune, seconds on
+    # busy cores) before one alone has run the 30 trials.
+    slow = OBJECTIVE.replace("time.sleep(0.02)", "time.sleep(0.1)")
+    assert slow != OBJECTIVE
+    (tmp_path / "train.py").write_text(slow)
+    (tmp_path / "fast.py").write_text(OBJECTIVE)
     budget = 30
     command = [ADAMTUNE, "tune", "train.py:objective", "--budget", str(budget), "--seed", "3"]
     command += ["--strategy", "quasi-random", "--workers", "3"]
@@ -60,7 +65,7 @@ def test_tune_with_workers_shares_the_study_between_processes(tmp_path: Path) ->
 
     study = adamtune.load_study("objective", str(tmp_path / "adamtune.journal"))
     single = adamtune.tune(
-        load_target(f"{tmp_path / 'train.py'}:objective"),
+        load_target(f"{tmp_path / 'fast.py'}:objective"),
         budget,
         storage="memory",
         seed=3,
