@@ -42,6 +42,7 @@ test: lint unit
 bench: $(DEV)
 	$(PY) benchmarks/quality.py fidelity
 	$(PY) benchmarks/quality.py compare
+	$(PY) benchmarks/quality_floors.py
 
 bench-quick: $(DEV)
 	$(PY) benchmarks/quality.py compare --quick
