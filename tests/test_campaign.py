@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -301,7 +302,10 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
     result = subprocess.run([*run, "--baseline", "lr=3e-4"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "round 0 explore (4 trials; lr 1e-05..0.001)" in result.stdout
-    assert "round 1 explore (4 trials; lr 1e-05..0.01)" in result.stdout
+    # The expansion round samples the expanded range's new side, from behind the best trial.
+    expansion = re.search(r"round 1 explore \(4 trials; lr ([0-9.e-]+)\.\.0\.01\)", result.stdout)
+    assert expansion is not None and 1e-4 < float(expansion.group(1)) < 1e-3
+    assert "expand lr to 1e-05:0.01" in result.stdout
     limited = subprocess.run(
         [*run, "--storage", "limited.journal", "--limit", "lr=1e-5:3e-3"],
         cwd=tmp_path,
@@ -309,7 +313,8 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
         text=True,
     )
     assert limited.returncode == 0, limited.stderr
-    assert "round 1 explore (4 trials; lr 1e-05..0.003)" in limited.stdout
+    assert re.search(r"round 1 explore \(4 trials; lr [0-9.e-]+\.\.0\.003\)", limited.stdout)
+    assert "expand lr to 1e-05:0.003" in limited.stdout
     assert "confirmation on 2 fresh seeds" in result.stdout
     assert "adopt it" in result.stdout
     trials = subprocess.run([ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True)

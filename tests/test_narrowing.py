@@ -1,5 +1,5 @@
 """Narrowing the settled space before the exploitation round: the span of the best trials, or a
-trust region around the recommended one."""
+trust region around the recommended one; and an expansion round cut to the expanded side."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from adamtune.narrowing import (
     SNAP,
     TRUST_MAX_TRIALS,
     best_span,
+    expansion_focus,
     exploitation_space,
     trust_region,
     trust_sides,
@@ -196,3 +197,48 @@ def test_a_short_round_with_no_expansion_gets_the_trust_region_and_the_others_th
         exploitation_space(space(), records, "minimize", trials=TRUST_MAX_TRIALS + 1, expanded=False) == span
     )
     assert exploitation_space(space(), records, "minimize", trials=25, expanded=True) == span
+
+
+def lr_records(lrs: list[float]) -> list[TrialRecord]:
+    """Trials valued by their distance from lr 1e-3 (log10)."""
+    return [
+        TrialRecord(n, State.COMPLETE, 1.0 + abs(math.log10(lr) + 3), AdamConfig(lr=lr), n, n)
+        for n, lr in enumerate(lrs)
+    ]
+
+
+def test_an_expansion_round_searches_from_one_trial_spacing_behind_the_best() -> None:
+    searched = SearchSpace.build(["lr"])  # lr 1e-5..1e-3
+    expanded = SearchSpace.build(["lr"], ranges={"lr": (1e-5, 1e-2)})
+    records = lr_records([3e-5, 3e-4, 9.7e-4, 1e-4])
+    focused, reasons = expansion_focus(expanded, searched, records, "minimize")
+    lr = focused.spec("lr")
+    # 4 trials in 1 dimension: a quarter of the searched range (2 decades) below trial 2's 9.7e-4.
+    assert lr.low == pytest.approx(9.7e-4 / 10 ** (2 / 4), rel=1e-6) and lr.high == 1e-2
+    assert reasons == [
+        f"narrow lr to {lr.low:.3g}:0.01: "
+        "the expanded side, from one trial spacing beyond the best trial so far (lr 0.00097)"
+    ]
+    # Maximising, the best is trial 0 (3e-5), within one spacing of the far end: nothing to cut.
+    assert expansion_focus(expanded, searched, records, "maximize") == (expanded, [])
+    # Grown on both sides, or not at all, or no feasible trial: nothing to cut.
+    both = SearchSpace.build(["lr"], ranges={"lr": (1e-6, 1e-2)})
+    assert expansion_focus(both, searched, records, "minimize") == (both, [])
+    assert expansion_focus(searched, searched, records, "minimize") == (searched, [])
+    diverged = [TrialRecord(0, State.INFEASIBLE, None, AdamConfig(lr=1e-3), 0, 0)]
+    assert expansion_focus(expanded, searched, diverged, "minimize") == (expanded, [])
+
+
+def test_an_expanded_beta1_is_cut_on_its_far_side_and_the_other_ranges_kept() -> None:
+    searched = SearchSpace.build(["lr", "beta1"])  # 1-beta1 1e-3..0.1
+    expanded = SearchSpace.build(["lr", "beta1"], ranges={"beta1": (0.5, 0.999)})
+    values = {0.92: 1.0, 0.99: 2.0, 0.95: 1.5, 0.998: 3.0}
+    records = [
+        TrialRecord(n, State.COMPLETE, value, AdamConfig(lr=1e-4, beta1=beta1), n, n)
+        for n, (beta1, value) in enumerate(values.items())
+    ]
+    focused, _ = expansion_focus(expanded, searched, records, "minimize")
+    assert focused.spec("lr") == expanded.spec("lr")
+    beta1 = focused.spec("beta1")
+    # 4 trials in 2 dimensions: half the searched range (2 decades of 1-beta1) beyond 1-0.92.
+    assert beta1.low == 0.5 and 1 - beta1.high == pytest.approx(0.08 / 10, rel=1e-6)

@@ -11,7 +11,10 @@ After each exploration round the diagnostics of all trials so far decide:
 
 - a boundary finding (the best trials at the edge of a range) expands that range one decade
   in that direction, at most ``MAX_DECADES`` beyond the starting range and never outside the
-  legal domain or the user's limit, and another exploration round samples the expanded space;
+  legal domain or the user's limit, and another exploration round samples the expanded space's
+  new side (``narrowing.expansion_focus``: from one trial spacing behind the best trial, since
+  the far side was searched already; the expanded space stays the round's ``settled`` space,
+  which the diagnostics and the next plan read);
 - a large infeasible share with a divergent tail narrows that range away from the divergent
   region (the cut lies between the last trial that trained and the first that diverged).
 
@@ -44,7 +47,7 @@ from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_
 from adamtune.diagnostics import Finding, diagnose_records
 from adamtune.errors import StudyMismatchError
 from adamtune.executors import Executor, Objective
-from adamtune.narrowing import exploitation_space
+from adamtune.narrowing import expansion_focus, exploitation_space
 from adamtune.records import TrialRecord
 from adamtune.sampling import QuasiRandomSampler
 from adamtune.space import HyperparameterSpec, SearchSpace
@@ -81,8 +84,14 @@ class Round:
     seed: int
     reason: str
     settled: SearchSpace | None = None
-    """An exploitation round's space before it was narrowed around the best trials (None: not
-    narrowed): the ranges the study as a whole searched, which its diagnostics and report use."""
+    """A round's space before it was narrowed (an exploitation round's, around the best trials;
+    None: not narrowed): the ranges the study as a whole searched, which its diagnostics, its
+    next plan and its report use."""
+
+    @property
+    def searched(self) -> SearchSpace:
+        """The ranges the study as a whole searched up to this round (``settled`` if set)."""
+        return self.settled or self.space
 
     def study_name(self, campaign: str) -> str:
         return f"{campaign}{ROUND_SEPARATOR}{self.index}"
@@ -130,7 +139,7 @@ class Campaign(Study):
         self.start_info = info
         rounds = self.rounds
         if rounds:
-            self.info = replace(info, space=rounds[-1].settled or rounds[-1].space)
+            self.info = replace(info, space=rounds[-1].searched)
 
     @property
     def strategy(self) -> str:
@@ -353,18 +362,21 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     rounds = campaign.rounds
     current = rounds[-1]
     spent = sum(r.budget for r in rounds)
-    expansions = sum(1 for r in rounds[1:] if r.kind == "explore" and r.space != rounds[r.index - 1].space)
+    expansions = sum(
+        1 for r in rounds[1:] if r.kind == "explore" and r.searched != rounds[r.index - 1].searched
+    )
     if current.kind == "exploit" or spent >= budget:
         return False
     info = campaign.start_info
-    findings = diagnose_records(campaign.trials, current.space, info.direction, info.metric)
-    expanding = next_space(current.space, info.space, findings, narrow=False)[0] != current.space
+    searched = current.searched
+    findings = diagnose_records(campaign.trials, searched, info.direction, info.metric)
+    expanding = next_space(searched, info.space, findings, narrow=False)[0] != searched
     plan: RoundPlan | None = plan_next_round(budget, spent, expansions, expanding)
     if plan is None:
         return False
     # Expansions need quasi-random points in the new region: only an exploration round gets them.
-    space, reasons = next_space(current.space, info.space, findings, expand=plan.kind == "explore")
-    if plan.kind == "explore" and space == current.space:
+    space, reasons = next_space(searched, info.space, findings, expand=plan.kind == "explore")
+    if plan.kind == "explore" and space == searched:
         _extend_round(campaign, current, plan.budget)
         return True
     index = current.index + 1
@@ -378,6 +390,9 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
         reasons = [*reasons, *narrowings]
     else:
         why = "explore the expanded space"
+        settled = space
+        space, focus = expansion_focus(space, searched, campaign.trials, info.direction)
+        reasons = [*reasons, *focus]
     reason = "; ".join([why, *reasons])
     seed = derived_seed(info.seed, index)
     narrowed = settled if settled is not None and settled != space else None

@@ -19,6 +19,13 @@ below ``MIN_WIDTH`` of it, and needs ``MIN_FEASIBLE`` feasible trials. Two shape
   round can afford the broader region: on the CNN at budget 100 (66 trials) it found a better
   region (large eps) that the box around the first round's incumbent missed.
 
+An exploration round after an expansion is cut too (``expansion_focus``): a range that grew
+on one side is sampled from one trial spacing behind the best trial so far to its new end,
+not over the part the earlier rounds searched already. Sampling all of the expanded range spent
+half of those rounds' trials where the first round had shown the objective far worse (lr
+under 2e-4 on the MNIST-1D MLP); the cut lowered the median regret with the default ranges at
+budget 8 on the CNN (0.306 to 0.168) and the language model (0.109 to 0.055).
+
 All on the search scale (log lr, log eps, log(1-beta)).
 """
 
@@ -74,6 +81,44 @@ def exploitation_space(
     if not expanded and trials <= TRUST_MAX_TRIALS:
         return trust_region(space, records, direction)
     return best_span(space, records, direction)
+
+
+def expansion_focus(
+    expanded: SearchSpace,
+    searched: SearchSpace,
+    records: Sequence[TrialRecord],
+    direction: Literal["minimize", "maximize"],
+) -> tuple[SearchSpace, list[str]]:
+    """The part of ``expanded`` an exploration round after an expansion samples, and the reason
+    (none when nothing was cut): each range that grew on one side only is cut on the other, one
+    trial spacing (``len(feasible) ** (-1 / dimensions)`` of the ``searched`` range) beyond the
+    best feasible trial so far. Its far side was searched already and lies behind the best
+    trial as seen from the expansion; ``expanded`` stays the searched space."""
+    feasible = [r for r in records if _usable(r) and _inside(searched, r)]
+    if not feasible:
+        return expanded, []
+    best = (min if direction == "minimize" else max)(feasible, key=_value)
+    assert best.adam is not None  # a usable record
+    spacing = len(feasible) ** (-1.0 / len(expanded.tuned))
+    spans = {}
+    for spec in expanded.tuned_specs:
+        before = searched.spec(spec.name)
+        low, high = sorted(spec.unit_from_value(value) for value in (before.low, before.high))
+        grew_up, grew_down = high < 1.0 - EDGE, low > EDGE
+        if grew_up == grew_down:
+            continue  # not expanded, or on both sides
+        at = spec.unit_from_value(getattr(best.adam, spec.name))
+        reach = spacing * (high - low)
+        spans[spec.name] = (at - reach, 1.0) if grew_up else (0.0, at + reach)
+    # Named by its values, not its number: a resumed campaign numbers its trials differently
+    # (an interrupted trial keeps its number) and must plan the same rounds.
+    at_best = ", ".join(f"{name} {getattr(best.adam, name):.3g}" for name in spans)
+    where = f"the expanded side, from one trial spacing beyond the best trial so far ({at_best})"
+    return narrowed_to(expanded, spans, where)
+
+
+EDGE = 1e-9
+"""Units closer than this to an end of the expanded range are that end (log round-off)."""
 
 
 def best_span(
