@@ -83,6 +83,10 @@ def exploitation_space(
     return best_span(space, records, direction)
 
 
+EDGE = 1e-9
+"""Units closer than this to an end of the expanded range are that end (log round-off)."""
+
+
 def expansion_focus(
     expanded: SearchSpace,
     searched: SearchSpace,
@@ -115,10 +119,6 @@ def expansion_focus(
     at_best = ", ".join(f"{name} {getattr(best.adam, name):.3g}" for name in spans)
     where = f"the expanded side, from one trial spacing beyond the best trial so far ({at_best})"
     return narrowed_to(expanded, spans, where)
-
-
-EDGE = 1e-9
-"""Units closer than this to an end of the expanded range are that end (log round-off)."""
 
 
 def best_span(

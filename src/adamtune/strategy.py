@@ -18,8 +18,8 @@ The budget split of the playbook strategy (``plan_first_round``, ``plan_next_rou
   first round of 20 instead of 25 at budget 50 was not better.
   After each exploration round the diagnostics decide. When they ask for a wider range, an
   expansion round of 20% of the budget (at least 3 trials) explores the expanded space (its
-  new side: ``narrowing.expansion_focus``), at
-  most ``MAX_EXPANSIONS`` times; settling the space comes first, because exploiting the wrong
+  new side: ``narrowing.expansion_focus``), at most ``MAX_EXPANSIONS`` times; settling the
+  space comes first, because exploiting the wrong
   space finds the best of the wrong region. An expansion round that would leave fewer than 3
   trials takes them too. What is left goes to the final Bayesian round over the settled space
   (narrowed when there are 20 feasible ones or more: ``narrowing``),
