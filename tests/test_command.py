@@ -16,6 +16,7 @@ import pytest
 import adamtune
 from adamtune import State
 from adamtune.executors.command import CommandObjective, fill
+from test_processes import ctrl_c_as_in_a_terminal
 
 ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
 EXAMPLE = Path(__file__).parent.parent / "examples" / "train_digits.py"
@@ -221,6 +222,7 @@ def test_ctrl_c_ends_the_command_and_the_study_resumes(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     deadline = time.monotonic() + 30
     while not (tmp_path / "calls.jsonl").exists() and time.monotonic() < deadline:

@@ -53,6 +53,13 @@ OBJECTIVE = textwrap.dedent(
 )
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """Run in a child before it starts: SIGINT's default action, as a terminal's foreground job
+    has. A suite started in the background (``make test &``) passes SIGINT on ignored, and a
+    Python started so never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def results(study: adamtune.Study) -> list[adamtune.TrialRecord]:
     return [r for r in study.trials if r.state in (State.COMPLETE, State.INFEASIBLE, State.PRUNED)]
 
@@ -116,7 +123,12 @@ def test_killed_study_resumes_to_exactly_the_budget(tmp_path: Path, signum: int,
     ]
     journal = tmp_path / "adamtune.journal"
     process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     wait_for_results(journal, 2)
     time.sleep(0.3)  # into the next trial
