@@ -602,10 +602,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["fidelity", "compare", "live", "overview"])
     parser.add_argument("--workloads", default=None, help="comma-separated; default: every table")
-    parser.add_argument("--budgets", help="comma-separated; default 8,20,50,100 (live: 20)")
-    parser.add_argument("--reps", type=int, help="repetitions; default 50 (live: 4)")
     parser.add_argument(
-        "--first-rep", type=int, default=0, help="number of the first repetition (to add more with --merge)"
+        "--budgets", help="comma-separated; default 8,20,50,100 (live: 20; overview: every saved one)"
+    )
+    parser.add_argument(
+        "--reps",
+        type=int,
+        help="repetitions; default 50 (live: 4; overview: every saved one from --first-rep)",
+    )
+    parser.add_argument(
+        "--first-rep",
+        type=int,
+        default=0,
+        help="number of the first repetition (to add more with --merge; overview: the first shown)",
     )
     parser.add_argument("--settings", default="default,wide")
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -649,13 +658,17 @@ def main() -> None:
     if args.what == "overview":  # the saved results, one table per workload (docs/benchmarks.md)
         shown = "quality_live" if args.live else args.name or "quality"
         saved = json.loads((RESULTS / f"{shown}.json").read_text())
+        runs, summary = saved["runs"], saved["summary"]
+        if args.budgets or args.reps or args.first_rep:  # a part of the saved runs, summarised afresh
+            reps = range(args.first_rep, args.first_rep + args.reps) if args.reps else None
+            budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else None
+            runs = select_runs(runs, reps=reps, budgets=budgets, first_rep=args.first_rep)
+            summary = summarise(runs)
         for workload in workloads:
-            print(f"\n**{workload}**\n\n{overview(saved['summary'], workload)}")
+            print(f"\n**{workload}**\n\n{overview(summary, workload)}")
             if args.gaps:
                 floor = noise_floor(paths[workload])
-                print(
-                    f"\nwhere adamtune's median is not the lowest:\n\n{gaps(saved['runs'], workload, floor)}"
-                )
+                print(f"\nwhere adamtune's median is not the lowest:\n\n{gaps(runs, workload, floor)}")
         return
     if args.quick:
         args.budgets, args.reps = args.budgets or "8,20", args.reps or 5
@@ -695,6 +708,23 @@ def main() -> None:
     plot(results, Path(__file__).parent.parent / "docs" / "img" / f"{name}.png", floors)
     print("one seed sd in normalised regret:", {w: round(f, 3) for w, f in floors.items()})
     print(markdown(summary))
+
+
+def select_runs(
+    runs: Sequence[dict[str, Any]],
+    *,
+    reps: range | None = None,
+    budgets: Sequence[int] | None = None,
+    first_rep: int = 0,
+) -> list[dict[str, Any]]:
+    """The runs of repetitions ``reps`` (None: every one from ``first_rep`` on) and of
+    ``budgets`` (None: all)."""
+    return [
+        r
+        for r in runs
+        if (r["rep"] in reps if reps is not None else r["rep"] >= first_rep)
+        and (budgets is None or r["budget"] in budgets)
+    ]
 
 
 def merge_runs(saved: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -221,3 +221,11 @@ def test_named_results_keep_side_tables_apart_from_the_main_ones(
     saved = json.loads((results / "side.json").read_text())
     assert [(r["method"], r["rep"]) for r in saved["runs"]] == [("random", 0), ("random", 1)]
     assert not (results / "quality.json").exists() and plotted[0].name == "side.png"
+
+
+def test_select_runs_keeps_the_named_repetitions_and_budgets() -> None:
+    runs = [result("adamtune", rep, 0.1, budget=budget) for rep in range(6) for budget in (8, 20, 50)]
+    held_out = quality.select_runs(runs, reps=range(3, 5), budgets=[8, 20])
+    assert sorted((r["rep"], r["budget"]) for r in held_out) == [(3, 8), (3, 20), (4, 8), (4, 20)]
+    assert sorted({r["rep"] for r in quality.select_runs(runs, first_rep=4)}) == [4, 5]
+    assert quality.select_runs(runs) == runs
