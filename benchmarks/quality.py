@@ -10,6 +10,8 @@ method's choice can be scored by its true (surrogate) mean, not its lucky observ
     python benchmarks/quality.py compare --quick       # under 10 minutes
     python benchmarks/quality.py compare               # the full comparison (make bench)
     python benchmarks/quality.py live                  # real training at budget 20 (MNIST-1D MLP)
+    python benchmarks/quality.py overview --gaps       # the saved results' tables, and the gaps
+    python benchmarks/quality.py overview --name quality_fresh --also quality   # reps 0-99
 
 Regret of a choice x on a workload: (mean(x) - best) / (median - best), with ``best`` the
 surrogate mean of the table's best measured configuration and ``median`` the median surrogate
@@ -634,6 +636,11 @@ def main() -> None:
         "apart from the main ones (default: quality, quick: quality_quick)",
     )
     parser.add_argument(
+        "--also",
+        help="overview: comma-separated names of more saved results whose runs are added (a run "
+        "of --name's with the same workload, setting, budget, method and repetition wins)",
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="add to the saved results (a run with the same workload, setting, budget, method and "
@@ -659,7 +666,9 @@ def main() -> None:
         shown = "quality_live" if args.live else args.name or "quality"
         saved = json.loads((RESULTS / f"{shown}.json").read_text())
         runs, summary = saved["runs"], saved["summary"]
-        if args.budgets or args.reps or args.first_rep:  # a part of the saved runs, summarised afresh
+        for other in args.also.split(",") if args.also else []:
+            runs = merge_runs(json.loads((RESULTS / f"{other}.json").read_text())["runs"], runs)
+        if args.also or args.budgets or args.reps or args.first_rep:  # summarised afresh
             reps = range(args.first_rep, args.first_rep + args.reps) if args.reps else None
             budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else None
             runs = select_runs(runs, reps=reps, budgets=budgets, first_rep=args.first_rep)
