@@ -669,9 +669,8 @@ def main() -> None:
         for other in args.also.split(",") if args.also else []:
             runs = merge_runs(json.loads((RESULTS / f"{other}.json").read_text())["runs"], runs)
         if args.also or args.budgets or args.reps or args.first_rep:  # summarised afresh
-            reps = range(args.first_rep, args.first_rep + args.reps) if args.reps else None
             budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else None
-            runs = select_runs(runs, reps=reps, budgets=budgets, first_rep=args.first_rep)
+            runs = select_runs(runs, first_rep=args.first_rep, reps=args.reps, budgets=budgets)
             summary = summarise(runs)
         for workload in workloads:
             print(f"\n**{workload}**\n\n{overview(summary, workload)}")
@@ -722,18 +721,14 @@ def main() -> None:
 def select_runs(
     runs: Sequence[dict[str, Any]],
     *,
-    reps: range | None = None,
-    budgets: Sequence[int] | None = None,
     first_rep: int = 0,
+    reps: int | None = None,
+    budgets: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The runs of repetitions ``reps`` (None: every one from ``first_rep`` on) and of
-    ``budgets`` (None: all)."""
-    return [
-        r
-        for r in runs
-        if (r["rep"] in reps if reps is not None else r["rep"] >= first_rep)
-        and (budgets is None or r["budget"] in budgets)
-    ]
+    """The runs of ``reps`` repetitions from ``first_rep`` on (None: every one from there) and
+    of ``budgets`` (None: all)."""
+    last = math.inf if reps is None else first_rep + reps
+    return [r for r in runs if first_rep <= r["rep"] < last and (budgets is None or r["budget"] in budgets)]
 
 
 def merge_runs(saved: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -225,7 +225,7 @@ def test_named_results_keep_side_tables_apart_from_the_main_ones(
 
 def test_select_runs_keeps_the_named_repetitions_and_budgets() -> None:
     runs = [result("adamtune", rep, 0.1, budget=budget) for rep in range(6) for budget in (8, 20, 50)]
-    held_out = quality.select_runs(runs, reps=range(3, 5), budgets=[8, 20])
+    held_out = quality.select_runs(runs, first_rep=3, reps=2, budgets=[8, 20])
     assert sorted((r["rep"], r["budget"]) for r in held_out) == [(3, 8), (3, 20), (4, 8), (4, 20)]
     assert sorted({r["rep"] for r in quality.select_runs(runs, first_rep=4)}) == [4, 5]
     assert quality.select_runs(runs) == runs

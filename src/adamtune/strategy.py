@@ -19,11 +19,10 @@ The budget split of the playbook strategy (``plan_first_round``, ``plan_next_rou
   After each exploration round the diagnostics decide. When they ask for a wider range, an
   expansion round of 20% of the budget (at least 3 trials) explores the expanded space (its
   new side: ``narrowing.expansion_focus``), at most ``MAX_EXPANSIONS`` times; settling the
-  space comes first, because exploiting the wrong
-  space finds the best of the wrong region. An expansion round that would leave fewer than 3
-  trials takes them too. What is left goes to the final Bayesian round over the settled space
-  (narrowed when there are 20 feasible ones or more: ``narrowing``),
-  which starts from every earlier trial inside it.
+  space comes first, because exploiting the wrong space finds the best of the wrong region.
+  An expansion round that would leave fewer than 3 trials takes them too. What is left goes
+  to the final Bayesian round over the settled space (narrowed when there are 20 feasible ones
+  or more: ``narrowing``), which starts from every earlier trial inside it.
 - budget < 8: too small for a Bayesian round to pay off; the first round gets 60% (at least 3),
   and the rest goes to one more exploration round (over the expanded space when the
   diagnostics asked for it, else over the same space).
