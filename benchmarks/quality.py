@@ -664,11 +664,17 @@ def main() -> None:
         return
     if args.what == "overview":  # the saved results, one table per workload (docs/benchmarks.md)
         shown = "quality_live" if args.live else args.name or "quality"
+        also = args.also.split(",") if args.also else []
+        missing = [n for n in [shown, *also] if not (RESULTS / f"{n}.json").exists()]
+        if missing:
+            parser.error(f"--name/--also: expected saved results in {RESULTS}, got no {missing[0]}.json")
+        if args.budgets and not all(b.isdigit() for b in args.budgets.split(",")):
+            parser.error(f"--budgets: expected comma-separated whole numbers, got {args.budgets!r}")
         saved = json.loads((RESULTS / f"{shown}.json").read_text())
         runs, summary = saved["runs"], saved["summary"]
-        for other in args.also.split(",") if args.also else []:
+        for other in also:
             runs = merge_runs(json.loads((RESULTS / f"{other}.json").read_text())["runs"], runs)
-        if args.also or args.budgets or args.reps or args.first_rep:  # summarised afresh
+        if also or args.budgets or args.reps or args.first_rep:  # summarised afresh
             budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else None
             runs = select_runs(runs, first_rep=args.first_rep, reps=args.reps, budgets=budgets)
             summary = summarise(runs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -229,3 +230,20 @@ def test_select_runs_keeps_the_named_repetitions_and_budgets() -> None:
     assert sorted((r["rep"], r["budget"]) for r in held_out) == [(3, 8), (3, 20), (4, 8), (4, 20)]
     assert sorted({r["rep"] for r in quality.select_runs(runs, first_rep=4)}) == [4, 5]
     assert quality.select_runs(runs) == runs
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--name", "no-such-results"], "got no no-such-results.json"),
+        (["--also", "quality,no-such-results"], "got no no-such-results.json"),
+        (["--budgets", "8,x"], "--budgets: expected comma-separated whole numbers, got '8,x'"),
+    ],
+)
+def test_overview_says_what_it_expected_in_one_line(arguments: list[str], expected: str) -> None:
+    script = Path(__file__).parent.parent / "benchmarks" / "quality.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "overview", *arguments], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert expected in done.stderr and "Traceback" not in done.stderr
