@@ -98,25 +98,15 @@ def test_a_divergent_region_is_narrowed_away_and_avoided() -> None:
     assert study.tally().results == 20
 
 
-@pytest.mark.parametrize(
-    ("budget", "explored", "where"),
-    [
-        # A short round right after the first exploration: a trust region around the recommended
-        # trial (one dimension: a side of half the range, 2.5 decades).
-        (50, 25, "a trust region around trial"),
-        # A longer one: the span of the best quarter of the trials.
-        (100, 34, "where the best 9 of 34 feasible trials lie"),
-    ],
-)
-def test_the_exploit_round_narrows_the_settled_space_around_the_best_trials(
-    budget: int, explored: int, where: str
-) -> None:
+def test_the_exploit_round_narrows_the_settled_space_to_a_trust_region() -> None:
+    budget, explored = 50, 25
     study = campaign(valley(1e-2), budget, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
     explore, exploit = study.rounds
     assert (explore.budget, exploit.kind, exploit.budget) == (explored, "exploit", budget - explored)
     lr = exploit.space.spec("lr")
+    # A trust region around the recommended trial (one dimension: a side of half the range).
     assert 1e-4 < lr.low < 3e-3 and 3e-2 < lr.high < 0.3  # around 1e-2, well inside 1e-5..1
-    assert "narrow lr to" in exploit.reason and where in exploit.reason
+    assert "narrow lr to" in exploit.reason and "a trust region around trial" in exploit.reason
     inside = [r for r in study.trials if r.round == 0 and r.adam and lr.low <= r.adam.lr <= lr.high]
     # The narrowed round learns from the earlier trials inside it, and samples only inside it.
     round_study = study.round_study(1)
@@ -130,6 +120,37 @@ def test_the_exploit_round_narrows_the_settled_space_around_the_best_trials(
     assert exploit.settled == explore.space
     assert study.info.space.spec("lr").low == 1e-5 and study.info.space.spec("lr").high == 1.0
     assert not [f for f in study.diagnostics() if f.check == "boundary"]
+    assert [Round.from_dict(r.to_dict()) for r in study.rounds] == study.rounds  # as stored
+
+
+def test_a_long_exploit_round_searches_two_trust_regions_in_turn() -> None:
+    study = campaign(valley(1e-2), 100, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
+    explore, first, second = study.rounds
+    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 34), ("exploit", 33), ("exploit", 33)]
+    assert "the first half of 66 trials" in first.reason and "a trust region around trial" in first.reason
+    assert "a second trust region, around the best explored trial outside the first" in second.reason
+    box1, box2 = first.space.spec("lr"), second.space.spec("lr")
+    explored = [r for r in study.trials if r.round == 0 and r.adam]
+    outside = [r for r in explored if not box1.low <= r.adam.lr <= box1.high]
+    # The second box is centred on the explored trial outside the first that is closest to 1e-2.
+    centre = min(outside, key=lambda r: abs(math.log10(r.adam.lr) + 2))
+    assert f"lr {centre.adam.lr:.3g}" in second.reason and box2.low <= centre.adam.lr <= box2.high
+    assert box2 != box1
+    for planned, box in ((first, box1), (second, box2)):
+        assert all(
+            box.low <= r.adam.lr <= box.high for r in study.trials if r.round == planned.index and r.adam
+        )
+        assert planned.settled == explore.space  # both narrow the settled space
+    # The second half learns once from every earlier trial inside its box (of either round before it).
+    copied = [
+        t.user_attrs["copy_of"] for t in study.round_study(2).optuna.trials if "copy_of" in t.user_attrs
+    ]
+    earlier = [r for r in study.trials if r.round in (0, 1) and r.adam and box2.low <= r.adam.lr <= box2.high]
+    assert len(copied) == len(earlier) == len({(c["round"], c["number"]) for c in copied})
+    best = study.best
+    assert best is not None and best.adam is not None and abs(math.log10(best.adam.lr / 1e-2)) < 0.1
+    assert study.tally().results == 100 and len(study.trials) == 100
+    assert study.info.space == explore.space
     assert [Round.from_dict(r.to_dict()) for r in study.rounds] == study.rounds  # as stored
 
 
@@ -212,6 +233,27 @@ def test_an_interrupted_campaign_resumes_to_the_same_final_state(tmp_path: Path,
     assert _final_state(resumed) == _final_state(straight)
     interrupted = [r for r in resumed.trials if r.state == "failed"]
     assert len(interrupted) == 1 and "interrupted" in (interrupted[0].reason or "")
+
+
+def test_a_campaign_interrupted_in_the_first_half_of_a_split_round_plans_the_same_second(
+    tmp_path: Path,
+) -> None:
+    # Budget 70: 25 explored, then 45 exploited in two trust regions of 22 and 23; the
+    # interruption falls in the first, so the second is planned after the resume.
+    objective, wide = valley(1e-2), {"lr": (1e-5, 1.0)}
+    straight = campaign(objective, 70, tune=["lr"], ranges=wide, storage=str(tmp_path / "a.journal"), seed=3)
+    assert [(r.kind, r.budget) for r in straight.rounds] == [
+        ("explore", 25),
+        ("exploit", 22),
+        ("exploit", 23),
+    ]
+    journal = str(tmp_path / "b.journal")
+    with pytest.raises(KeyboardInterrupt):
+        campaign(_InterruptAt(objective, 35), 70, tune=["lr"], ranges=wide, storage=journal, seed=3)
+    assert len(adamtune.load_study("valley", journal).rounds) == 2  # type: ignore[attr-defined]
+    resumed = campaign(objective, 70, tune=["lr"], ranges=wide, storage=journal, seed=3)
+    assert [r.to_dict() for r in resumed.rounds] == [r.to_dict() for r in straight.rounds]
+    assert _final_state(resumed) == _final_state(straight)
 
 
 def test_a_campaign_refuses_another_budget_or_strategy(tmp_path: Path) -> None:

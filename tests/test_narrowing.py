@@ -19,6 +19,8 @@ from adamtune.narrowing import (
     best_span,
     expansion_focus,
     exploitation_space,
+    second_trust_region,
+    split_round,
     trust_region,
     trust_sides,
 )
@@ -187,16 +189,50 @@ def test_a_trust_region_is_a_box_around_the_recommended_trial() -> None:
     assert trust_region(space(), records[: MIN_FEASIBLE - 1], "minimize") == (space(), [])
 
 
-def test_a_short_round_with_no_expansion_gets_the_trust_region_and_the_others_the_best_span() -> None:
+def test_a_round_with_no_expansion_gets_the_trust_region_and_one_after_an_expansion_the_best_span() -> None:
     records = bowl_in_lr()
     trust, span = trust_region(space(), records, "minimize"), best_span(space(), records, "minimize")
     assert trust != span
-    assert exploitation_space(space(), records, "minimize", trials=25, expanded=False) == trust
-    assert exploitation_space(space(), records, "minimize", trials=TRUST_MAX_TRIALS, expanded=False) == trust
-    assert (
-        exploitation_space(space(), records, "minimize", trials=TRUST_MAX_TRIALS + 1, expanded=False) == span
+    assert exploitation_space(space(), records, "minimize", expanded=False) == trust
+    assert exploitation_space(space(), records, "minimize", expanded=True) == span
+
+
+def test_a_long_round_with_no_expansion_is_split_in_two_halves() -> None:
+    assert split_round(25, expanded=False) == (25,)
+    assert split_round(TRUST_MAX_TRIALS, expanded=False) == (TRUST_MAX_TRIALS,)
+    assert split_round(TRUST_MAX_TRIALS + 1, expanded=False) == (20, 21)
+    assert split_round(66, expanded=False) == (33, 33)
+    assert split_round(66, expanded=True) == (66,)  # after an expansion: one round over the span
+
+
+def test_the_second_trust_region_is_around_the_best_explored_trial_outside_the_first() -> None:
+    explored = bowl_in_lr()
+    first, _ = trust_region(space(), explored, "minimize")
+    low, high = first.spec("lr").low, first.spec("lr").high
+    outside = [r for r in explored if r.adam and not low <= r.adam.lr <= high]
+    assert outside and len(outside) < len(explored)
+    # The first half's trials, all inside the first box, better than any explored trial.
+    first_half = [record(100 + n, -1.0, 1e-2 * 1.1**n, 0.9) for n in range(3)]
+    second, reasons = second_trust_region(space(), first, explored, explored + first_half, "minimize")
+    centre = recommend(outside, space(), "minimize")
+    assert centre is not None and centre.record.adam is not None
+    assert not low <= centre.record.adam.lr <= high  # another region
+    # The first box's sides (fitted to the explored trials), around the new centre, cut to the
+    # range and snapped to its ends as any narrowing is.
+    whole_lr = space().spec("lr")
+    unit = whole_lr.unit_from_value(centre.record.adam.lr)
+    ends = [unit - MIN_WIDTH / 2, unit + MIN_WIDTH / 2]
+    ends = [0.0 if ends[0] < SNAP else ends[0], 1.0 if ends[1] > 1 - SNAP else ends[1]]
+    lr = second.spec("lr")
+    assert [whole_lr.unit_from_value(lr.low), whole_lr.unit_from_value(lr.high)] == pytest.approx(ends)
+    assert second != first and len(reasons) == 1
+    assert "a second trust region, around the best explored trial outside the first" in reasons[0]
+    assert f"lr {centre.record.adam.lr:.3g}" in reasons[0]
+    # No explored trial outside the first box: the trust region of all the trials instead.
+    whole = space()
+    assert second_trust_region(whole, whole, explored, explored + first_half, "minimize") == trust_region(
+        whole, explored + first_half, "minimize"
     )
-    assert exploitation_space(space(), records, "minimize", trials=25, expanded=True) == span
 
 
 def lr_records(lrs: list[float]) -> list[TrialRecord]:

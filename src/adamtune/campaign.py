@@ -21,9 +21,11 @@ After each exploration round the diagnostics of all trials so far decide:
 The budget split is ``strategy.plan_next_round``'s. The final round uses ``AdaptiveSampler``
 ("gp": Optuna's GPSampler with the ``diverged`` constraint, i.e. constrained LogEI, fitted
 also on pruned trials) over the settled space narrowed (with 20 feasible trials or more;
-``narrowing``): to a trust region around the recommended trial when the round is short and no
-range was expanded, else around the best trials so far. It starts from a copy of every earlier
-trial that lies in its space (marked ``copy_of``: data for the sampler, not results of the round).
+``narrowing``): to a trust region around the recommended trial when no range was expanded,
+else around the best trials so far. A long round with no expansion runs as two rounds of half
+each, the second in another trust region, around the best explored trial outside the first box
+(``narrowing.split_round``). Each starts from a copy of every earlier trial that lies in its
+space (marked ``copy_of``: data for the sampler, not results of the round).
 
 The plan of each new round is written to the campaign before the round starts and is a pure
 function of the trials before it, so an interrupted campaign resumes exactly where it stopped.
@@ -47,7 +49,7 @@ from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_
 from adamtune.diagnostics import Finding, diagnose_records
 from adamtune.errors import StudyMismatchError
 from adamtune.executors import Executor, Objective
-from adamtune.narrowing import expansion_focus, exploitation_space
+from adamtune.narrowing import expansion_focus, exploitation_space, second_trust_region, split_round
 from adamtune.records import TrialRecord
 from adamtune.sampling import QuasiRandomSampler
 from adamtune.space import HyperparameterSpec, SearchSpace
@@ -365,9 +367,12 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     expansions = sum(
         1 for r in rounds[1:] if r.kind == "explore" and r.searched != rounds[r.index - 1].searched
     )
-    if current.kind == "exploit" or spent >= budget:
+    if spent >= budget:
         return False
     info = campaign.start_info
+    if current.kind == "exploit":  # the first half of a split exploitation round (split_round)
+        _plan_second_trust_region(campaign, current, budget - spent)
+        return True
     searched = current.searched
     findings = diagnose_records(campaign.trials, searched, info.direction, info.metric)
     expanding = next_space(searched, info.space, findings, narrow=False)[0] != searched
@@ -384,10 +389,13 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     if plan.kind == "exploit":
         why = "exploit: constrained Bayesian optimisation (GP, constrained LogEI) over the settled space"
         settled = space
-        space, narrowings = exploitation_space(
-            space, campaign.trials, info.direction, trials=plan.budget, expanded=expansions > 0
-        )
+        expanded = expansions > 0
+        space, narrowings = exploitation_space(space, campaign.trials, info.direction, expanded=expanded)
         reasons = [*reasons, *narrowings]
+        parts = split_round(plan.budget, expanded=expanded)
+        if len(parts) > 1:
+            why += f", the first half of {plan.budget} trials"
+        plan = replace(plan, budget=parts[0])
     else:
         why = "explore the expanded space"
         settled = space
@@ -398,6 +406,22 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     narrowed = settled if settled is not None and settled != space else None
     _append_round(campaign, Round(index, plan.kind, plan.budget, space, seed, reason, narrowed))
     return True
+
+
+def _plan_second_trust_region(campaign: Campaign, first: Round, trials: int) -> None:
+    """Plan the second half of a split exploitation round: ``trials`` trials over
+    ``second_trust_region`` of the space the first half narrowed."""
+    records = campaign.trials
+    explored = [r for r in records if r.round is not None and r.round < first.index]
+    space, reasons = second_trust_region(
+        first.searched, first.space, explored, records, campaign.start_info.direction
+    )
+    why = "exploit the second half: constrained Bayesian optimisation (GP, constrained LogEI)"
+    index = first.index + 1
+    seed = derived_seed(campaign.start_info.seed, index)
+    narrowed = first.searched if space != first.searched else None
+    reason = "; ".join([why, *reasons])
+    _append_round(campaign, Round(index, "exploit", trials, space, seed, reason, narrowed))
 
 
 def _extend_round(campaign: Campaign, current: Round, extra: int) -> None:
