@@ -238,20 +238,20 @@ def test_an_interrupted_campaign_resumes_to_the_same_final_state(tmp_path: Path,
 def test_a_campaign_interrupted_in_the_first_half_of_a_split_round_plans_the_same_second(
     tmp_path: Path,
 ) -> None:
-    # Budget 70: 25 explored, then 45 exploited in two trust regions of 22 and 23; the
+    # Budget 75: 25 explored, then 50 exploited in two trust regions of 25 each; the
     # interruption falls in the first, so the second is planned after the resume.
     objective, wide = valley(1e-2), {"lr": (1e-5, 1.0)}
-    straight = campaign(objective, 70, tune=["lr"], ranges=wide, storage=str(tmp_path / "a.journal"), seed=3)
+    straight = campaign(objective, 75, tune=["lr"], ranges=wide, storage=str(tmp_path / "a.journal"), seed=3)
     assert [(r.kind, r.budget) for r in straight.rounds] == [
         ("explore", 25),
-        ("exploit", 22),
-        ("exploit", 23),
+        ("exploit", 25),
+        ("exploit", 25),
     ]
     journal = str(tmp_path / "b.journal")
     with pytest.raises(KeyboardInterrupt):
-        campaign(_InterruptAt(objective, 35), 70, tune=["lr"], ranges=wide, storage=journal, seed=3)
+        campaign(_InterruptAt(objective, 35), 75, tune=["lr"], ranges=wide, storage=journal, seed=3)
     assert len(adamtune.load_study("valley", journal).rounds) == 2  # type: ignore[attr-defined]
-    resumed = campaign(objective, 70, tune=["lr"], ranges=wide, storage=journal, seed=3)
+    resumed = campaign(objective, 75, tune=["lr"], ranges=wide, storage=journal, seed=3)
     assert [r.to_dict() for r in resumed.rounds] == [r.to_dict() for r in straight.rounds]
     assert _final_state(resumed) == _final_state(straight)
 

@@ -15,7 +15,7 @@ from adamtune.narrowing import (
     MIN_FEASIBLE,
     MIN_WIDTH,
     SNAP,
-    TRUST_MAX_TRIALS,
+    SPLIT_FROM,
     best_span,
     expansion_focus,
     exploitation_space,
@@ -199,8 +199,9 @@ def test_a_round_with_no_expansion_gets_the_trust_region_and_one_after_an_expans
 
 def test_a_long_round_with_no_expansion_is_split_in_two_halves() -> None:
     assert split_round(25, expanded=False) == (25,)
-    assert split_round(TRUST_MAX_TRIALS, expanded=False) == (TRUST_MAX_TRIALS,)
-    assert split_round(TRUST_MAX_TRIALS + 1, expanded=False) == (20, 21)
+    assert split_round(SPLIT_FROM - 1, expanded=False) == (SPLIT_FROM - 1,)
+    assert split_round(SPLIT_FROM, expanded=False) == (25, 25)
+    assert split_round(SPLIT_FROM + 1, expanded=False) == (25, 26)
     assert split_round(66, expanded=False) == (33, 33)
     assert split_round(66, expanded=True) == (66,)  # after an expansion: one round over the span
 

@@ -22,7 +22,7 @@ The budget split of the playbook strategy (``plan_first_round``, ``plan_next_rou
   space comes first, because exploiting the wrong space finds the best of the wrong region.
   An expansion round that would leave fewer than 3 trials takes them too. What is left goes
   to the final Bayesian round over the settled space (narrowed when there are 20 feasible ones
-  or more: ``narrowing``; a round of more than 40 trials with no expansion before it runs in
+  or more: ``narrowing``; a round of 50 trials or more with no expansion before it runs in
   two halves, each in its own trust region), which starts from every earlier trial inside it.
 - budget < 8: too small for a Bayesian round to pay off; the first round gets 60% (at least 3),
   and the rest goes to one more exploration round (over the expanded space when the
