@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
 import adamtune
 from adamtune import State
@@ -42,12 +43,16 @@ WORKER = textwrap.dedent(
 
 OBJECTIVE = textwrap.dedent(
     """
-    import math, time
+    import math, os, time
+
+    HANG_FROM = int(os.environ.get("HANG_FROM_TRIAL", "-1"))
 
     def objective(trial):
         for step in range(20):
             time.sleep(0.05)
             trial.report(step, val_loss=1.0 / (step + 1))
+            if 0 <= HANG_FROM <= trial.number and step == 3:
+                time.sleep(300)  # stuck mid-trial until the test's signal arrives
         return (math.log10(trial.adam.lr) + 4) ** 2
     """
 )
@@ -91,17 +96,21 @@ def test_four_processes_draw_the_same_points_as_one(tmp_path: Path) -> None:
     assert len(workers_seen) > 1
 
 
-def wait_for_results(journal: Path, count: int, timeout: float = 60) -> None:
+def wait_until_mid_trial(journal: Path, count: int, timeout: float = 60) -> None:
+    """Until ``count`` results are recorded and a trial has reported 4 steps (where it hangs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if journal.exists():
             try:
-                if len(results(adamtune.load_study("objective", str(journal)))) >= count:
-                    return
+                study = adamtune.load_study("objective", str(journal))
             except adamtune.AdamTuneError:
-                pass  # the study is not created yet
+                study = None  # the study is not created yet
+            if study is not None and len(results(study)) >= count:
+                running = [t for t in study.optuna.trials if t.state == TrialState.RUNNING]
+                if any(len(t.intermediate_values) > 3 for t in running):
+                    return
         time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} results after {timeout} s")
+    raise AssertionError(f"not {count} results and a trial hanging at step 3 after {timeout} s")
 
 
 @pytest.mark.parametrize(
@@ -122,16 +131,18 @@ def test_killed_study_resumes_to_exactly_the_budget(tmp_path: Path, signum: int,
         "quasi-random",
     ]
     journal = tmp_path / "adamtune.journal"
+    # From its third trial the first process hangs mid-trial, so the signal surely cuts a trial
+    # (sent a fixed time after the second result, it once could land between two trials).
     process = subprocess.Popen(
         command,
         cwd=tmp_path,
+        env={**os.environ, "HANG_FROM_TRIAL": "2"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=ctrl_c_as_in_a_terminal,
     )
-    wait_for_results(journal, 2)
-    time.sleep(0.3)  # into the next trial
+    wait_until_mid_trial(journal, 2)
     os.kill(process.pid, signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == exit_code
