@@ -19,6 +19,7 @@ from adamtune.narrowing import (
     best_span,
     expansion_focus,
     exploitation_space,
+    narrowed_to,
     second_trust_region,
     split_round,
     trust_region,
@@ -142,6 +143,22 @@ def test_a_sliver_is_not_cut_off() -> None:
     assert best_span(space(), records, "minimize")[0].spec("beta1") == beta1
 
 
+def test_a_beta_cut_by_little_more_than_a_sliver_reads_cut() -> None:
+    # 1 - beta2 from 1e-3 * 10**0.15 = 0.001413: beta2 0.99859, which 3 significant figures of
+    # beta2 itself would show as the range's end 0.999.
+    space = SearchSpace.build(["lr", "beta2"])
+    beta2 = space.spec("beta2")
+    shown = []
+    for units in ((0.0, 1 - 0.15), (0.15, 1.0)):
+        narrowed, reasons = narrowed_to(space, {"beta2": units}, "a test")
+        cut = narrowed.spec("beta2")
+        assert reasons == [f"narrow beta2 to {cut.range_text()}: a test"]
+        ends, whole = cut.range_text().split(":"), beta2.range_text().split(":")
+        assert sum(a != b for a, b in zip(ends, whole, strict=True)) == 1  # one end moved, and reads so
+        shown.append(cut.range_text())
+    assert "0.99:0.99859" in shown
+
+
 def bowl_in_lr(n_trials: int = 30) -> list[TrialRecord]:
     """Random trials valued by a bowl in log lr around 1e-2 (a little noise); beta1 is flat."""
     rng = np.random.default_rng(0)
@@ -183,7 +200,7 @@ def test_a_trust_region_is_a_box_around_the_recommended_trial() -> None:
     assert ends == pytest.approx([low, high])
     assert high - low < 1.0  # this centre lies off the middle: the box reaches one end only
     assert reasons == [
-        f"narrow lr to {lr.low:.3g}:{lr.high:.3g}, beta1 to {beta1.low:.3g}:{beta1.high:.3g}: "
+        f"narrow lr to {lr.low:.3g}:{lr.high:.3g}, beta1 to {beta1.range_text()}: "
         f"a trust region around trial {centre.record.number}, the one recommended so far"
     ]
     assert trust_region(space(), records[: MIN_FEASIBLE - 1], "minimize") == (space(), [])

@@ -61,6 +61,30 @@ def test_log_one_minus_beta_puts_half_of_beta1_above_0_99() -> None:
     assert np.mean(linear > 0.99) == pytest.approx(0.0909, abs=0.01)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("beta2", 0.9999, "0.9999"),  # 3 significant figures of its own: 1
+        ("beta2", 0.998587, "0.99859"),  # 1 - beta2 = 0.001413: 0.999
+        ("beta1", 0.9, "0.9"),
+        ("beta1", 0.95, "0.95"),
+        ("beta1", 0.5, "0.5"),
+        ("beta1", 0.0, "0"),
+        ("lr", 0.012345, "0.0123"),
+        ("eps", 1e-8, "1e-08"),
+    ],
+)
+def test_values_are_shown_to_three_significant_figures_of_one_minus_beta(
+    name: str, value: float, shown: str
+) -> None:
+    assert spec(name).value_text(value) == shown
+
+
+def test_a_range_is_shown_by_its_ends_value_texts() -> None:
+    assert spec("beta2").with_range(0.9, 0.9999).range_text("..") == "0.9..0.9999"
+    assert spec("lr").range_text() == "1e-05:0.001"
+
+
 def test_param_from_unit_ends_and_middle() -> None:
     lr, beta1 = spec("lr"), spec("beta1")
     assert lr.param_from_unit(0.0) == pytest.approx(1e-5, rel=1e-12)

@@ -451,7 +451,7 @@ def next_space(
             narrow_name = finding.hyperparameter
             ranges[narrow_name] = finding.suggested_range
             narrowed.add(narrow_name)
-            cut = _range_text(finding.suggested_range)
+            cut = current.spec(narrow_name).with_range(*finding.suggested_range).range_text()
             reasons.append(f"narrow {narrow_name} to {cut}: {finding.message.rstrip('.')}")
     for finding in findings if expand else ():
         if finding.check != "boundary" or finding.severity != "action" or not finding.suggested_range:
@@ -463,7 +463,8 @@ def next_space(
         if limited == (current.spec(name).low, current.spec(name).high):
             continue
         ranges[name] = limited
-        reasons.append(f"expand {name} to {_range_text(limited)}: {finding.message.rstrip('.')}")
+        grown = current.spec(name).with_range(*limited).range_text()
+        reasons.append(f"expand {name} to {grown}: {finding.message.rstrip('.')}")
     specs = tuple(
         spec.with_range(*ranges[spec.name]) if spec.name in ranges else spec for spec in current.specs
     )
@@ -485,17 +486,11 @@ def limit_expansion(start: HyperparameterSpec, wanted: tuple[float, float]) -> t
     return (min(low, high), max(low, high))
 
 
-def _range_text(bounds: tuple[float, float]) -> str:
-    return f"{bounds[0]:.3g}:{bounds[1]:.3g}"
-
-
 def campaign_rounds_text(campaign: Campaign) -> list[str]:
     """One line per round: kind, trials, the tuned ranges, and why."""
     lines = []
     for planned in campaign.rounds:
-        ranges = ", ".join(
-            f"{spec.name} {spec.low:.3g}..{spec.high:.3g}" for spec in planned.space.tuned_specs
-        )
+        ranges = ", ".join(f"{spec.name} {spec.range_text('..')}" for spec in planned.space.tuned_specs)
         lines.append(
             f"round {planned.index} {planned.kind} ({planned.budget} trials; {ranges}): {planned.reason}"
         )

@@ -119,7 +119,9 @@ def second_trust_region(
     assert centre.adam is not None  # a usable record
     # Named by its values, not its number, as in expansion_focus: a resumed campaign may number
     # its trials differently and must plan the same rounds.
-    at = ", ".join(f"{spec.name} {getattr(centre.adam, spec.name):.3g}" for spec in settled.tuned_specs)
+    at = ", ".join(
+        f"{spec.name} {spec.value_text(getattr(centre.adam, spec.name))}" for spec in settled.tuned_specs
+    )
     where = f"a second trust region, around the best explored trial outside the first ({at})"
     return box_around(settled, centre, trust_sides(settled, inside), where)
 
@@ -157,7 +159,9 @@ def expansion_focus(
         spans[spec.name] = (at - reach, 1.0) if grew_up else (0.0, at + reach)
     # Named by its values, not its number: a resumed campaign numbers its trials differently
     # (an interrupted trial keeps its number) and must plan the same rounds.
-    at_best = ", ".join(f"{name} {getattr(best.adam, name):.3g}" for name in spans)
+    at_best = ", ".join(
+        f"{name} {expanded.spec(name).value_text(getattr(best.adam, name))}" for name in spans
+    )
     where = f"the expanded side, from one trial spacing beyond the best trial so far ({at_best})"
     return narrowed_to(expanded, spans, where)
 
@@ -246,7 +250,7 @@ def narrowed_to(
             continue
         narrowed = _range_from_units(spec, low, high)
         specs.append(narrowed)
-        narrowed_ranges.append(f"{spec.name} to {narrowed.low:.3g}:{narrowed.high:.3g}")
+        narrowed_ranges.append(f"{spec.name} to {narrowed.range_text()}")
     if not narrowed_ranges:
         return space, []
     return SearchSpace(tuple(specs), space.tuned, space.optimizer), [

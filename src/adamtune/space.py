@@ -128,6 +128,18 @@ class HyperparameterSpec:
     def value_from_param(self, param: float) -> float:
         return 1.0 - param if self.scale == "log1m" else param
 
+    def value_text(self, value: float) -> str:
+        """``value`` as shown to people: 3 significant figures, of ``1 - beta`` for a beta (to 3
+        significant figures of its own, beta2 0.9999 reads 1, and 0.99874 reads 0.999)."""
+        if self.scale != "log1m" or not value < 1.0:
+            return f"{value:.3g}"
+        decimals = 2 - math.floor(math.log10(1.0 - value))
+        return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+    def range_text(self, separator: str = ":") -> str:
+        """The range, ``low`` and ``high`` as ``value_text`` shows them."""
+        return f"{self.value_text(self.low)}{separator}{self.value_text(self.high)}"
+
     def param_from_value(self, value: float) -> float:
         return 1.0 - value if self.scale == "log1m" else value
 

@@ -41,16 +41,18 @@ def boundary(
         at_edge = sum(1 for v in values if _band_side(position(spec, v)) == side)
         if outermost is None:
             head = (
-                f"The best trial's {spec.name} ({values[0]:.3g}) sits in the {side} 10% of its range "
+                f"The best trial's {spec.name} ({spec.value_text(values[0])}) sits in the {side} 10% "
+                f"of its range "
                 f"{spec.low:g}..{spec.high:g}, and {at_edge} of the {len(near)} trials within the "
                 "noise of the best sit there too"
             )
         else:
-            where = position(spec, float(getattr(outermost.adam, spec.name)))
+            outer_value = float(getattr(outermost.adam, spec.name))
+            where = position(spec, outer_value)
             rank = "best" if outermost is top[0] else "second best"
             head = (
                 f"The trial closest to the {side} edge of {spec.name}'s range {spec.low:g}..{spec.high:g} "
-                f"({float(getattr(outermost.adam, spec.name)):.3g}, at {where:.0%} of the range on its "
+                f"({spec.value_text(outer_value)}, at {where:.0%} of the range on its "
                 f"search scale) is the {rank} of the study: the objective still improves towards the edge"
             )
         joiner = ": " if outermost is None else ", and "

@@ -76,9 +76,12 @@ def infeasible(records: Sequence[TrialRecord], space: SearchSpace) -> list[Findi
     if tail is not None:
         word = "above" if tail.side == "upper" else "below"
         sign = ">=" if tail.side == "upper" else "<="
-        message += f" All {tail.count} trials with {tail.spec.name} {sign} {tail.first_diverged:.3g} diverged"
+        shown = tail.spec.value_text
+        message += (
+            f" All {tail.count} trials with {tail.spec.name} {sign} {shown(tail.first_diverged)} diverged"
+        )
         if tail.last_feasible is not None:
-            message += f" (the nearest that did not: {tail.last_feasible:.3g})"
+            message += f" (the nearest that did not: {shown(tail.last_feasible)})"
         message += "."
         numbers.update(
             hyperparameter=tail.spec.name,
@@ -91,9 +94,10 @@ def infeasible(records: Sequence[TrialRecord], space: SearchSpace) -> list[Findi
         if share >= LARGE_SHARE and tail.last_feasible is not None:
             cut = tail.boundary
             suggested = (tail.spec.low, cut) if tail.side == "upper" else (cut, tail.spec.high)
+            cut_range = tail.spec.with_range(*suggested).range_text()
             action = (
-                f"Narrow {name} to {suggested[0]:.3g}:{suggested[1]:.3g}, away from the divergent "
-                f"region {word} {cut:.3g}: --range {name}={suggested[0]:.3g}:{suggested[1]:.3g}"
+                f"Narrow {name} to {cut_range}, away from the divergent "
+                f"region {word} {shown(cut)}: --range {name}={cut_range}"
             )
     if failed:
         message += " Failed trials crashed: read their reasons (adamtune trials --state failed --reasons)."

@@ -198,7 +198,7 @@ def _rounds_section(study: Study) -> str:
     rows = []
     for planned in study.rounds:
         ranges = "<br>".join(
-            f"{e(spec.name)} {spec.low:.3g} .. {spec.high:.3g}" for spec in planned.space.tuned_specs
+            f"{e(spec.name)} {spec.range_text(' .. ')}" for spec in planned.space.tuned_specs
         )
         cells = [str(planned.index), e(planned.kind), str(planned.budget), ranges, e(planned.reason)]
         rows.append(
