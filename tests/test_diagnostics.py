@@ -96,6 +96,14 @@ def test_boundary_on_the_beta_scale() -> None:
     assert finding.hyperparameter == "beta1"
     assert finding.numbers["side"] == "upper"
     assert finding.suggested_range == (0.9, pytest.approx(0.9999))
+    best = study.best
+    assert best is not None and best.adam is not None
+    shown = DEFAULT_SPECS[1].value_text(best.adam.beta1)
+    assert shown != "0.999"  # inside the range, and shown so (3 figures of beta1 itself: 0.999)
+    assert (
+        f"The best trial's beta1 ({shown}) sits in the upper 10% of its range 0.9..0.999" in finding.message
+    )
+    assert "and 1 of the 3 trials within the noise of the best sits there too" in finding.message
 
 
 def test_expansion_is_one_decade_on_the_search_scale_and_stays_legal() -> None:

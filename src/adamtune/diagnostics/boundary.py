@@ -44,7 +44,7 @@ def boundary(
                 f"The best trial's {spec.name} ({spec.value_text(values[0])}) sits in the {side} 10% "
                 f"of its range "
                 f"{spec.low:g}..{spec.high:g}, and {at_edge} of the {len(near)} trials within the "
-                "noise of the best sit there too"
+                f"noise of the best {'sits' if at_edge == 1 else 'sit'} there too"
             )
         else:
             outer_value = float(getattr(outermost.adam, spec.name))
