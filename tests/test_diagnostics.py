@@ -21,6 +21,7 @@ from adamtune.diagnostics import (
     infeasible,
     instability,
 )
+from adamtune.diagnostics.boundary import _company
 from adamtune.diagnostics.geometry import expanded, position
 from adamtune.space import DEFAULT_SPECS, SearchSpace
 from adamtune.testing import SyntheticObjective
@@ -103,7 +104,26 @@ def test_boundary_on_the_beta_scale() -> None:
     assert (
         f"The best trial's beta1 ({shown}) sits in the upper 10% of its range 0.9..0.999" in finding.message
     )
-    assert "and 1 of the 3 trials within the noise of the best sits there too" in finding.message
+    # The best is the only one of the 3 trials within its noise at the edge.
+    assert "and none of the 2 other trials within the noise of the best is there" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("at_edge", "others", "text"),
+    [
+        (0, 0, "no other trial lies within the noise of the best"),
+        (1, 1, "the one other trial within the noise of the best sits there too"),
+        (0, 1, "the one other trial within the noise of the best is not there"),
+        (0, 2, "none of the 2 other trials within the noise of the best is there"),
+        (1, 3, "1 of the 3 other trials within the noise of the best sits there too"),
+        (2, 3, "2 of the 3 other trials within the noise of the best sit there too"),
+        (3, 3, "all 3 other trials within the noise of the best sit there too"),
+    ],
+)
+def test_the_boundary_finding_counts_the_other_trials_at_the_best_ones_edge(
+    at_edge: int, others: int, text: str
+) -> None:
+    assert _company(at_edge, others) == text
 
 
 def test_expansion_is_one_decade_on_the_search_scale_and_stays_legal() -> None:

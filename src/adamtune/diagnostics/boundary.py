@@ -42,9 +42,7 @@ def boundary(
         if outermost is None:
             head = (
                 f"The best trial's {spec.name} ({spec.value_text(values[0])}) sits in the {side} 10% "
-                f"of its range "
-                f"{spec.low:g}..{spec.high:g}, and {at_edge} of the {len(near)} trials within the "
-                f"noise of the best {'sits' if at_edge == 1 else 'sit'} there too"
+                f"of its range {spec.low:g}..{spec.high:g}, and {_company(at_edge - 1, len(near) - 1)}"
             )
         else:
             outer_value = float(getattr(outermost.adam, spec.name))
@@ -99,6 +97,20 @@ def _at_user_limit(spec: HyperparameterSpec, side: str) -> bool:
     if spec.limit is None:
         return False
     return spec.high == spec.limit[1] if side == "upper" else spec.low == spec.limit[0]
+
+
+def _company(at_edge: int, others: int) -> str:
+    """How many of the ``others`` trials within the noise of the best share its edge."""
+    noise = "within the noise of the best"
+    if others == 0:
+        return f"no other trial lies {noise}"
+    if others == 1:
+        return f"the one other trial {noise} {'sits there too' if at_edge else 'is not there'}"
+    if at_edge == 0:
+        return f"none of the {others} other trials {noise} is there"
+    if at_edge == others:
+        return f"all {others} other trials {noise} sit there too"
+    return f"{at_edge} of the {others} other trials {noise} {'sits' if at_edge == 1 else 'sit'} there too"
 
 
 def _band_side(where: float) -> str | None:
