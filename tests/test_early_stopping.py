@@ -144,16 +144,19 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys, time
     mode, trial = sys.argv[1], int(sys.argv[2])
+    to_be_stopped = mode != "median" or (trial >= 5 and trial % 2 == 1)
     if mode == "diverge":
         curve = [("train_loss", v) for v in (1.0, 2.0, 15.0, 30.0)]
     elif mode == "patience":
         curve = [("val_loss", v) for v in (3.0, 2.0, 2.5, 2.6, 2.7, 1.0)]
     else:  # median: trials from 5 on with odd numbers are much worse
-        level = 10.0 if trial >= 5 and trial % 2 else 1.0
+        level = 10.0 if to_be_stopped else 1.0
         curve = [("val_loss", level + 1 / s) for s in range(1, 5)]
     for step, (name, value) in enumerate(curve, start=1):
         print(json.dumps({"step": step, name: value}), flush=True)
-        time.sleep(0.3)  # leave the runner time to end it
+        time.sleep(0.3)
+    # A command the runner should end has seconds more to be ended, even on a loaded machine.
+    time.sleep(3.0 if to_be_stopped else 0.0)
     with open(f"finished-{trial}", "w") as done:
         done.write("ran to the end")
     """
