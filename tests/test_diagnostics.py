@@ -261,6 +261,8 @@ def test_coupling_reports_the_best_lr_per_beta1_bucket() -> None:
     assert sum(b["trials"] for b in buckets) == 48
     assert -2.0 <= finding.numbers["decades"] < -0.9
     assert "coupled" in finding.message
+    # Bucket centres at 1/6, 1/2 and 5/6 of log(1 - beta1) over 1e-1..1e-3, shown by 1 - beta1.
+    assert "(beta1 ~0.9536)" in finding.message and "(beta1 ~0.99785)" in finding.message
 
 
 def test_no_coupling_finding_without_both_lr_and_beta1() -> None:

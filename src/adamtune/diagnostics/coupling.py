@@ -35,7 +35,7 @@ def coupling(records: Sequence[TrialRecord], space: SearchSpace, direction: str)
     lrs = [row["best_lr"] for row in rows]
     decades = math.log10(lrs[-1] / lrs[0])  # signed: lowest to highest beta1
     spread = math.log10(max(lrs) / min(lrs))
-    moves = " -> ".join(f"{row['best_lr']:.3g} (beta1 ~{row['beta1']:.4g})" for row in rows)
+    moves = " -> ".join(f"{row['best_lr']:.3g} (beta1 ~{beta1.value_text(row['beta1'])})" for row in rows)
     message = f"Best lr per beta1 bucket: {moves}."
     if spread >= COUPLED_DECADES:
         message += (
