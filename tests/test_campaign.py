@@ -344,6 +344,7 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
     result = subprocess.run([*run, "--baseline", "lr=3e-4"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "round 0 explore (4 trials; lr 1e-05..0.001)" in result.stdout
+    assert "round 0: explore, 4 trials, lr 1e-05..0.001" in result.stderr  # the progress line
     # The expansion round samples the expanded range's new side, from behind the best trial.
     expansion = re.search(r"round 1 explore \(4 trials; lr ([0-9.e-]+)\.\.0\.01\)", result.stdout)
     assert expansion is not None and 1e-4 < float(expansion.group(1)) < 1e-3

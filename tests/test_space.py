@@ -85,6 +85,12 @@ def test_a_range_is_shown_by_its_ends_value_texts() -> None:
     assert spec("lr").range_text() == "1e-05:0.001"
 
 
+def test_a_space_shows_its_tuned_ranges_in_order() -> None:
+    space = SearchSpace.build(("beta2", "lr"), ranges={"beta2": (0.9, 0.9999)})
+    assert space.tuned_ranges() == ["lr 1e-05..0.001", "beta2 0.9..0.9999"]
+    assert space.tuned_ranges(" .. ")[0] == "lr 1e-05 .. 0.001"
+
+
 def test_param_from_unit_ends_and_middle() -> None:
     lr, beta1 = spec("lr"), spec("beta1")
     assert lr.param_from_unit(0.0) == pytest.approx(1e-5, rel=1e-12)

@@ -39,7 +39,7 @@ PROGRAM = textwrap.dedent(
     import json, math, sys, time
     lr = float(sys.argv[1])
     for step in range(3):
-        time.sleep(0.05)
+        time.sleep(0.2)
         print(json.dumps({"step": step, "val_loss": (math.log10(lr) + 4) ** 2 + 1 / (step + 1)}))
     """
 )
@@ -84,6 +84,8 @@ def test_tune_with_workers_shares_the_study_between_processes(tmp_path: Path) ->
 
 
 def test_a_worker_started_first_waits_for_a_run_study_and_runs_its_command(tmp_path: Path) -> None:
+    # The program takes 0.6 s a trial, so the 12 trials last longer than the worker's wait to
+    # notice the study (a poll every WAIT_POLL_S) even where starting it takes seconds.
     (tmp_path / "prog.py").write_text(PROGRAM)
     journal = str(tmp_path / "s.journal")
     worker = subprocess.Popen(

@@ -490,7 +490,7 @@ def campaign_rounds_text(campaign: Campaign) -> list[str]:
     """One line per round: kind, trials, the tuned ranges, and why."""
     lines = []
     for planned in campaign.rounds:
-        ranges = ", ".join(f"{spec.name} {spec.range_text('..')}" for spec in planned.space.tuned_specs)
+        ranges = ", ".join(planned.space.tuned_ranges())
         lines.append(
             f"round {planned.index} {planned.kind} ({planned.budget} trials; {ranges}): {planned.reason}"
         )

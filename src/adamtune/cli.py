@@ -449,7 +449,7 @@ class _Announcer:
         self._bar.trial_finished(study, record, done)
 
     def round_started(self, campaign: Campaign, planned: Round) -> None:
-        ranges = ", ".join(f"{s.name} {s.range_text('..')}" for s in planned.space.tuned_specs)
+        ranges = ", ".join(planned.space.tuned_ranges())
         self._bar.note(f"round {planned.index}: {planned.kind}, {planned.budget} trials, {ranges}")
 
     def confirmation_started(self, study: Study, runs: int) -> Progress:

@@ -251,6 +251,10 @@ class SearchSpace:
     def tuned_specs(self) -> tuple[HyperparameterSpec, ...]:
         return tuple(spec for spec in self.specs if spec.name in self.tuned)
 
+    def tuned_ranges(self, separator: str = "..") -> list[str]:
+        """``name low..high`` for each tuned hyperparameter, as ``range_text`` shows it."""
+        return [f"{spec.name} {spec.range_text(separator)}" for spec in self.tuned_specs]
+
     def distributions(self) -> dict[str, FloatDistribution]:
         """Optuna parameter name -> distribution, for the tuned hyperparameters."""
         return {spec.param_name: spec.distribution() for spec in self.tuned_specs}

@@ -197,9 +197,7 @@ def _rounds_section(study: Study) -> str:
         return ""
     rows = []
     for planned in study.rounds:
-        ranges = "<br>".join(
-            f"{e(spec.name)} {spec.range_text(' .. ')}" for spec in planned.space.tuned_specs
-        )
+        ranges = "<br>".join(e(text) for text in planned.space.tuned_ranges(" .. "))
         cells = [str(planned.index), e(planned.kind), str(planned.budget), ranges, e(planned.reason)]
         rows.append(
             "<tr>" + "".join(f"<td class='nowrap'>{c}</td>" for c in cells[:4]) + f"<td>{cells[4]}</td></tr>"
