@@ -271,7 +271,7 @@ def test_an_expansion_round_searches_from_one_trial_spacing_behind_the_best() ->
     assert lr.low == pytest.approx(9.7e-4 / 10 ** (2 / 4), rel=1e-6) and lr.high == 1e-2
     assert reasons == [
         f"narrow lr to {lr.low:.3g}:0.01: "
-        "the expanded side, from one trial spacing beyond the best trial so far (lr 0.00097)"
+        "the expanded side, from one trial spacing behind the best trial so far (lr 0.00097)"
     ]
     # Maximising, the best is trial 0 (3e-5), within one spacing of the far end: nothing to cut.
     assert expansion_focus(expanded, searched, records, "maximize") == (expanded, [])

@@ -138,7 +138,7 @@ def expansion_focus(
 ) -> tuple[SearchSpace, list[str]]:
     """The part of ``expanded`` an exploration round after an expansion samples, and the reason
     (none when nothing was cut): each range that grew on one side only is cut on the other, one
-    trial spacing (``len(feasible) ** (-1 / dimensions)`` of the ``searched`` range) beyond the
+    trial spacing (``len(feasible) ** (-1 / dimensions)`` of the ``searched`` range) behind the
     best feasible trial so far. Its far side was searched already and lies behind the best
     trial as seen from the expansion; ``expanded`` stays the searched space."""
     feasible = [r for r in records if _usable(r) and _inside(searched, r)]
@@ -162,7 +162,7 @@ def expansion_focus(
     at_best = ", ".join(
         f"{name} {expanded.spec(name).value_text(getattr(best.adam, name))}" for name in spans
     )
-    where = f"the expanded side, from one trial spacing beyond the best trial so far ({at_best})"
+    where = f"the expanded side, from one trial spacing behind the best trial so far ({at_best})"
     return narrowed_to(expanded, spans, where)
 
 
