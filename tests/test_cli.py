@@ -369,8 +369,8 @@ def test_failure_hint_names_a_working_command(broken: Broken) -> None:
 BAD_INPUTS: list[tuple[list[str], Sequence[str]]] = [
     (["tune", "objectives.py:objective", "--budget", "0"], ["--budget: expected", ">= 1", "got 0"]),
     # Checked by the library under its Python names; the CLI names the option that was given.
-    (["run", "--budget", "2", "--seed", "-3", "--", "true"], ["--seed: expected a whole number >= 0, got -3"]),
-    (["tune", "objectives.py:objective", "--budget", "2", "--max-failures", "0"], ["--max-failures: expected"]),
+    (["run", "--budget", "2", "--seed", "-3", "--", "true"], ["--seed: expected a whole number >= 0", "-3"]),
+    (["tune", "objectives.py:objective", "--budget", "2", "--max-failures", "0"], ["--max-failures: "]),
     (["tune", "objectives.py:objective", "--budget", "2", "--confirm", "-1"], ["--confirm: expected"]),
     (["tune", "objectives.py:objective", "--budget", "2", "--confirm-top", "0"], ["--confirm-top: expected"]),
     (["tune", "objectives.py:objective", "--budget", "2", "--patience", "0"], ["--patience: expected"]),
@@ -477,3 +477,15 @@ def test_tune_says_when_a_range_is_not_tuned(tmp_path: Path) -> None:
     ranged = tuning_line(ok(tmp_path, *args, "--range", "eps=1e-10:1"))
     assert "eps has a range but is not tuned with 2 trials" in ranged
     assert "eps" not in tuning_line(ok(tmp_path, *args))
+
+
+def test_only_a_leading_option_parameter_is_renamed() -> None:
+    from adamtune.cli import _named_by_option
+
+    assert (
+        _named_by_option("max_consecutive_failures: expected >= 1, got 0")
+        == "--max-failures: expected >= 1, got 0"
+    )
+    assert _named_by_option("confirm_top: expected >= 1, got 0") == "--confirm-top: expected >= 1, got 0"
+    for kept in ("path: expected a file, got x", "study 'a': expected a trial", "no colon here"):
+        assert _named_by_option(kept) == kept

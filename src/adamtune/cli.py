@@ -687,6 +687,19 @@ def _configure_logging(debug: bool) -> None:
         logger.setLevel(logging.DEBUG)
 
 
+# The library names a bad value by its Python parameter; on the command line the user gave an
+# option. Options whose name is not the parameter's with dashes are listed here.
+_OPTION_OF_PARAMETER = {"max_consecutive_failures": "--max-failures"}
+
+
+def _named_by_option(message: str) -> str:
+    """``message`` with a leading ``parameter:`` named as the option the user gave instead."""
+    name, colon, rest = message.partition(": ")
+    option = _OPTION_OF_PARAMETER.get(name, "--" + name.replace("_", "-"))
+    options = {opt for command in cli.commands.values() for param in command.params for opt in param.opts}
+    return f"{option}: {rest}" if colon and option in options else message
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one line and exit code 2 for every user mistake, unless --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -705,7 +718,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except AdamTuneError as error:
         if debug:
             raise
-        err.print(f"error: {error}", markup=False)
+        err.print(f"error: {_named_by_option(str(error))}", markup=False)
         sys.exit(error.exit_code)
     except Exception as error:
         if debug:

@@ -255,8 +255,9 @@ def tune(
     in the working directory); calling again with the same settings resumes it.
 
     Early stopping (PLAYBOOK.md section 6): ``trial.report`` ends a trial that diverges (NaN,
-    inf, or a training loss ``divergence_factor`` times its first value), that has not improved
-    for ``patience`` reports, or that ``pruner`` ("median", "asha" or an Optuna pruner) stops.
+    inf, or a training loss ``divergence_factor`` times its first value; None: NaN and inf only),
+    that has not improved for ``patience`` reports, or that ``pruner`` ("median", "asha" or an
+    Optuna pruner) stops.
 
     ``workers`` > 1 runs that many trials at once in threads of this process: for objectives
     that wait on other processes (``adamtune run``), not for Python training loops.

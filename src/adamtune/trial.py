@@ -34,7 +34,7 @@ class StopRules:
     def __post_init__(self) -> None:
         factor = self.divergence_factor
         if factor is not None and not (isinstance(factor, int | float) and factor > 1):
-            raise ConfigError(f"divergence_factor: expected a number > 1 (or None), got {factor!r}")
+            raise ConfigError(f"divergence_factor: expected a number > 1, got {factor!r}")
         patience = self.patience
         if patience is not None and (
             isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
