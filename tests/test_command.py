@@ -96,6 +96,34 @@ def test_complete_trials_get_placeholders_env_and_logs(tmp_path: Path) -> None:
     assert "adamtune-logs/train.py/trial-0.stdout" in listed.stdout
 
 
+def test_every_trial_of_a_campaign_keeps_its_own_logs(tmp_path: Path) -> None:
+    # Each round (and the confirmation) is an Optuna study numbering its trials from 0: their
+    # logs must not overwrite each other's.
+    (tmp_path / "prog.py").write_text(
+        "import json, math, os, sys\n"
+        "lr = float(sys.argv[1])\n"
+        "print(f'lr={lr!r} run={sys.argv[2]} env={os.environ[\"ADAMTUNE_RUN\"]}')\n"
+        "print(json.dumps({'step': 0, 'val_loss': (math.log10(lr) + 2) ** 2}))\n"
+    )
+    command = [ADAMTUNE, "run", "--budget", "8", "--tune", "lr", "--confirm", "1", "--"]
+    done = subprocess.run(
+        [*command, sys.executable, "prog.py", "{lr}", "{run}"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+    records = study(tmp_path).trials
+    assert {r.round for r in records} == {0, 1} and len(records) == 8
+    paths = [r.logs["stdout"] for r in records]
+    assert len(set(paths)) == len(paths)
+    for record, path in zip(records, paths, strict=True):
+        assert record.adam is not None
+        run = f"round-{record.round}-{Path(path).stem}"  # {run}: unique where {trial} is not
+        assert Path(path).parent.name == f"round-{record.round}"
+        assert (tmp_path / path).read_text().splitlines()[0] == f"lr={record.adam.lr!r} run={run} env={run}"
+    confirm_logs = sorted((tmp_path / "adamtune-logs" / "prog.py" / "confirm").glob("*.stdout"))
+    assert len(confirm_logs) == 4  # the 3 best and the baseline, on 1 seed
+
+
 def test_objective_last_and_maximize(tmp_path: Path) -> None:
     result = run(
         tmp_path,

@@ -104,6 +104,25 @@ def test_cli_executor_ray_on_an_existing_cluster(cluster: str, tmp_path: Path) -
     assert launch["options"]["executor"] == "ray"  # workers run their trials on Ray too
 
 
+def test_run_sends_each_command_to_ray_and_keeps_its_logs(tmp_path: Path, cluster: str) -> None:
+    (tmp_path / "prog.py").write_text(
+        "import json, sys\n"
+        "print('run=' + sys.argv[2])\n"
+        "print(json.dumps({'step': 0, 'val_loss': float(sys.argv[1])}))\n"
+    )
+    command = [ADAMTUNE, "run", "--budget", "3", "--strategy", "quasi-random", "--executor", "ray"]
+    command += ["--ray-address", cluster, "--", sys.executable, str(tmp_path / "prog.py"), "{lr}", "{run}"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    study = adamtune.load_study("prog.py", str(tmp_path / "adamtune.journal"))
+    assert [r.state for r in study.trials] == [State.COMPLETE] * 3
+    for record in study.trials:
+        assert record.adam is not None and record.value == record.adam.lr
+        log = Path(record.logs["stdout"])  # written by the Ray worker, where the driver looks
+        assert log == tmp_path / "adamtune-logs" / "prog.py" / f"trial-{record.number}.stdout"
+        assert log.read_text().splitlines()[0] == f"run=trial-{record.number}"
+
+
 def test_ray_address_needs_the_ray_executor(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text("def objective(trial):\n    return 1.0\n")
     command = [ADAMTUNE, "tune", "train.py:objective", "--budget", "2", "--ray-address", "auto"]

@@ -278,8 +278,9 @@ def run_command(
 ) -> None:
     """Tune any program: adamtune run [OPTIONS] -- COMMAND ARG...
 
-    Placeholders {lr} {beta1} {beta2} {eps} {weight_decay} {seed} {trial} in the arguments get
-    the trial's values (also in ADAMTUNE_LR, ...). Each line the command prints that is a JSON
+    Placeholders {lr} {beta1} {beta2} {eps} {weight_decay} {seed} {trial} {run} in the arguments
+    get the trial's values (also in ADAMTUNE_LR, ...); {run} names the run uniquely in the study
+    ({trial} restarts in each round). Each line the command prints that is a JSON
     object is a report, e.g. {"step": 100, "val_loss": 0.41}.
     """
     if budget is None:

@@ -1,11 +1,16 @@
 """Tune any training program: run a command per trial and read its JSON lines as reports.
 
 The command runs without a shell, as an argument list, so no value can inject shell syntax.
-Placeholders ``{lr}``, ``{beta1}``, ``{beta2}``, ``{eps}``, ``{weight_decay}``, ``{seed}`` and
-``{trial}`` in its arguments are replaced (floats as Python's ``repr``: full precision); the same
-values are in the environment as ``ADAMTUNE_LR``, ..., ``ADAMTUNE_TRIAL``. Every line of
+Placeholders ``{lr}``, ``{beta1}``, ``{beta2}``, ``{eps}``, ``{weight_decay}``, ``{seed}``,
+``{trial}`` and ``{run}`` in its arguments are replaced (floats as Python's ``repr``: full
+precision); the same values are in the environment as ``ADAMTUNE_LR``, ..., ``ADAMTUNE_RUN``.
+``{trial}`` is Optuna's trial number, which starts from 0 again in each round of a campaign and
+in its confirmation; ``{run}`` names the run uniquely in the study (``trial-3``,
+``round-1-trial-3``, ``confirm-trial-0``), for naming the program's own files. Every line of
 standard output that is a JSON object is a report, such as
-``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``; other lines only go to the trial's log.
+``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``; other lines only go to the trial's log,
+``adamtune-logs/STUDY/trial-N.stdout`` (``.../round-K/trial-N`` for a campaign's round, whose
+trials Optuna numbers from 0 in each round).
 """
 
 from __future__ import annotations
@@ -18,16 +23,16 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from adamtune.errors import ConfigError, TrialFailed
 from adamtune.outcomes import as_number
 from adamtune.records import LOGS
 from adamtune.trial import Trial
 
-PLACEHOLDERS = ("lr", "beta1", "beta2", "eps", "weight_decay", "seed", "trial")
+PLACEHOLDERS = ("lr", "beta1", "beta2", "eps", "weight_decay", "seed", "trial", "run")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 STDERR_TAIL = 20  # lines of standard error kept as the reason of a failed trial
 
@@ -43,7 +48,7 @@ def trial_values(trial: Trial) -> dict[str, str]:
         "weight_decay": adam.weight_decay,
     }
     values = {name: repr(float(value)) for name, value in floats.items()}
-    values.update(seed=str(trial.seed), trial=str(trial.number))
+    values.update(seed=str(trial.seed), trial=str(trial.number), run=log_stem(trial).replace("/", "-"))
     return values
 
 
@@ -58,7 +63,7 @@ class CommandObjective:
 
     ``objective="best"`` takes the best value of ``metric`` reported during training (by
     ``direction``), ``"last"`` the last one. ``timeout_s`` ends a trial that runs longer, with
-    its whole process group. Logs go to ``log_dir/trial-N.stdout`` and ``.stderr``.
+    its whole process group. Logs go to ``log_dir/LOG_STEM.stdout`` and ``.stderr`` (``log_stem``).
     """
 
     argv: tuple[str, ...]
@@ -83,15 +88,24 @@ class CommandObjective:
     def __name__(self) -> str:
         return Path(self.argv[0]).name
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to another process (a Ray task): what to run, not this process's commands, and
+        # the logs' folder as this process finds it, wherever the task's working directory is.
+        state = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        return {**state, "log_dir": self.log_dir.absolute()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state, _running={}, _lock=threading.Lock(), _cancelled=threading.Event())
+
     def __call__(self, trial: Trial) -> float:
         if self._cancelled.is_set():
             raise KeyboardInterrupt
         values = trial_values(trial)
         argv = fill(self.argv, values)
         env = {**os.environ, **{f"ADAMTUNE_{name.upper()}": v for name, v in values.items()}}
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        out_path = self.log_dir / f"trial-{trial.number}.stdout"
-        err_path = self.log_dir / f"trial-{trial.number}.stderr"
+        stem = self.log_dir / log_stem(trial)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        out_path, err_path = stem.with_suffix(".stdout"), stem.with_suffix(".stderr")
         trial.optuna_trial.set_user_attr(LOGS, {"stdout": str(out_path), "stderr": str(err_path)})
         with (
             open(out_path, "w", encoding="utf-8") as out_log,
@@ -236,6 +250,19 @@ def _tail(log: IO[str]) -> str:
     return "\n".join(lines[-STDERR_TAIL:])
 
 
+def log_stem(trial: Trial) -> str:
+    """``trial-N``, in a folder of its own for each part of a campaign (``round-K``,
+    ``confirm``): every part is an Optuna study that numbers its trials from 0."""
+    from adamtune.storage import PART_MARK
+
+    _, marked, part = trial.optuna_trial.study.study_name.partition(PART_MARK)
+    return f"{_safe_name(part)}/trial-{trial.number}" if marked else f"trial-{trial.number}"
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
 def log_dir(storage: str | None, study: str) -> Path:
     """Where a study's command logs go: ``adamtune-logs/STUDY`` beside a journal file, else in
     the working directory."""
@@ -243,4 +270,4 @@ def log_dir(storage: str | None, study: str) -> Path:
 
     path = storage if storage is not None else DEFAULT_STORAGE
     base = Path(path.removeprefix("journal:")).parent if path.endswith(".journal") else Path(".")
-    return base / "adamtune-logs" / re.sub(r"[^A-Za-z0-9._-]", "_", study)
+    return base / "adamtune-logs" / _safe_name(study)

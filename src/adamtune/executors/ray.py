@@ -39,11 +39,17 @@ class _Recorder:
     number: int
     user_attrs: dict[str, Any]
     study_attrs: dict[str, Any]
+    study_name: str
     reports: list[tuple[float, int]] = field(default_factory=list)
+    attrs_set: dict[str, Any] = field(default_factory=dict)
 
     @property
     def study(self) -> _StudyView:
-        return _StudyView(self.study_attrs)
+        return _StudyView(self.study_name, self.study_attrs)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.user_attrs[key] = value
+        self.attrs_set[key] = value
 
     def report(self, value: float, step: int) -> None:
         self.reports.append((value, step))
@@ -54,6 +60,7 @@ class _Recorder:
 
 @dataclass(frozen=True)
 class _StudyView:
+    study_name: str
     user_attrs: dict[str, Any]
 
 
@@ -69,6 +76,7 @@ class _Task:
     rules: StopRules
     user_attrs: dict[str, Any]
     study_attrs: dict[str, Any]
+    study_name: str
 
     @classmethod
     def of(cls, trial: Trial) -> _Task:
@@ -83,10 +91,11 @@ class _Task:
             trial.rules,
             dict(optuna_trial.user_attrs),
             study_attrs,
+            optuna_trial.study.study_name,
         )
 
     def trial(self) -> Trial:
-        recorder = _Recorder(self.number, self.user_attrs, self.study_attrs)
+        recorder = _Recorder(self.number, self.user_attrs, self.study_attrs, self.study_name)
         return Trial(
             recorder,  # type: ignore[arg-type]
             self.adam,
@@ -97,15 +106,16 @@ class _Task:
         )
 
 
-Result = tuple[Outcome, dict[str, Any], list[tuple[float, int]]]
-"""An outcome, the trial's state after its reports, and the (value, step) pairs reported."""
+Result = tuple[Outcome, dict[str, Any], list[tuple[float, int]], dict[str, Any]]
+"""An outcome, the trial's state after its reports, the (value, step) pairs reported and the
+user attributes the objective set (a command's log paths)."""
 
 
 def _result(trial: Trial, outcome: Outcome) -> Result:
     recorder = trial.optuna_trial
     assert isinstance(recorder, _Recorder)
     state = {k: v for k, v in vars(trial).items() if k != "_optuna_trial"}
-    return outcome, state, list(recorder.reports)
+    return outcome, state, list(recorder.reports), dict(recorder.attrs_set)
 
 
 def _run_one(objective: Objective, task: _Task) -> Result:
@@ -195,8 +205,8 @@ class RayExecutor:
             raise
         results = [result for group in gathered for result in group]
         outcomes = []
-        for trial, (outcome, state, reports) in zip(trials, results, strict=True):
-            _replay(trial, state, reports)
+        for trial, (outcome, state, reports, attrs) in zip(trials, results, strict=True):
+            _replay(trial, state, reports, attrs)
             outcomes.append(outcome)
         return outcomes
 
@@ -208,16 +218,21 @@ class RayExecutor:
             # The task itself failed (its worker died, out of memory); the objective's own
             # errors never get here: run_objective turns them into outcomes.
             reason = "the Ray task running this trial failed:\n" + traceback.format_exc()
-            return [(Outcome.failed(reason, {}), {}, []) for _ in range(count)]
+            return [(Outcome.failed(reason, {}), {}, [], {}) for _ in range(count)]
         return list(got) if isinstance(got, list) else [got]
 
 
-def _replay(trial: Trial, state: dict[str, Any], reports: Sequence[tuple[float, int]]) -> None:
-    """Give the driver's trial what the worker's trial saw, and the study its reports."""
+def _replay(
+    trial: Trial, state: dict[str, Any], reports: Sequence[tuple[float, int]], attrs: dict[str, Any]
+) -> None:
+    """Give the driver's trial what the worker's trial saw, and the study its reports and the
+    attributes the objective set."""
     for name, value in state.items():
         setattr(trial, name, value)
     for value, step in reports:
         trial.optuna_trial.report(value, step)
+    for key, value in attrs.items():
+        trial.optuna_trial.set_user_attr(key, value)
 
 
 def _pickle_by_value(ray: Any, objective: object) -> None:
