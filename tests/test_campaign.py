@@ -397,3 +397,17 @@ def test_confirmation_says_when_the_winner_is_the_baseline_itself() -> None:
         confirmation.verdict()
         == "the winner #1 (trial 15) is the baseline configuration itself: keep the baseline"
     )
+
+
+def test_every_run_of_a_campaign_has_its_own_name() -> None:
+    # trial.number starts from 0 in each round and in the confirmation; trial.name does not.
+    names: list[str] = []
+
+    def objective(trial: adamtune.Trial) -> float:
+        names.append(trial.name)
+        return valley(1e-2)(trial)
+
+    study = adamtune.tune(objective, 8, storage="memory", tune=["lr"], confirm=1)
+    assert isinstance(study, Campaign) and [r.round for r in study.trials] == [0] * 4 + [1] * 4
+    assert names[:8] == [f"round-{k // 4}-trial-{k % 4}" for k in range(8)]
+    assert names[8:] == [f"confirm-trial-{k}" for k in range(4)]  # the 3 best and the baseline

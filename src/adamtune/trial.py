@@ -11,6 +11,7 @@ import optuna
 from adamtune.config import AdamConfig
 from adamtune.errors import ConfigError, Diverged, Pruned, Stopped
 from adamtune.outcomes import as_number
+from adamtune.storage import PART_MARK
 
 Curves = dict[str, list[list[float]]]
 """metric -> [[step, value], ...] in report order."""
@@ -51,8 +52,9 @@ class Trial:
 
     ``adam`` is the configuration to train with, ``seed`` the seed to train with (derived from
     the study seed and the trial's point, so a rerun of the point trains identically),
-    ``number`` Optuna's trial number. Call ``report(step, **metrics)`` during training: the
-    curves are stored with the trial, and a NaN or infinite metric ends the trial as diverged.
+    ``number`` Optuna's trial number (from 0 in each round of a campaign; ``name`` is unique in
+    the study). Call ``report(step, **metrics)`` during training: the curves are stored with
+    the trial, and a NaN or infinite metric ends the trial as diverged.
     """
 
     def __init__(
@@ -81,6 +83,18 @@ class Trial:
     @property
     def number(self) -> int:
         return int(self._optuna_trial.number)
+
+    @property
+    def part(self) -> str:
+        """The part of a campaign this trial runs in (``round-K``, ``confirm``); "" in a plain
+        study. Each part is an Optuna study that numbers its trials from 0."""
+        return self._optuna_trial.study.study_name.partition(PART_MARK)[2]
+
+    @property
+    def name(self) -> str:
+        """A name unique in the study, for naming files: ``trial-N``, and in a campaign
+        ``round-K-trial-N`` or ``confirm-trial-N``."""
+        return f"{self.part}-trial-{self.number}" if self.part else f"trial-{self.number}"
 
     @property
     def optuna_trial(self) -> optuna.Trial:

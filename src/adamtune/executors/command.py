@@ -48,7 +48,7 @@ def trial_values(trial: Trial) -> dict[str, str]:
         "weight_decay": adam.weight_decay,
     }
     values = {name: repr(float(value)) for name, value in floats.items()}
-    values.update(seed=str(trial.seed), trial=str(trial.number), run=log_stem(trial).replace("/", "-"))
+    values.update(seed=str(trial.seed), trial=str(trial.number), run=trial.name)
     return values
 
 
@@ -252,11 +252,8 @@ def _tail(log: IO[str]) -> str:
 
 def log_stem(trial: Trial) -> str:
     """``trial-N``, in a folder of its own for each part of a campaign (``round-K``,
-    ``confirm``): every part is an Optuna study that numbers its trials from 0."""
-    from adamtune.storage import PART_MARK
-
-    _, marked, part = trial.optuna_trial.study.study_name.partition(PART_MARK)
-    return f"{_safe_name(part)}/trial-{trial.number}" if marked else f"trial-{trial.number}"
+    ``confirm``): every part numbers its trials from 0."""
+    return f"{_safe_name(trial.part)}/trial-{trial.number}" if trial.part else f"trial-{trial.number}"
 
 
 def _safe_name(name: str) -> str:
