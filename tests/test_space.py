@@ -80,6 +80,19 @@ def test_values_are_shown_to_three_significant_figures_of_one_minus_beta(
     assert spec(name).value_text(value) == shown
 
 
+def test_table_cells_and_short_configs_keep_betas_apart_from_1() -> None:
+    from adamtune.config import cell_text
+
+    # By 4 figures of its own, beta2 0.99999 would read 1 in the trials and confirmation tables.
+    assert cell_text(0.99999, "beta2") == "0.99999"
+    assert cell_text(0.977123, "beta1") == "0.97712"
+    assert cell_text(0.0012345, "lr") == "0.001234"
+    assert cell_text(0.99999) == "1"  # a metric is just a number
+    assert (cell_text(None, "beta1"), cell_text(math.inf)) == ("", "inf")
+    config = AdamConfig(lr=0.0236, beta1=0.92218, beta2=0.99999, eps=1e-8)
+    assert config.short() == "lr=0.0236 beta1=0.9222 beta2=0.99999 eps=1e-08"
+
+
 def test_a_range_is_shown_by_its_ends_value_texts() -> None:
     assert spec("beta2").with_range(0.9, 0.9999).range_text("..") == "0.9..0.9999"
     assert spec("lr").range_text() == "1e-05:0.001"

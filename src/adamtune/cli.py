@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
+from adamtune.config import cell_text
 from adamtune.confirmation import Confirmation, parse_baseline
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
@@ -499,10 +499,10 @@ def _print_confirmation(confirmation: Confirmation, metric: str) -> None:
     for config in confirmation.configs:
         table.add_row(
             config.label,
-            _number(config.mean),
-            _number(config.std),
+            cell_text(config.mean),
+            cell_text(config.std),
             f"{config.diverged}/{seeds}" if config.diverged else "",
-            *(_number(getattr(config.adam, name)) for name in ("lr", "beta1", "beta2", "eps")),
+            *(cell_text(getattr(config.adam, name), name) for name in ("lr", "beta1", "beta2", "eps")),
         )
     out.print(table)
     out.print(confirmation.verdict(), markup=False)
@@ -533,8 +533,8 @@ def trials(study_name: str | None, storage: str | None, state: str | None, reaso
             str(record.number),
             *((str(record.round),) if with_rounds else ()),
             str(record.state),
-            _number(record.value),
-            *(_number(params.get(n)) for n in names),
+            cell_text(record.value),
+            *(cell_text(params.get(n), n) for n in names),
             str(record.seed) if record.seed is not None else "",
             f"{record.duration_s:.1f}s" if record.duration_s is not None else "",
             _last_line(record.reason),
@@ -659,12 +659,6 @@ def _csv(rows: list[dict[str, Any]], names: Sequence[str]) -> str:
             + [row["metrics"].get(m) for m in metric_names]
         )
     return buffer.getvalue()
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
 def _log_text(logs: Mapping[str, str]) -> str:

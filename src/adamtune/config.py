@@ -16,6 +16,25 @@ if TYPE_CHECKING:
 
 OptimizerName = Literal["adam", "adamw"]
 OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "adamw")
+BETAS = ("beta1", "beta2")
+
+
+def value_text(name: str, value: float, digits: int = 3) -> str:
+    """``value`` of hyperparameter ``name`` as shown to people: ``digits`` significant figures,
+    of ``1 - beta`` for a beta (by its own figures beta2 0.99999 would read 1, and 0.99874
+    0.999)."""
+    if name not in BETAS or not 0.0 <= value < 1.0:
+        return f"{value:.{digits}g}"
+    decimals = digits - 1 - math.floor(math.log10(1.0 - value))
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def cell_text(value: float | None, name: str = "") -> str:
+    """A table cell: 4 significant figures (of ``1 - beta`` when ``name`` is a beta), "" for
+    nothing."""
+    if value is None:
+        return ""
+    return value_text(name, value, 4) if math.isfinite(value) else str(value)
 
 
 @dataclass(frozen=True)
@@ -75,7 +94,8 @@ class AdamConfig:
 
     def short(self) -> str:
         """A compact one-line rendering for tables and logs."""
-        text = f"lr={self.lr:.3g} beta1={self.beta1:.4g} beta2={self.beta2:.5g} eps={self.eps:.3g}"
+        betas = f"beta1={value_text('beta1', self.beta1)} beta2={value_text('beta2', self.beta2)}"
+        text = f"lr={self.lr:.3g} {betas} eps={self.eps:.3g}"
         if self.weight_decay or self.optimizer == "adamw":
             text += f" weight_decay={self.weight_decay:.3g} ({self.optimizer})"
         return text

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from optuna.distributions import FloatDistribution
 
-from adamtune.config import OPTIMIZERS, AdamConfig, OptimizerName
+from adamtune.config import OPTIMIZERS, AdamConfig, OptimizerName, value_text
 from adamtune.errors import ConfigError
 
 Scale = Literal["log", "log1m"]
@@ -129,12 +129,9 @@ class HyperparameterSpec:
         return 1.0 - param if self.scale == "log1m" else param
 
     def value_text(self, value: float) -> str:
-        """``value`` as shown to people: 3 significant figures, of ``1 - beta`` for a beta (to 3
-        significant figures of its own, beta2 0.9999 reads 1, and 0.99874 reads 0.999)."""
-        if self.scale != "log1m" or not value < 1.0:
-            return f"{value:.3g}"
-        decimals = 2 - math.floor(math.log10(1.0 - value))
-        return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+        """``value`` as shown to people (``config.value_text``: 3 significant figures, of
+        ``1 - beta`` for a beta)."""
+        return value_text(self.name, value)
 
     def range_text(self, separator: str = ":") -> str:
         """The range, ``low`` and ``high`` as ``value_text`` shows them."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
+from adamtune.config import cell_text
 from adamtune.diagnostics import Finding, diagnose
 from adamtune.plots import data as plot_data
 from adamtune.plots import render
@@ -173,10 +173,10 @@ def _confirmation_section(study: Study) -> str:
         values = config.adam.as_dict()
         cells = [
             e(config.label),
-            _number(config.mean),
-            _number(config.std),
+            cell_text(config.mean),
+            cell_text(config.std),
             f"{config.diverged}/{seeds}" if config.diverged else "",
-            *(_number(values[n]) for n in study.param_names),
+            *(cell_text(values[n], n) for n in study.param_names),
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
@@ -247,8 +247,8 @@ def _trial_row(record: TrialRecord, names: Sequence[str], rounds: bool = False) 
         str(record.number),
         *((str(record.round),) if rounds else ()),
         e(str(record.state)),
-        _number(record.value),
-        *(_number(params.get(n)) for n in names),
+        cell_text(record.value),
+        *(cell_text(params.get(n), n) for n in names),
         "" if record.seed is None else str(record.seed),
         "" if record.duration_s is None else f"{record.duration_s:.1f}s",
     ]
@@ -260,12 +260,6 @@ def _trial_row(record: TrialRecord, names: Sequence[str], rounds: bool = False) 
         + "".join(f"<td>{c}</td>" for c in cells)
         + f"<td>{detail}</td></tr>"
     )
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
 def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
