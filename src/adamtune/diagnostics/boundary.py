@@ -42,14 +42,14 @@ def boundary(
         if outermost is None:
             head = (
                 f"The best trial's {spec.name} ({spec.value_text(values[0])}) sits in the {side} 10% "
-                f"of its range {spec.low:g}..{spec.high:g}, and {_company(at_edge - 1, len(near) - 1)}"
+                f"of its range {spec.range_text('..')}, and {_company(at_edge - 1, len(near) - 1)}"
             )
         else:
             outer_value = float(getattr(outermost.adam, spec.name))
             where = position(spec, outer_value)
             rank = "best" if outermost is top[0] else "second best"
             head = (
-                f"The trial closest to the {side} edge of {spec.name}'s range {spec.low:g}..{spec.high:g} "
+                f"The trial closest to the {side} edge of {spec.name}'s range {spec.range_text('..')} "
                 f"({spec.value_text(outer_value)}, at {where:.0%} of the range on its "
                 f"search scale) is the {rank} of the study: the objective still improves towards the edge"
             )
