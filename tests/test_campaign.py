@@ -53,7 +53,7 @@ def test_an_optimum_outside_the_starting_lr_range_is_found_after_expansion() -> 
     assert [r.budget for r in rounds] == [15, 6, 6, 3]
     assert [r.space.spec("lr").high for r in rounds] == pytest.approx([1e-3, 1e-2, 1e-1, 1e-1])
     assert rounds[1].reason.startswith(
-        "explore the expanded space; expand lr to 1e-05:0.01: The best trial's lr"
+        "explore the expanded space; expand lr to 1e-05..0.01: The best trial's lr"
     )
     assert study.tally().results == 30
     assert len(study.trials) == 30
@@ -77,7 +77,7 @@ def test_expansion_stops_at_the_users_limit() -> None:
     highs = [r.space.spec("lr").high for r in study.rounds]
     assert highs[0] == pytest.approx(1e-3) and max(highs) == pytest.approx(5e-3)
     assert "up to the limit you set" not in study.rounds[1].reason  # reasons quote the finding
-    assert "expand lr to 1e-05:0.005" in study.rounds[1].reason
+    assert "expand lr to 1e-05..0.005" in study.rounds[1].reason
     assert all(r.adam.lr <= 5e-3 for r in study.trials if r.adam is not None)
     assert study.tally().results == 30
     assert "never beyond 1e-06 .. 0.005" in "\n".join(study.info.space.describe())
@@ -89,7 +89,7 @@ def test_a_divergent_region_is_narrowed_away_and_avoided() -> None:
     assert exploit.kind == "exploit"
     cut = exploit.space.spec("lr").high
     assert 3e-3 < cut < 5.3e-3  # between the last lr that trained (2.98e-3) and the first that diverged
-    assert "narrow lr to 1e-05:0.00397" in exploit.reason
+    assert "narrow lr to 1e-05..0.00397" in exploit.reason
     assert "All 4 trials with lr >= 0.00529 diverged" in exploit.reason
     first = [r for r in study.trials if r.round == 0]
     second = [r for r in study.trials if r.round == 1]
@@ -308,6 +308,21 @@ def test_confirmation_retrains_the_best_and_the_baseline_on_the_same_fresh_seeds
     assert all(c.std == pytest.approx(winner.std) for c in confirmation.configs)
 
 
+def test_the_diagnostics_take_the_noise_the_confirmation_measured() -> None:
+    study = adamtune.tune(noisy_valley(1e-4, 0.01), 8, storage="memory", tune=["lr"], seed=2)
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.trial_std is not None
+    density = next(f for f in study.diagnostics() if f.check == "density")
+    assert density.numbers["noise_source"] == "seeds"
+    assert density.numbers["noise"] == pytest.approx(confirmation.trial_std)
+    assert "confirmation's 12 runs: 4 configurations on the same 3 fresh seeds" in density.message
+    # Without a confirmation the spread of the best trials stands in, and says so.
+    alone = adamtune.tune(noisy_valley(1e-4, 0.01), 8, storage="memory", tune=["lr"], seed=2, confirm=0)
+    density = next(f for f in alone.diagnostics() if f.check == "density")
+    assert density.numbers["noise_source"] == "best-spread"
+    assert density.numbers["noise"] != pytest.approx(confirmation.trial_std)
+
+
 def test_confirmation_says_when_the_winner_is_within_the_noise() -> None:
     baseline = adamtune.AdamConfig(lr=1.2e-4, beta1=0.9, beta2=0.999, eps=1e-8)
     study = adamtune.tune(noisy_valley(1e-4, 0.5), 8, storage="memory", tune=["lr"], baseline=baseline)
@@ -348,7 +363,7 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
     # The expansion round samples the expanded range's new side, from behind the best trial.
     expansion = re.search(r"round 1 explore \(4 trials; lr ([0-9.e-]+)\.\.0\.01\)", result.stdout)
     assert expansion is not None and 1e-4 < float(expansion.group(1)) < 1e-3
-    assert "expand lr to 1e-05:0.01" in result.stdout
+    assert "expand lr to 1e-05..0.01" in result.stdout
     limited = subprocess.run(
         [*run, "--storage", "limited.journal", "--limit", "lr=1e-5:3e-3"],
         cwd=tmp_path,
@@ -357,7 +372,7 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
     )
     assert limited.returncode == 0, limited.stderr
     assert re.search(r"round 1 explore \(4 trials; lr [0-9.e-]+\.\.0\.003\)", limited.stdout)
-    assert "expand lr to 1e-05:0.003" in limited.stdout
+    assert "expand lr to 1e-05..0.003" in limited.stdout
     assert "confirmation on 2 fresh seeds" in result.stdout
     assert "adopt it" in result.stdout
     trials = subprocess.run([ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True)

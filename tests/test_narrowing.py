@@ -60,7 +60,9 @@ def test_a_range_narrows_to_the_span_of_the_best_quarter_with_a_margin() -> None
     # Margin of 0.1 of the 5-decade range (half a decade) on each side of the best trials' span.
     assert math.log10(min(lrs) / lr.low) == pytest.approx(5 * MARGIN)
     assert math.log10(lr.high / max(lrs)) == pytest.approx(5 * MARGIN)
-    assert reasons == [f"narrow lr to {lr.low:.3g}:{lr.high:.3g}: where the best 6 of 24 feasible trials lie"]
+    assert reasons == [
+        f"narrow lr to {lr.low:.3g}..{lr.high:.3g}: where the best 6 of 24 feasible trials lie"
+    ]
 
 
 def test_a_flat_dimension_whose_best_trials_span_it_is_left_alone() -> None:
@@ -152,7 +154,7 @@ def test_a_beta_cut_by_little_more_than_a_sliver_reads_cut() -> None:
     for units in ((0.0, 1 - 0.15), (0.15, 1.0)):
         narrowed, reasons = narrowed_to(space, {"beta2": units}, "a test")
         cut = narrowed.spec("beta2")
-        assert reasons == [f"narrow beta2 to {cut.range_text()}: a test"]
+        assert reasons == [f"narrow beta2 to {cut.range_text('..')}: a test"]
         ends, whole = cut.range_text().split(":"), beta2.range_text().split(":")
         assert sum(a != b for a, b in zip(ends, whole, strict=True)) == 1  # one end moved, and reads so
         shown.append(cut.range_text())
@@ -200,7 +202,7 @@ def test_a_trust_region_is_a_box_around_the_recommended_trial() -> None:
     assert ends == pytest.approx([low, high])
     assert high - low < 1.0  # this centre lies off the middle: the box reaches one end only
     assert reasons == [
-        f"narrow lr to {lr.low:.3g}:{lr.high:.3g}, beta1 to {beta1.range_text()}: "
+        f"narrow lr to {lr.low:.3g}..{lr.high:.3g}, beta1 to {beta1.range_text('..')}: "
         f"a trust region around trial {centre.record.number}, the one recommended so far"
     ]
     assert trust_region(space(), records[: MIN_FEASIBLE - 1], "minimize") == (space(), [])
@@ -270,7 +272,7 @@ def test_an_expansion_round_searches_from_one_trial_spacing_behind_the_best() ->
     # 4 trials in 1 dimension: a quarter of the searched range (2 decades) below trial 2's 9.7e-4.
     assert lr.low == pytest.approx(9.7e-4 / 10 ** (2 / 4), rel=1e-6) and lr.high == 1e-2
     assert reasons == [
-        f"narrow lr to {lr.low:.3g}:0.01: "
+        f"sample lr {lr.low:.3g}..0.01: "
         "the expanded side, from one trial spacing behind the best trial so far (lr 0.00097)"
     ]
     # Maximising, the best is trial 0 (3e-5), within one spacing of the far end: nothing to cut.

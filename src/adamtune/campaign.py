@@ -451,7 +451,7 @@ def next_space(
             narrow_name = finding.hyperparameter
             ranges[narrow_name] = finding.suggested_range
             narrowed.add(narrow_name)
-            cut = current.spec(narrow_name).with_range(*finding.suggested_range).range_text()
+            cut = current.spec(narrow_name).with_range(*finding.suggested_range).range_text("..")
             reasons.append(f"narrow {narrow_name} to {cut}: {finding.message.rstrip('.')}")
     for finding in findings if expand else ():
         if finding.check != "boundary" or finding.severity != "action" or not finding.suggested_range:
@@ -463,7 +463,7 @@ def next_space(
         if limited == (current.spec(name).low, current.spec(name).high):
             continue
         ranges[name] = limited
-        grown = current.spec(name).with_range(*limited).range_text()
+        grown = current.spec(name).with_range(*limited).range_text("..")
         reasons.append(f"expand {name} to {grown}: {finding.message.rstrip('.')}")
     specs = tuple(
         spec.with_range(*ranges[spec.name]) if spec.name in ranges else spec for spec in current.specs

@@ -272,12 +272,12 @@ class Confirmation:
         better = "better" if margin > 0 else "worse"
         if margin > noise:
             return (
-                f"the winner {winner.label} beats the baseline by {margin:.4g}, more than the trial "
-                f"spread {noise:.4g}: adopt it"
+                f"the winner {winner.label} beats the baseline by {margin:.3g}, more than the trial "
+                f"spread {noise:.3g}: adopt it"
             )
         return (
-            f"the winner {winner.label} is {abs(margin):.4g} {better} than the baseline, within the "
-            f"trial spread {noise:.4g}: not shown to beat it"
+            f"the winner {winner.label} is {abs(margin):.3g} {better} than the baseline, within the "
+            f"trial spread {noise:.3g}: not shown to beat it"
         )
 
     def to_dict(self) -> dict[str, Any]:

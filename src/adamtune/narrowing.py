@@ -163,7 +163,7 @@ def expansion_focus(
         f"{name} {expanded.spec(name).value_text(getattr(best.adam, name))}" for name in spans
     )
     where = f"the expanded side, from one trial spacing behind the best trial so far ({at_best})"
-    return narrowed_to(expanded, spans, where)
+    return narrowed_to(expanded, spans, where, verb="sample")
 
 
 def best_span(
@@ -232,11 +232,12 @@ def trust_sides(space: SearchSpace, records: Sequence[TrialRecord]) -> np.ndarra
 
 
 def narrowed_to(
-    space: SearchSpace, spans: Mapping[str, tuple[float, float]], where: str
+    space: SearchSpace, spans: Mapping[str, tuple[float, float]], where: str, verb: str = "narrow"
 ) -> tuple[SearchSpace, list[str]]:
     """``space`` with the range of each tuned hyperparameter in ``spans`` cut to its (low, high)
     on the search scale (clipped to the range, grown to ``MIN_WIDTH``, an end within ``SNAP`` of
-    the range's end kept), and the reason, ``narrow ...: where``; none when nothing was cut."""
+    the range's end kept), and the reason, ``narrow lr to low..high: where`` (``sample lr
+    low..high: where`` with ``verb="sample"``); none when nothing was cut."""
     specs = []
     narrowed_ranges = []
     for spec in space.specs:
@@ -250,11 +251,12 @@ def narrowed_to(
             continue
         narrowed = _range_from_units(spec, low, high)
         specs.append(narrowed)
-        narrowed_ranges.append(f"{spec.name} to {narrowed.range_text()}")
+        to = " to " if verb == "narrow" else " "
+        narrowed_ranges.append(f"{spec.name}{to}{narrowed.range_text('..')}")
     if not narrowed_ranges:
         return space, []
     return SearchSpace(tuple(specs), space.tuned, space.optimizer), [
-        f"narrow {', '.join(narrowed_ranges)}: {where}"
+        f"{verb} {', '.join(narrowed_ranges)}: {where}"
     ]
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "Noise",
     "Severity",
     "boundary",
+    "confirmed_noise",
     "coupling",
     "curves",
     "density",
@@ -44,16 +45,42 @@ __all__ = [
 def diagnose(study: Study) -> list[Finding]:
     """Every check over ``study``, most urgent first (actions, then warnings, then context)."""
     info = study.info
-    return diagnose_records(study.trials, info.space, info.direction, info.metric)
+    return diagnose_records(study.trials, info.space, info.direction, info.metric, confirmed_noise(study))
+
+
+def confirmed_noise(study: Study) -> Noise | None:
+    """The trial spread the study's confirmation measured, when it ran on 2 seeds or more.
+
+    Seed noise next to the best configurations, measured on fresh seeds: the playbook's trial
+    variance (PLAYBOOK.md section 5), where the spread of the best trials mixes noise with real
+    differences.
+    """
+    confirmation = study.confirmation
+    spread = confirmation.trial_std if confirmation is not None and confirmation.complete else None
+    if confirmation is None or spread is None:
+        return None
+    measured = [c for c in confirmation.configs if c.std is not None]
+    runs = sum(len(c.values) for c in measured)
+    return Noise(
+        spread,
+        "seeds",
+        f"pooled standard deviation of the confirmation's {runs} runs: {len(measured)} "
+        f"configurations on the same {len(confirmation.seeds)} fresh seeds",
+    )
 
 
 def diagnose_records(
-    records: Sequence[TrialRecord], space: SearchSpace, direction: str, metric: str
+    records: Sequence[TrialRecord],
+    space: SearchSpace,
+    direction: str,
+    metric: str,
+    noise: Noise | None = None,
 ) -> list[Finding]:
-    """Every check over ``records`` read against ``space``, most urgent first."""
+    """Every check over ``records`` read against ``space``, most urgent first; ``noise`` is the
+    objective's noise when measured elsewhere (else estimated from ``records``)."""
     from adamtune.diagnostics._base import SEVERITY_ORDER
 
-    noise = estimate_noise(records, direction)
+    noise = noise if noise is not None else estimate_noise(records, direction)
     findings = [
         *boundary(records, space, direction, noise),
         *density(records, direction, noise),
