@@ -105,6 +105,11 @@ def test_curves_of_the_best_trials_in_order() -> None:
     assert [c.number for c in shown] == [1, 5]
     assert shown[0].series == {"train_loss": ([1.0, 2.0], [0.9, 0.4]), "val_loss": ([1.0, 2.0], [1.0, 0.2])}
     assert shown[1].series == {}
+    # One legend entry per trial, beside the axes; the title says which metric is which style.
+    axes = render.curves_plot(shown, "val_loss").axes[0]
+    legend = axes.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["trial 1"]
+    assert "(solid: val_loss; dotted: train_loss)" in axes.get_title()
 
 
 def test_heatmap_needs_lr_and_beta1_tuned() -> None:

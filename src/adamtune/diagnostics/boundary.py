@@ -84,8 +84,10 @@ def boundary(
             else "one decade"
         )
         action = (
-            f"Expand {spec.name} to {new_low:g}:{new_high:g} ({how_far} {beyond}) and run another "
-            f"round: --range {spec.name}={new_low:g}:{new_high:g}"
+            # A study's space is fixed once it starts (resuming it with another is refused): the
+            # wider range is a new study, or the playbook strategy's next round.
+            f"Expand {spec.name} to {new_low:g}..{new_high:g} ({how_far} {beyond}) and tune again "
+            f"under a new study name: --range {spec.name}={new_low:g}:{new_high:g}"
         )
         findings.append(
             Finding("boundary", "action", message, numbers, action, spec.name, (new_low, new_high))

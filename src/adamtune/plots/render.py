@@ -109,7 +109,7 @@ def heatmap_plot(data: HeatmapData, metric: str) -> Figure:
 
 
 def curves_plot(data: Sequence[CurveData], metric: str) -> Figure:
-    figure = Figure(figsize=(6.0, 3.6))
+    figure = Figure(figsize=(6.4, 3.6))
     title = "training curves of the best trials"
     if not any(curve.series for curve in data):
         return _empty(figure, title, "no reported curves")
@@ -118,11 +118,15 @@ def curves_plot(data: Sequence[CurveData], metric: str) -> Figure:
     for curve, colour in zip(data, colours, strict=False):
         for name, (steps, values) in curve.series.items():
             style = "-" if name == metric else ":"
-            axes.plot(steps, values, style, color=colour, label=f"trial {curve.number} {name}")
+            # One legend entry per trial (its colour); the title says which metric is which style.
+            label = f"trial {curve.number}" if name == metric else None
+            axes.plot(steps, values, style, color=colour, label=label)
+    others = sorted({name for curve in data for name in curve.series if name != metric})
     axes.set_xlabel("step")
-    axes.set_ylabel("loss")
-    axes.set_title(title + f" (solid: {metric}, dotted: train_loss)")
-    axes.legend(loc="best", fontsize="x-small")
+    axes.set_ylabel("value")
+    axes.set_title(title + f"\n(solid: {metric}" + (f"; dotted: {', '.join(others)})" if others else ")"))
+    # Beside the axes: inside, the legend covers the curves' flat ends, where they are compared.
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", frameon=False)
     return figure
 
 
