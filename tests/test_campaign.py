@@ -16,7 +16,7 @@ import pytest
 
 import adamtune
 from adamtune.campaign import Campaign, Round
-from adamtune.confirmation import ADAM_DEFAULTS, confirmation_seeds
+from adamtune.confirmation import ADAM_DEFAULTS, Confirmation, ConfirmedConfig, confirmation_seeds
 from adamtune.errors import ConfigError, StudyMismatchError
 
 ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
@@ -321,6 +321,29 @@ def test_the_diagnostics_take_the_noise_the_confirmation_measured() -> None:
     density = next(f for f in alone.diagnostics() if f.check == "density")
     assert density.numbers["noise_source"] == "best-spread"
     assert density.numbers["noise"] != pytest.approx(confirmation.trial_std)
+
+
+def test_the_confirmation_summary_names_a_winner_other_than_the_best_run() -> None:
+    def config(
+        role: str, candidate: int, source: int | None, lr: float, values: list[float]
+    ) -> ConfirmedConfig:
+        return ConfirmedConfig(role, candidate, source, adamtune.AdamConfig(lr=lr), values, 0, 0)
+
+    confirmation = Confirmation(
+        "minimize",
+        [11, 12],
+        [
+            config("candidate", 0, 3, 1e-3, [0.50, 0.52]),  # the best single run, trial 3
+            config("candidate", 1, 5, 2e-3, [0.40, 0.42]),  # better on fresh seeds
+            config("baseline", 2, None, 1e-4, [0.90, 0.92]),
+        ],
+    )
+    assert confirmation.summary(3) == [
+        "confirmation on 2 seeds: the winner #2 (trial 5) beats the baseline by 0.5, more than the "
+        "trial spread 0.0141: adopt it",
+        "  (the confirmation prefers trial 5 to the best single run)",
+    ]
+    assert confirmation.summary(5) == confirmation.summary(3)[:1]
 
 
 def test_confirmation_says_when_the_winner_is_within_the_noise() -> None:

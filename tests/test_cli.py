@@ -238,7 +238,8 @@ def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     assert all(len(config["values"]) == 3 for config in body["confirmation"]["configs"])
 
     text = ok(demo.directory, "best", "--study", DEMO_STUDY).stdout
-    assert f"(trial {best['number']}, seed {best['seed']})" in text
+    assert f"(trial {best['number']}, round {best['round']}, seed {best['seed']})" in text
+    assert "\nconfirmation on 3 seeds: the winner #" in text  # the verdict, as the report states it
 
 
 @pytest.mark.slow

@@ -482,10 +482,7 @@ def _print_best(study: Study) -> None:
     if best is None or best.adam is None:
         out.print("no trial completed: nothing to recommend")
         return
-    where = f", round {best.round}" if best.round is not None else ""
-    out.print(f"best {study.info.metric} {best.value:.6g} (trial {best.number}{where}, seed {best.seed})")
-    out.print(f"  {best.adam.short()}")
-    _print_recommended(study, best.number)
+    _print_best_trial(study, best)
     confirmation = study.confirmation
     if confirmation is not None:
         _print_confirmation(confirmation, study.info.metric)
@@ -580,9 +577,19 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
             body["confirmation"] = confirmation.to_dict()
         click.echo(json.dumps(body, indent=2))
         return
-    out.print(f"best {study.info.metric} {record.value:.6g} (trial {record.number}, seed {record.seed})")
-    out.print(f"  {record.adam.short() if record.adam else ''}")
-    _print_recommended(study, record.number)
+    _print_best_trial(study, record)
+    confirmation = study.confirmation
+    if confirmation is not None:
+        for line in confirmation.summary(record.number):
+            out.print(line, markup=False)
+
+
+def _print_best_trial(study: Study, best: TrialRecord) -> None:
+    """The best single run, and the recommendation where it is another trial."""
+    where = f", round {best.round}" if best.round is not None else ""
+    out.print(f"best {study.info.metric} {best.value:.6g} (trial {best.number}{where}, seed {best.seed})")
+    out.print(f"  {best.adam.short() if best.adam else ''}")
+    _print_recommended(study, best.number)
 
 
 def _print_recommended(study: Study, best_trial: int) -> None:

@@ -255,6 +255,15 @@ class Confirmation:
             return None
         return winner
 
+    def summary(self, best_trial: int | None) -> list[str]:
+        """The verdict in a line, and a second where the winner is another trial than
+        ``best_trial`` (the best single run)."""
+        lines = [f"confirmation on {len(self.seeds)} seeds: {self.verdict()}"]
+        winner = self.preferred_over(best_trial) if best_trial is not None else None
+        if winner is not None:
+            lines.append(f"  (the confirmation prefers trial {winner.source} to the best single run)")
+        return lines
+
     def verdict(self) -> str:
         winner, baseline = self.winner, self.baseline
         if winner is None:

@@ -280,10 +280,7 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
             lines.append(f"recommended: trial {chosen.number}, {recommendation.reason}: {short}")
     confirmation = study.confirmation
     if confirmation is not None:
-        lines.append(f"confirmation on {len(confirmation.seeds)} seeds: {confirmation.verdict()}")
-        winner = confirmation.preferred_over(best.number) if best is not None else None
-        if winner is not None:
-            lines.append(f"  (the confirmation prefers trial {winner.source} to the best single run)")
+        lines.extend(confirmation.summary(best.number if best is not None else None))
     for finding in findings:
         lines.append(f"\n[{finding.severity}] {finding.check}: {finding.message}")
         if finding.action:
