@@ -43,3 +43,8 @@ if __name__ == "__main__":
     best = study.best
     if best is not None and best.adam is not None:
         print(f"best val_loss {best.value:.4f} with {best.adam.short()} (seed {best.seed})")
+    recommended = study.recommended
+    if recommended is not None:
+        print(f"recommended: trial {recommended.record.number}, {recommended.reason}")
+    if study.confirmation is not None:  # the best few and Adam's defaults, retrained on fresh seeds
+        print("\n".join(study.confirmation.summary(best.number if best is not None else None)))

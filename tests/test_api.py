@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import inspect
 import re
+import runpy
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +90,25 @@ def test_py_typed_is_shipped() -> None:
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
     config = tomllib.loads(pyproject.read_text())
     assert "py.typed" in config["tool"]["setuptools"]["package-data"]["adamtune"]
+
+
+@pytest.mark.slow
+def test_the_quickstart_example_runs_and_prints_its_evidence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The script as a user runs it, with a smaller budget and confirmation, in memory.
+    tune = adamtune.tune
+
+    def small(objective: adamtune.executors.Objective, budget: int, **kwargs: Any) -> adamtune.Study:
+        assert budget == 12 and kwargs["study"] == "quickstart"
+        return tune(objective, 3, **{**kwargs, "storage": "memory", "confirm": 2, "confirm_top": 1})
+
+    monkeypatch.setattr(adamtune, "tune", small)
+    runpy.run_path(str(Path(__file__).parent.parent / "examples" / "quickstart.py"), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("budget 3 (1-9 trials): tune lr;")
+    assert re.fullmatch(
+        r"best val_loss \d\.\d{4} with lr=\S+ beta1=0\.9 beta2=0\.999 eps=1e-08 \(seed \d+\)", lines[1]
+    )
+    assert lines[2].startswith("recommended: trial ")
+    assert lines[3].startswith("confirmation on 2 seeds: the winner #")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import subprocess
@@ -152,6 +153,25 @@ def test_a_long_exploit_round_searches_two_trust_regions_in_turn() -> None:
     assert study.tally().results == 100 and len(study.trials) == 100
     assert study.info.space == explore.space
     assert [Round.from_dict(r.to_dict()) for r in study.rounds] == study.rounds  # as stored
+
+
+def test_only_the_users_study_announces_itself(caplog: pytest.LogCaptureFixture) -> None:
+    # Optuna logs "A new study created ..." per study; the rounds and the confirmation are
+    # adamtune's own studies, and a Python user should not read their names as noise.
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.INFO, logger="optuna"):
+            study = campaign(valley(3e-2), 12, tune=["lr"], confirm=2)
+        assert len(study.rounds) >= 2 and study.confirmation is not None
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO  # given back as it was
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(verbosity)
+    # (A set: with propagation on, pytest may see one record through two handlers.)
+    created = {r.getMessage() for r in caplog.records if "A new study created" in r.getMessage()}
+    assert created == {"A new study created in memory with name: valley"}
 
 
 def test_small_budgets_do_not_narrow() -> None:

@@ -284,7 +284,7 @@ def _run_round(
     else:
         sampler = QuasiRandomSampler(planned.space, planned.seed)
     name = planned.study_name(campaign.name)
-    study = _create_or_resume(name, campaign.storage, info, planned.budget, pruner, sampler)
+    study = _create_or_resume(name, campaign.storage, info, planned.budget, pruner, sampler, internal=True)
     study.optuna.set_user_attr(ROUND_ATTR, {"campaign": campaign.name, "index": planned.index})
     if planned.kind == "exploit" and not study.optuna.get_trials(deepcopy=False):
         _copy_earlier_trials(campaign, planned, study)

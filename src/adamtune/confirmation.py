@@ -374,7 +374,9 @@ def run_confirmation(
     tasks = plan_tasks(candidates, baseline, seed_list)
     space = confirm_space(info.space)
     confirm_info = StudyInfo(space, info.tiers, info.seed, info.metric, info.direction)
-    handle = _create_or_resume(name, storage, confirm_info, len(tasks), optuna.pruners.NopPruner())
+    handle = _create_or_resume(
+        name, storage, confirm_info, len(tasks), optuna.pruners.NopPruner(), internal=True
+    )
     if CONFIRM_ATTR not in handle.optuna.user_attrs:
         for point, task in enumerate(tasks):
             params = {

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -456,6 +456,18 @@ def make_pruner(pruner: PrunerName | optuna.pruners.BasePruner) -> optuna.pruner
     raise ConfigError(f"pruner: expected one of {', '.join(PRUNERS)}, got {pruner!r}")
 
 
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's INFO lines ("A new study created ...") off for a study adamtune keeps for itself
+    (a round, the confirmation, a scratch study): the user's own study still announces itself."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def _create_or_resume(
     name: str,
     storage: BaseStorage,
@@ -463,16 +475,20 @@ def _create_or_resume(
     budget: int,
     pruner: optuna.pruners.BasePruner,
     sampler: optuna.samplers.BaseSampler | None = None,
+    *,
+    internal: bool = False,
 ) -> Study:
+    """``internal``: a study of adamtune's own (a round, the confirmation), created quietly."""
     sampler = sampler or QuasiRandomSampler(info.space, info.seed)
-    optuna_study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        sampler=sampler,
-        pruner=pruner,
-        direction=info.direction,
-        load_if_exists=True,
-    )
+    with quiet_optuna() if internal else nullcontext():
+        optuna_study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction=info.direction,
+            load_if_exists=True,
+        )
     stored = optuna_study.user_attrs.get(INFO_ATTR)
     if stored is None:
         if optuna_study.get_trials(deepcopy=False):

@@ -54,12 +54,10 @@ def importance(records: Sequence[TrialRecord], space: SearchSpace) -> list[Findi
 def _as_optuna_study(records: Sequence[TrialRecord], space: SearchSpace) -> optuna.Study:
     """An in-memory Optuna study of the feasible complete trials that lie inside ``space``."""
     distributions = space.distributions()
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per diagnosis
-    try:
+    from adamtune.study import quiet_optuna  # study imports the diagnostics lazily too
+
+    with quiet_optuna():  # no "new study created" line per diagnosis
         study = optuna.create_study()
-    finally:
-        optuna.logging.set_verbosity(verbosity)
     trials = []
     for record in records:
         if record.state != State.COMPLETE or record.adam is None or record.value is None:
