@@ -560,6 +560,24 @@ def noise_floor(path: str) -> float:
     return Table.load(Path(path)).seed_sd / (median - best)
 
 
+REGRET_TICKS = (-0.05, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def regret_ticks(axes: Any) -> None:
+    """Label the regret axis at round values within its limits: symlog's own ticks are decades
+    only, and a panel whose medians lie within one decade (the MLP's) showed a single label.
+    A panel that spans less than two of ``REGRET_TICKS`` gets evenly spaced round values."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+
+    low, high = axes.get_ylim()
+    ticks = [t for t in REGRET_TICKS if low <= t <= high]
+    if len(ticks) < 3:
+        ticks = [float(t) for t in MaxNLocator(5).tick_values(low, high) if low <= t <= high]
+    axes.yaxis.set_major_locator(FixedLocator(ticks))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.yaxis.set_minor_locator(NullLocator())
+
+
 def plot(results: Sequence[dict[str, Any]], path: Path, floors: dict[str, float] | None = None) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -592,6 +610,7 @@ def plot(results: Sequence[dict[str, Any]], path: Path, floors: dict[str, float]
             axes.set_xticks(shown, [str(b) for b in shown])
             axes.minorticks_off()
             axes.set_yscale("symlog", linthresh=0.01)
+            regret_ticks(axes)
             axes.set_title(f"{workload}, {setting} ranges")
             axes.set_xlabel("budget (trials)")
             axes.set_ylabel("median normalised regret")

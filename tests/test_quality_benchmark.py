@@ -247,3 +247,23 @@ def test_overview_says_what_it_expected_in_one_line(arguments: list[str], expect
     )
     assert done.returncode == 2
     assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ((-0.02, 0.7), [-0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]),  # round values
+        ((0.16, 0.24), [0.16, 0.18, 0.2, 0.22, 0.24]),  # within a decade: evenly spaced
+    ],
+)
+def test_the_regret_axis_is_labelled_at_round_values(
+    limits: tuple[float, float], expected: list[float]
+) -> None:
+    from matplotlib.figure import Figure
+
+    axes = Figure().add_subplot()
+    axes.set_yscale("symlog", linthresh=0.01)
+    axes.set_ylim(*limits)
+    quality.regret_ticks(axes)
+    assert list(axes.get_yticks()) == pytest.approx(expected)
+    assert [t.get_text() for t in axes.get_yticklabels()][-1] == f"{expected[-1]:g}"
