@@ -490,3 +490,10 @@ def test_only_a_leading_option_parameter_is_renamed() -> None:
     assert _named_by_option("confirm_top: expected >= 1, got 0") == "--confirm-top: expected >= 1, got 0"
     for kept in ("path: expected a file, got x", "study 'a': expected a trial", "no colon here"):
         assert _named_by_option(kept) == kept
+
+
+def test_no_arguments_show_the_commands(tmp_path: Path) -> None:
+    result = ok(tmp_path, "--debug")  # no command: the help, not an error
+    assert result.stdout.startswith("Usage: adamtune [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in result.stdout and "error" not in result.stdout + result.stderr
+    assert ok(tmp_path).stdout == result.stdout

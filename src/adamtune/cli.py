@@ -706,6 +706,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one line and exit code 2 for every user mistake, unless --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if not [arg for arg in args if arg != "--debug"]:
+        # The commands, not an error: click 8.2+ raises a usage error whose message is the help.
+        with click.Context(cli, info_name="adamtune") as ctx:
+            click.echo(cli.get_help(ctx))
+        sys.exit(0)
     try:
         cli.main(args=args, prog_name="adamtune", standalone_mode=False)
     except click.exceptions.Exit as done:
