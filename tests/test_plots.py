@@ -90,6 +90,21 @@ def test_isolation_maximize_keeps_the_highest() -> None:
     assert data.best == [0.5, 0.3]
 
 
+@pytest.mark.parametrize(
+    ("centres", "between"),
+    [([2e-3, 8e-3, 3e-2], [2e-3, 5e-3, 2e-2]), ([1e-5, 1e-3, 1e-1], [])],  # 1.2 decades; 4
+)
+def test_a_short_log_axis_is_labelled_between_its_decades(centres: list[float], between: list[float]) -> None:
+    data = plot_data.IsolationData("1 - beta1", centres, [0.3, 0.2, 0.25], [0, 1, 2])
+    figure = render.isolation_plot(data, "val_loss")
+    render.png(figure)  # labels are set when the figure is drawn
+    axis = figure.axes[0].xaxis
+    low, high = figure.axes[0].get_xlim()
+    minor = zip(axis.get_minorticklocs(), axis.get_ticklabels(minor=True), strict=True)
+    labelled = [float(at) for at, label in minor if label.get_text() and low <= at <= high]
+    assert labelled == pytest.approx(between)
+
+
 def test_history_best_so_far_and_infeasible_trials() -> None:
     data = plot_data.history_data(RECORDS, "minimize")
     assert data.numbers == [0, 1, 2, 5]

@@ -7,13 +7,14 @@ matplotlib's global state or style (Optuna's plots switch it to "ggplot"; these 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullFormatter
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
 from adamtune.plots.data import AxisData, CurveData, HeatmapData, HistoryData, IsolationData
 
@@ -37,10 +38,20 @@ def _empty(figure: Figure, title: str, note: str) -> Figure:
     return figure
 
 
+SHORT_DECADES = 2.0
+"""A log axis spanning fewer decades than this also labels 2x and 5x each decade."""
+
+
 def _log_x(axes: Axes) -> None:
-    """A log x axis labelled at the decades only: minor labels overlap on short ranges."""
+    """A log x axis labelled at the decades, and on a short axis (one or no decade labelled)
+    also at 2x and 5x; never at every minor tick, whose labels overlap."""
     axes.set_xscale("log")
-    axes.xaxis.set_minor_formatter(NullFormatter())
+    low, high = axes.get_xlim()
+    if math.log10(high / low) < SHORT_DECADES:
+        axes.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        axes.xaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(3, 3)))
+    else:
+        axes.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _top_edge(values: Sequence[float], direction: str) -> float:
