@@ -56,13 +56,12 @@ def confirmed_noise(study: Study) -> Noise | None:
     differences.
     """
     confirmation = study.confirmation
-    spread = confirmation.trial_std if confirmation is not None and confirmation.complete else None
-    if confirmation is None or spread is None:
+    if confirmation is None or not confirmation.complete or confirmation.trial_std is None:
         return None
     measured = [c for c in confirmation.configs if c.std is not None]
     runs = sum(len(c.values) for c in measured)
     return Noise(
-        spread,
+        confirmation.trial_std,
         "seeds",
         f"pooled standard deviation of the confirmation's {runs} runs: {len(measured)} "
         f"configurations on the same {len(confirmation.seeds)} fresh seeds",
