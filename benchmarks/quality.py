@@ -731,12 +731,17 @@ def main() -> None:
         # Two merging runs must not both read the saved results before either writes (that lost
         # one run's results once): read, merge and write under an exclusive lock.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if args.merge and saved.exists():
-            previous = json.loads(saved.read_text())
+        previous = json.loads(saved.read_text()) if args.merge and saved.exists() else {}
+        if previous:
             results = merge_runs(previous["runs"], results)
             floors = {**previous.get("noise_floor", {}), **floors}
         summary = summarise(results)
-        report = {"summary": summary, "noise_floor": floors, "runs": results}
+        report = {
+            "summary": summary,
+            "noise_floor": floors,
+            "written_with": written_with(previous),
+            "runs": results,
+        }
         saved.write_text(json.dumps(report, indent=2))
     plot(results, Path(__file__).parent.parent / "docs" / "img" / f"{name}.png", floors)
     print("one seed sd in normalised regret:", {w: round(f, 3) for w, f in floors.items()})
@@ -754,6 +759,22 @@ def select_runs(
     of ``budgets`` (None: all)."""
     last = math.inf if reps is None else first_rep + reps
     return [r for r in runs if first_rep <= r["rep"] < last and (budgets is None or r["budget"] in budgets)]
+
+
+def written_with(previous: dict[str, Any]) -> list[dict[str, Any]]:
+    """The saved results' record of what wrote them, with this run added: the date, the command
+    line and the environment. adamtune's GP rounds repeat exactly only with the same libraries,
+    processor and thread count ("Reproducing the comparison elsewhere" in docs/benchmarks.md)."""
+    import sys
+
+    from adamtune.environment import current_environment
+
+    entry = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]]),
+        "environment": current_environment(),
+    }
+    return [*previous.get("written_with", []), entry]
 
 
 def merge_runs(saved: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -789,10 +810,12 @@ def live(args: argparse.Namespace, paths: dict[str, str]) -> None:
     saved = RESULTS / "quality_live.json"
     with open(RESULTS / "quality_live.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if saved.exists():
-            results = merge_runs(json.loads(saved.read_text())["runs"], results)
+        previous = json.loads(saved.read_text()) if saved.exists() else {}
+        if previous:
+            results = merge_runs(previous["runs"], results)
         summary = summarise(results)
-        saved.write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
+        report = {"summary": summary, "written_with": written_with(previous), "runs": results}
+        saved.write_text(json.dumps(report, indent=2))
     print(markdown(summary))
 
 

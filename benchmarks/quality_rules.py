@@ -14,6 +14,10 @@ its true regret; this scores, per run, the configuration each rule would have ch
   within-noise  of the observations within the GP's noise sd of the best, the best posterior mean
   adamtune      ``adamtune.choice.recommend``: of the 5 best observations within the noise of the
                 best, the best posterior mean
+  clip-median   as adamtune, with the GP fitted to the values clipped at their median (so the bad
+                half of the trials does not set its length scales and noise)
+  clip-quartile as adamtune, the values clipped at their lower quartile
+  better-half   as adamtune, the GP fitted to the better half of the trials only
 
 "Better / worse" counts the runs in which a rule chose a configuration with a lower / higher true
 regret than the best observation.
@@ -34,7 +38,16 @@ import numpy as np
 from quality import RESULTS, WIDE
 from quality_choice import HIGH, LOW
 
-RULES = ("observed", "gp-mean", "top5", "within-noise", "adamtune")
+RULES = (
+    "observed",
+    "gp-mean",
+    "top5",
+    "within-noise",
+    "adamtune",
+    "clip-median",
+    "clip-quartile",
+    "better-half",
+)
 
 
 def picks(run: dict[str, Any]) -> dict[str, int]:
@@ -64,6 +77,17 @@ def picks(run: dict[str, Any]) -> dict[str, int]:
     recommendation = recommend(records, space, "minimize")
     assert recommendation is not None
     chosen["adamtune"] = recommendation.record.number
+    ranked_x, ranked_y = x[order], y[order]
+    clipped = {
+        "clip-median": (ranked_x, np.minimum(ranked_y, np.median(ranked_y))),
+        "clip-quartile": (ranked_x, np.minimum(ranked_y, np.quantile(ranked_y, 0.25))),
+        "better-half": (ranked_x[: max(4, len(order) // 2)], ranked_y[: max(4, len(order) // 2)]),
+    }
+    for rule, (fit_x, fit_y) in clipped.items():
+        refitted = posterior_means(fit_x, fit_y)
+        if refitted is not None:  # the best observations come first, so ranks index both
+            within = [k for k in range(min(TOP, len(fit_y))) if y[order[k]] <= y[order[0]] + refitted[1]]
+            chosen[rule] = order[min(within, key=lambda k: refitted[0][k])]
     return chosen
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 
@@ -469,3 +470,30 @@ def test_every_run_of_a_campaign_has_its_own_name() -> None:
     assert isinstance(study, Campaign) and [r.round for r in study.trials] == [0] * 4 + [1] * 4
     assert names[:8] == [f"round-{k // 4}-trial-{k % 4}" for k in range(8)]
     assert names[8:] == [f"confirm-trial-{k}" for k in range(4)]  # the 3 best and the baseline
+
+
+def test_a_campaign_resumed_elsewhere_warns_once_and_its_new_rounds_record_where_they_ran(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = str(tmp_path / "c.journal")
+    with pytest.raises(KeyboardInterrupt):  # in the first round of 6
+        campaign(_InterruptAt(valley(3e-4), 3), 12, tune=["lr"], storage=journal, study="c")
+    first = adamtune.load_study("c", journal)
+    assert isinstance(first, Campaign)
+    planned = [r.index for r in first.rounds]  # (read now: a campaign reads its rounds live)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    # The campaign and its rounds, as if made elsewhere.
+    for name in ["c", *(f"c::round-{index}" for index in planned)]:
+        stored = optuna.load_study(study_name=name, storage=storage)
+        info = stored.user_attrs["adamtune"]
+        stored.set_user_attr("adamtune", {**info, "environment": {**info["environment"], "numpy": "1.0"}})
+
+    with caplog.at_level(logging.WARNING, logger="adamtune"):
+        study = campaign(valley(3e-4), 12, tune=["lr"], storage=journal, study="c")
+
+    moved = [r.getMessage() for r in caplog.records if "another machine" in r.getMessage()]
+    assert len(moved) == 1 and f"numpy 1.0 -> {np.__version__}" in moved[0]  # the user's study only
+    assert len(study.rounds) > len(planned)
+    new = optuna.load_study(study_name=f"c::round-{study.rounds[-1].index}", storage=storage)
+    assert new.user_attrs["adamtune"]["environment"]["numpy"] == np.__version__
+    assert adamtune.load_study("c", journal).info.environment["numpy"] == "1.0"

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 
 ROOT = Path(__file__).parent.parent
@@ -222,6 +223,17 @@ def test_named_results_keep_side_tables_apart_from_the_main_ones(
     saved = json.loads((results / "side.json").read_text())
     assert [(r["method"], r["rep"]) for r in saved["runs"]] == [("random", 0), ("random", 1)]
     assert not (results / "quality.json").exists() and plotted[0].name == "side.png"
+    # The results say what wrote them, and a merge adds to that record.
+    (written,) = saved["written_with"]
+    assert written["command"].startswith("python benchmarks/quality.py compare --budgets 8 --reps 2")
+    assert written["environment"]["optuna"] == optuna.__version__
+    one = ("compare", "--budgets=8", "--reps=1", "--methods=random", "--settings=wide", "--jobs=1")
+    main(*one, "--first-rep", "2", "--merge")
+    saved = json.loads((results / "side.json").read_text())
+    assert len(saved["runs"]) == 3 and len(saved["written_with"]) == 2
+    main(*one, "--first-rep", "3")  # afresh: the earlier runs and their record are replaced
+    saved = json.loads((results / "side.json").read_text())
+    assert len(saved["runs"]) == 1 and len(saved["written_with"]) == 1
 
 
 def test_select_runs_keeps_the_named_repetitions_and_budgets() -> None:

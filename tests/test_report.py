@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import platform
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import optuna
 import pytest
 
 import adamtune
@@ -60,6 +62,11 @@ def test_report_is_self_contained(storage: str) -> None:
     assert headings == ["Best configuration", "Diagnostics", "Plots", "Search space", "All trials"]
     assert page.count("<tr class='failed'>") == 1
     assert page.count("<tr class='infeasible'>") >= 1
+    # Where the study was created: its Bayesian rounds repeat exactly only there.
+    python = platform.python_version()
+    created = f"The study was created with Python {python}, adamtune {adamtune.__version__}"
+    assert created in page
+    assert f"optuna {optuna.__version__}" in page
 
 
 def test_report_path_sanitises_the_study_name(tmp_path: Path) -> None:

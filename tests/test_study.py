@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import platform
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 
@@ -247,6 +250,9 @@ def test_study_is_plain_optuna(journal: str) -> None:
         "fixed": None,
     }
     assert info["version"] == adamtune.__version__
+    assert info["environment"]["optuna"] == optuna.__version__
+    assert info["environment"]["python"] == platform.python_version()
+    assert info["environment"]["numpy"] == np.__version__
     assert loaded.user_attrs["budget"] == 12
     # Beta values are what users see; Optuna holds 1 - beta on a log scale.
     trial = loaded.trials[0]
@@ -279,3 +285,48 @@ def test_fixed_lr_allows_tuning_other_hyperparameters_alone(journal: str) -> Non
         assert record.adam is not None
         assert record.adam.lr == 2e-3
         assert 1e-8 <= record.adam.eps <= 1e-6
+
+
+def _storage(journal: str) -> optuna.storages.JournalStorage:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+
+
+def test_a_study_resumed_elsewhere_says_so_and_keeps_where_it_was_created(
+    journal: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    objective = SyntheticObjective()
+    quasi_random(objective, 4, storage=journal, seed=1)
+    loaded = optuna.load_study(study_name="synthetic", storage=_storage(journal))
+    info = loaded.user_attrs["adamtune"]
+    info["environment"] = {**info["environment"], "optuna": "4.0.0", "machine": "riscv64 elsewhere"}
+    loaded.set_user_attr("adamtune", info)
+
+    with caplog.at_level(logging.WARNING, logger="adamtune"):
+        study = quasi_random(objective, 6, storage=journal, seed=1)
+
+    assert len(study.trials) == 6
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert f"optuna 4.0.0 -> {optuna.__version__}" in warnings[0]
+    assert "machine riscv64 elsewhere -> " in warnings[0]
+    assert study.info.environment["optuna"] == "4.0.0"  # where it was created, not where it is now
+    assert adamtune.load_study("synthetic", journal).info.environment["machine"] == "riscv64 elsewhere"
+
+
+def test_a_study_resumed_where_it_was_created_or_from_before_environments_is_quiet(
+    journal: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    objective = SyntheticObjective()
+    quasi_random(objective, 4, storage=journal, seed=1)
+    with caplog.at_level(logging.WARNING, logger="adamtune"):
+        quasi_random(objective, 5, storage=journal, seed=1)
+    loaded = optuna.load_study(study_name="synthetic", storage=_storage(journal))
+    info = loaded.user_attrs["adamtune"]
+    del info["environment"]  # as stored by adamtune before it recorded one
+    loaded.set_user_attr("adamtune", info)
+    with caplog.at_level(logging.WARNING, logger="adamtune"):
+        study = quasi_random(objective, 6, storage=journal, seed=1)
+
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(study.trials) == 6
+    assert adamtune.load_study("synthetic", journal).info.environment == {}

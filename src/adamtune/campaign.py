@@ -47,6 +47,7 @@ from optuna.trial import TrialState, create_trial
 from adamtune.adaptive import AdaptiveSampler, derived_seed
 from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_copy
 from adamtune.diagnostics import Finding, diagnose_records
+from adamtune.environment import current_environment
 from adamtune.errors import StudyMismatchError
 from adamtune.executors import Executor, Objective
 from adamtune.narrowing import expansion_focus, exploitation_space, second_trust_region, split_round
@@ -277,7 +278,9 @@ def _run_round(
     max_consecutive_failures: int,
     workers: int = 1,
 ) -> None:
-    info = replace(campaign.start_info, space=planned.space, seed=planned.seed)
+    # A round records where it runs, which after a resume elsewhere is not where the campaign began.
+    here = current_environment()
+    info = replace(campaign.start_info, space=planned.space, seed=planned.seed, environment=here)
     sampler: optuna.samplers.BaseSampler
     if planned.kind == "exploit":
         sampler = AdaptiveSampler("gp", planned.space, planned.seed, startup=0)

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -47,6 +47,7 @@ from adamtune.allocation import (
     tally,
 )
 from adamtune.config import AdamConfig, OptimizerName
+from adamtune.environment import current_environment, environment_differences
 from adamtune.errors import (
     ConfigError,
     StudyMismatchError,
@@ -102,6 +103,8 @@ class StudyInfo:
     metric: str
     direction: Direction
     version: str = __version__
+    # Where the study was created: its GP rounds repeat exactly only there (environment.py).
+    environment: dict[str, str] = field(default_factory=current_environment, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +114,7 @@ class StudyInfo:
             "seed": self.seed,
             "metric": self.metric,
             "direction": self.direction,
+            "environment": dict(self.environment),
         }
 
     @classmethod
@@ -123,6 +127,8 @@ class StudyInfo:
             metric=str(data["metric"]),
             direction=data["direction"],
             version=str(data["version"]),
+            # Studies from before adamtune recorded it have none.
+            environment={str(k): str(v) for k, v in data.get("environment", {}).items()},
         )
 
 
@@ -497,7 +503,17 @@ def _create_or_resume(
             )
         optuna_study.set_user_attr(INFO_ATTR, info.to_dict())
     else:
-        _check_same_study(name, StudyInfo.from_dict(stored), info, budget)
+        stored_info = StudyInfo.from_dict(stored)
+        _check_same_study(name, stored_info, info, budget)
+        moved = environment_differences(stored_info.environment, info.environment)
+        if moved and not internal:
+            logger.warning(
+                "study %r was created with other software or on another machine (%s): its "
+                "Bayesian rounds may now choose other trials than an uninterrupted run would have",
+                name,
+                ", ".join(moved),
+            )
+        info = replace(info, environment=stored_info.environment)
     optuna_study.set_user_attr(BUDGET_ATTR, budget)
     return Study(optuna_study, info)
 

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from adamtune._version import __version__
 from adamtune.config import cell_text
 from adamtune.diagnostics import Finding, diagnose
+from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
 from adamtune.plots import render
 
 if TYPE_CHECKING:
     from adamtune.records import TrialRecord
-    from adamtune.study import Study
+    from adamtune.study import Study, StudyInfo
 
 e = html.escape
 
@@ -91,7 +92,8 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         f"<h1>adamtune report: {e(study.name)}</h1>",
         f"<p>{tally.results} of {study.budget} trials with a result, {tally.failed} failed. "
         f"Objective: {e(info.metric)} ({e(info.direction)}), search seed {info.seed}. "
-        f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by adamtune {e(__version__)}.</p>",
+        f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by adamtune {e(__version__)}."
+        f"{_created_with(info)}</p>",
         _best_section(study),
         _confirmation_section(study),
         _rounds_section(study),
@@ -112,6 +114,12 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _created_with(info: StudyInfo) -> str:
+    """Where the study was created: its GP rounds repeat exactly only there."""
+    where = describe_environment(info.environment)
+    return f" The study was created with {e(where)}." if where else ""
 
 
 def _best_section(study: Study) -> str:

@@ -1,0 +1,73 @@
+"""The software and machine a study runs on, stored with the study.
+
+A study's quasi-random exploration is exact anywhere: its points follow from the search seed
+alone. Its Bayesian rounds and its recommendation are floating-point work (a GP fit, an
+acquisition optimised by L-BFGS), and other library versions, another processor or another
+thread count change the last digits of their sums, which now and then changes a choice. So a
+study records where it was created, and a resumed study says when it now runs elsewhere
+(docs/benchmarks.md, "Reproducing the comparison elsewhere", measured how often that matters).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from importlib import metadata
+
+LIBRARIES = ("adamtune", "optuna", "numpy", "scipy", "torch")
+"""The distributions whose versions decide a study's floating-point path."""
+COMPARED = (*LIBRARIES, "python", "machine", "cpus")
+"""What must match for a resumed study to take the path an uninterrupted one would have (the
+core count sets PyTorch's default thread count, and so how its sums are split)."""
+
+
+def current_environment() -> dict[str, str]:
+    """This process's Python, libraries and machine, as strings (a library that is not
+    installed is "absent")."""
+    found = {name: _version(name) for name in LIBRARIES}
+    return {
+        "python": platform.python_version(),
+        **found,
+        "machine": f"{platform.machine()} {processor()}".strip(),
+        "cpus": str(os.cpu_count() or 0),
+    }
+
+
+def environment_differences(stored: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """What differs between two environments, as "name stored -> now" (only what both
+    record: a study from before adamtune recorded its environment differs in nothing)."""
+    return [
+        f"{name} {stored[name]} -> {now[name]}"
+        for name in COMPARED
+        if name in stored and name in now and stored[name] != now[name]
+    ]
+
+
+def describe_environment(environment: Mapping[str, str]) -> str:
+    """One line for the report: "Python 3.11.9, optuna 5.1.0, ... on x86_64 AMD EPYC"."""
+    if not environment:
+        return ""
+    parts = [f"Python {environment['python']}"] if "python" in environment else []
+    parts += [f"{name} {environment[name]}" for name in LIBRARIES if name in environment]
+    where = environment.get("machine", "")
+    return ", ".join(parts) + (f" on {where}" if where else "")
+
+
+def processor() -> str:
+    """The processor's model name (platform.processor() is empty on most Linux systems)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "absent"
