@@ -46,5 +46,6 @@ def test_describe_is_one_line_for_the_report() -> None:
     text = describe_environment(
         {"python": "3.11.9", "adamtune": "0.9", "optuna": "5.1.0", "machine": "x86_64 AMD EPYC", "cpus": "2"}
     )
-    assert text == "Python 3.11.9, adamtune 0.9, optuna 5.1.0 on x86_64 AMD EPYC"
+    assert text == "Python 3.11.9, adamtune 0.9, optuna 5.1.0 on x86_64 AMD EPYC, 2 cores"
+    assert describe_environment({"python": "3.11.9"}) == "Python 3.11.9"
     assert describe_environment({}) == ""

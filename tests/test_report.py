@@ -78,6 +78,7 @@ def test_text_report_lists_the_findings(storage: str) -> None:
     study = load_study(HOSTILE, storage)
     text = text_report(study)
     assert text.startswith(f"study {HOSTILE}: 12 of 12 trials with a result")
+    assert text.splitlines()[1].startswith(f"created with Python {platform.python_version()}, adamtune ")
     for finding in study.diagnostics():
         assert f"[{finding.severity}] {finding.check}: {finding.message}" in text
 

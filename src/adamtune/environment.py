@@ -45,12 +45,15 @@ def environment_differences(stored: Mapping[str, str], now: Mapping[str, str]) -
 
 
 def describe_environment(environment: Mapping[str, str]) -> str:
-    """One line for the report: "Python 3.11.9, optuna 5.1.0, ... on x86_64 AMD EPYC"."""
+    """One line for the reports: "Python 3.11.9, optuna 5.1.0, ... on x86_64 AMD EPYC, 2 cores"."""
     if not environment:
         return ""
     parts = [f"Python {environment['python']}"] if "python" in environment else []
     parts += [f"{name} {environment[name]}" for name in LIBRARIES if name in environment]
-    where = environment.get("machine", "")
+    where = ", ".join(
+        ([environment["machine"]] if environment.get("machine") else [])
+        + ([f"{environment['cpus']} cores"] if environment.get("cpus") else [])
+    )
     return ", ".join(parts) + (f" on {where}" if where else "")
 
 

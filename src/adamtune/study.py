@@ -508,8 +508,8 @@ def _create_or_resume(
         moved = environment_differences(stored_info.environment, info.environment)
         if moved and not internal:
             logger.warning(
-                "study %r was created with other software or on another machine (%s): its "
-                "Bayesian rounds may now choose other trials than an uninterrupted run would have",
+                "study %r was created with other software or on another machine (%s): where it "
+                "runs more trials, its Bayesian rounds may choose other ones than they would have there",
                 name,
                 ", ".join(moved),
             )

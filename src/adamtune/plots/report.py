@@ -274,6 +274,9 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
     """The best configuration and the diagnostics, as plain text."""
     findings = diagnose(study) if findings is None else findings
     lines = [f"study {study.name}: {study.tally().results} of {study.budget} trials with a result"]
+    where = describe_environment(study.info.environment)
+    if where:
+        lines.append(f"created with {where}")
     from adamtune.campaign import Campaign, campaign_rounds_text
 
     if isinstance(study, Campaign):
