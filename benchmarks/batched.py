@@ -243,6 +243,9 @@ def main() -> None:
     steps = args.steps or 400
     models = ("mlp100", "mlp256", "cnn")
     cases = [("mlp100", 25)] if args.quick else [(m, n) for m in models for n in (1, 8, 25, 64)]
+    from adamtune.environment import current_environment, describe_environment
+
+    print(describe_environment(current_environment()))  # rates are this machine's, not the docs'
     print(f"cores: {cores}, load average: {os.getloadavg()[0]:.2f}, steps per trial: {steps}")
     for threads in sorted({1, cores}):
         rates = {k: round(v, 1) for k, v in matmul_rate(threads).items()}

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adamtune.environment import current_environment
+
 PRUNERS = ("none", "asha", "median")
 
 
@@ -121,6 +123,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.budget, args.seeds, args.steps = 12, 2, 2000
+    for name, least in (("budget", 1), ("seeds", 1), ("steps", 1), ("confirm", 2), ("jobs", 1)):
+        if getattr(args, name) < least:  # confirm: the trial variance is the sd of its seeds
+            parser.error(f"--{name}: expected a whole number >= {least}, got {getattr(args, name)}")
     tasks = [
         Task(pruner, seed, args.budget, args.steps, args.confirm)
         for seed in range(args.seeds)
@@ -137,7 +142,9 @@ def main() -> None:
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
-    args.out.write_text(json.dumps({"settings": settings, "results": results}, indent=2))
+    environment = current_environment()  # speeds and GP rounds depend on it (docs/benchmarks.md)
+    report = {"settings": settings, "environment": environment, "results": results}
+    args.out.write_text(json.dumps(report, indent=2))
     print()
     print(table(results, args.budget, args.steps))
 

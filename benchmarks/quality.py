@@ -762,16 +762,17 @@ def select_runs(
 
 
 def written_with(previous: dict[str, Any]) -> list[dict[str, Any]]:
-    """The saved results' record of what wrote them, with this run added: the date, the command
-    line and the environment. adamtune's GP rounds repeat exactly only with the same libraries,
-    processor and thread count ("Reproducing the comparison elsewhere" in docs/benchmarks.md)."""
+    """A results file's record of what wrote it, with this run added: the date, the command line
+    and the environment (the quality scripts that save results write one). adamtune's GP rounds
+    repeat exactly only with the same libraries, processor and thread count ("Reproducing the
+    comparison elsewhere" in docs/benchmarks.md)."""
     import sys
 
     from adamtune.environment import current_environment
 
     entry = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]]),
+        "command": " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
         "environment": current_environment(),
     }
     return [*previous.get("written_with", []), entry]

@@ -50,6 +50,7 @@ from quality import (
     choose,
     coordinates,
     surrogate_for,
+    written_with,
 )
 
 LOW = coordinates({name: WIDE[name][0] for name in WIDE})
@@ -227,7 +228,8 @@ def main() -> None:
     lines = summary(results) + on_face
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": lines, "runs": results}, indent=2))
+    report = {"summary": lines, "written_with": written_with({}), "runs": results}
+    args.out.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

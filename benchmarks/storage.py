@@ -129,7 +129,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     args = parser.parse_args()
     trials = 50 if args.quick else args.trials
+    from adamtune.environment import current_environment
+
     results: dict[str, Any] = {"trials": trials, "load": os.getloadavg()[0], "cpus": os.cpu_count()}
+    results["environment"] = current_environment()  # the timings are this machine's
     folder = Path(tempfile.mkdtemp(prefix="adamtune-bench-"))
     with throwaway_postgres() if args.postgres is None else _given(args.postgres) as server:
         storages = {
