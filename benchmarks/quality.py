@@ -35,6 +35,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -766,8 +767,6 @@ def written_with(previous: dict[str, Any]) -> list[dict[str, Any]]:
     and the environment (the quality scripts that save results write one). adamtune's GP rounds
     repeat exactly only with the same libraries, processor and thread count ("Reproducing the
     comparison elsewhere" in docs/benchmarks.md)."""
-    import sys
-
     from adamtune.environment import current_environment
 
     entry = {

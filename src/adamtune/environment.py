@@ -61,12 +61,10 @@ def processor() -> str:
     """The processor's model name (platform.processor() is empty on most Linux systems)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor()
+            names = [line.partition(":")[2].strip() for line in cpuinfo if line.startswith("model name")]
+    except OSError:  # not Linux
+        names = []
+    return names[0] if names else platform.processor()
 
 
 def _version(distribution: str) -> str:
