@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
+from adamtune import StudyInfo
 from adamtune.choice import TOP
 
 ADAMTUNE = Path(sys.executable).parent / "adamtune"
@@ -91,8 +93,14 @@ def user_error(result: Result) -> str:
     return lines[0]
 
 
+def export_study(cwd: Path, *args: str) -> dict[str, Any]:
+    body = json.loads(ok(cwd, "export", "--format", "json", *args).stdout)
+    assert isinstance(body, dict)
+    return body
+
+
 def export_json(cwd: Path, *args: str) -> list[dict[str, Any]]:
-    rows = json.loads(ok(cwd, "export", "--format", "json", *args).stdout)
+    rows = export_study(cwd, *args)["trials"]
     assert isinstance(rows, list)
     return rows
 
@@ -191,6 +199,9 @@ def test_export_json_has_every_trial_with_the_budget_tuning_only_lr(demo: Demo) 
             "reason",
             "metrics",
             "duration_s",
+            "point",
+            "curves",
+            "logs",
         }
         assert row["state"] == "complete"
         assert row["reason"] is None
@@ -206,6 +217,31 @@ def test_export_json_has_every_trial_with_the_budget_tuning_only_lr(demo: Demo) 
         assert row["duration_s"] > 0
     assert len({row["params"]["lr"] for row in rows}) == 3
     assert len({row["seed"] for row in rows}) == 3
+    # Exploration's sequence points, one each; the objective is the curve's best validation error.
+    assert sorted(row["point"] for row in rows) == [0, 1, 2]
+    for row in rows:
+        steps = [step for step, _ in row["curves"]["val_error"]]
+        assert steps == sorted(steps) and steps[-1] == 300
+        assert min(value for _, value in row["curves"]["val_error"]) == pytest.approx(row["value"])
+
+
+@pytest.mark.slow
+def test_export_json_records_what_the_study_was_created_with(demo: Demo) -> None:
+    body = export_study(demo.directory)
+    assert (body["name"], body["strategy"], body["budget"]) == (DEMO_STUDY, "playbook", 3)
+    assert (body["seed"], body["metric"], body["direction"]) == (0, "val_error", "minimize")
+    assert body["tiers"]["tuned"] == ["lr"] and "budget 3" in body["tiers"]["reason"]
+    assert {"python", "adamtune", "optuna", "torch", "machine", "cpus"} <= set(body["environment"])
+    # The settings read back as the study's own, so the study can be set up again from the file.
+    settings = StudyInfo.from_dict(body)
+    assert settings.space.tuned == ("lr",) and settings.space.spec("lr").high == 1e-3
+    assert settings.environment == body["environment"]
+    assert [r["index"] for r in body["rounds"]] == sorted({row["round"] for row in body["trials"]})
+    assert sum(r["budget"] for r in body["rounds"]) == 3
+    best = json.loads(ok(demo.directory, "best", "--format", "json").stdout)
+    assert body["recommended"] == best["recommended"]
+    assert body["confirmation"] == best["confirmation"]
+    assert body["trials"] == demo.trials
 
 
 @pytest.mark.slow
@@ -267,7 +303,7 @@ def test_export_output_writes_the_file(demo: Demo, tmp_path: Path) -> None:
     result = ok(demo.directory, "export", "--output", str(out_json))
     assert result.stdout == ""
     assert f"wrote 3 trials to {out_json}" in result.stderr
-    assert json.loads(out_json.read_text(encoding="utf-8")) == demo.trials
+    assert json.loads(out_json.read_text(encoding="utf-8"))["trials"] == demo.trials
 
     out_csv = tmp_path / "trials.csv"
     ok(demo.directory, "export", "--format", "csv", "-o", str(out_csv))
@@ -326,6 +362,37 @@ def test_tune_module_target_names_the_study_after_the_function(tuned: Tuned) -> 
     assert [row["state"] for row in rows] == ["complete", "complete"]
     for row in rows:
         assert row["value"] == pytest.approx((math.log10(row["params"]["lr"]) + 4) ** 2)
+
+
+def test_studies_lists_each_study_with_its_trials_best_and_recommendation(tuned: Tuned) -> None:
+    rows = json.loads(ok(tuned.directory, "studies", "--format", "json").stdout)
+    assert [row["name"] for row in rows] == ["s1", "objective"]
+    for row, budget in zip(rows, (4, 2), strict=True):
+        trials = export_json(tuned.directory, "--study", row["name"])
+        assert (row["budget"], row["results"], row["running"], row["failed"]) == (budget, budget, 0, 0)
+        assert (row["strategy"], row["metric"], row["direction"]) == ("playbook", "val_loss", "minimize")
+        assert row["best"] == min(trial["value"] for trial in trials)
+        assert row["recommended"]["number"] in {trial["number"] for trial in trials}
+        assert row["recommended"]["config"].startswith("lr=")
+        assert row["confirmed"] is (row["beats_baseline"] is not None)
+
+    text = ok(tuned.directory, "studies").stdout
+    assert f"2 studies in ./{JOURNAL}" in text
+    assert re.search(r"s1 .* playbook .* 4/4 .* val_loss ", text)
+    assert re.search(r"objective .* playbook .* 2/2 .* val_loss ", text)
+
+
+def test_studies_shows_a_plain_optuna_study_beside_them(tuned: Tuned, tmp_path: Path) -> None:
+    copy_study(tuned.directory, tmp_path)
+    backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / JOURNAL))
+    plain = optuna.create_study(study_name="plain", storage=optuna.storages.JournalStorage(backend))
+    plain.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=2)
+
+    rows = json.loads(ok(tmp_path, "studies", "--format", "json").stdout)
+    assert [row["name"] for row in rows] == ["s1", "objective", "plain"]
+    assert [row["adamtune"] for row in rows] == [True, True, False]
+    assert re.search(r"plain .* not created by adamtune", ok(tmp_path, "studies").stdout)
+    assert "'plain'" in user_error(adamtune(tmp_path, "trials", "--study", "plain"))
 
 
 def test_trials_without_study_lists_every_study(tuned: Tuned) -> None:
@@ -404,6 +471,7 @@ BAD_INPUTS: list[tuple[list[str], Sequence[str]]] = [
     (["tune", "objectives.py:missing", "--budget", "2"], ["'missing'", "broken, objective"]),
     (["tune", "no_such_module:objective", "--budget", "2"], ["no_such_module"]),
     (["trials"], ["no adamtune storage"]),
+    (["studies"], ["no adamtune storage"]),
     (["best"], ["no adamtune storage"]),
     (["export", "--format", "csv"], ["no adamtune storage"]),
     (["tune", "objectives.py:objective", "--budget", "2", "--bogus"], ["--bogus"]),
@@ -464,8 +532,7 @@ def test_max_failures_option_sets_the_limit(tmp_path: Path) -> None:
     result = adamtune(tmp_path, "tune", "objectives.py:broken", "--budget", "10", "--max-failures", "2")
     assert result.returncode == 1
     assert "2 trials in a row" in result.stderr
-    exported = json.loads(ok(tmp_path, "export").stdout)
-    assert [trial["state"] for trial in exported] == ["failed", "failed"]
+    assert [trial["state"] for trial in export_json(tmp_path)] == ["failed", "failed"]
 
 
 def test_tune_says_when_a_range_is_not_tuned(tmp_path: Path) -> None:

@@ -209,5 +209,5 @@ def test_rules_end_external_commands(
         assert ran_to_end == (state == State.COMPLETE and not reason), "the runner must end stopped commands"
     exported = json.loads(
         subprocess.run([ADAMTUNE, "export"], cwd=tmp_path, capture_output=True, text=True).stdout
-    )
+    )["trials"]
     assert {row["state"] for row in exported} <= {"complete", "infeasible", "pruned"}

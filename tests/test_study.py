@@ -231,6 +231,20 @@ def test_interrupt_gives_the_point_back_and_resume_reruns_it(journal: str) -> No
     assert by_number(study)[4].point == 3
 
 
+def test_load_studies_opens_every_study_and_marks_the_plain_optuna_ones(journal: str) -> None:
+    quasi_random(SyntheticObjective(), 3, storage=journal, seed=1, study="first")
+    adamtune.tune(SyntheticObjective(), 4, storage=journal, seed=2, study="rounds", confirm=0)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    optuna.create_study(study_name="plain", storage=storage)
+
+    found = adamtune.load_studies(journal)
+    assert list(found) == ["first", "rounds", "plain"]  # a campaign's rounds are not listed
+    first, rounds, plain = found.values()
+    assert first is not None and [r.number for r in first.trials] == [0, 1, 2]
+    assert rounds is not None and rounds.strategy == "playbook" and len(rounds.trials) == 4
+    assert plain is None
+
+
 def test_study_is_plain_optuna(journal: str) -> None:
     quasi_random(SyntheticObjective(), 12, storage=journal, seed=3)
 

@@ -31,7 +31,7 @@ from adamtune.outcomes import Outcome, State
 from adamtune.records import TrialRecord
 from adamtune.sampling import QuasiRandomSampler, halton_points
 from adamtune.space import DEFAULT_SPECS, HyperparameterSpec, SearchSpace
-from adamtune.study import Study, StudyInfo, load_study, tune
+from adamtune.study import Study, StudyInfo, load_studies, load_study, tune
 from adamtune.tiers import TierChoice, choose_tuned
 from adamtune.trial import Trial
 
@@ -63,6 +63,7 @@ __all__ = [
     "__version__",
     "choose_tuned",
     "halton_points",
+    "load_studies",
     "load_study",
     "tune",
 ]

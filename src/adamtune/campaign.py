@@ -160,6 +160,10 @@ class Campaign(Study):
     def settings(self) -> dict[str, Any]:
         return dict(self.optuna.user_attrs.get(CAMPAIGN_ATTR, {}))
 
+    def _created_with(self) -> dict[str, Any]:
+        # The space the user started from; each round's own is in its entry.
+        return {**self.start_info.to_dict(), "rounds": [planned.to_dict() for planned in self.rounds]}
+
     def round_study(self, index: int) -> Study:
         planned = self.rounds[index]
         optuna_study = optuna.load_study(study_name=planned.study_name(self.name), storage=self.storage)

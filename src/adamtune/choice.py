@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -48,6 +48,15 @@ class Recommendation:
     record: TrialRecord
     posterior: float | None
     reason: str
+
+    def to_dict(self, names: Sequence[str]) -> dict[str, Any]:
+        return {
+            "number": self.record.number,
+            "value": self.record.value,
+            "params": self.record.params(names),
+            "posterior_mean": self.posterior,
+            "reason": self.reason,
+        }
 
 
 def recommend(

@@ -1,4 +1,4 @@
-"""The command line: ``adamtune demo | tune | run | trials | best | export | report``.
+"""The command line: ``adamtune demo | tune | run | studies | trials | best | export | report``.
 
 A user mistake prints one line (``error: ...``) and exits with 2; ``--debug`` shows tracebacks.
 """
@@ -31,7 +31,7 @@ from adamtune.records import TrialRecord
 from adamtune.space import SearchSpace, parse_fixed, parse_limit, parse_names, parse_range
 from adamtune.storage import describe
 from adamtune.strategy import STRATEGIES
-from adamtune.study import Progress, Study, load_study, tune
+from adamtune.study import Progress, Study, load_studies, load_study, tune
 from adamtune.target import load_target
 from adamtune.tiers import check_budget, choose_tuned
 from adamtune.workers import Launching, LocalWorkers, build_objective, known_options, launch_spec, read_launch
@@ -57,13 +57,17 @@ STRATEGY_SUMMARY = {
 }
 
 
-def _storage_options(command: F) -> F:
-    command = click.option(
+def _storage_option(command: F) -> F:
+    return click.option(
         "--storage",
         metavar="URL",
         help="Journal file (PATH.journal), memory, or an Optuna URL such as "
         "sqlite:///s.db or postgresql://user@host/db. Default: ./adamtune.journal",
     )(command)
+
+
+def _storage_options(command: F) -> F:
+    command = _storage_option(command)
     return click.option("--study", "study_name", metavar="NAME", help="Study name.")(command)
 
 
@@ -506,6 +510,75 @@ def _print_confirmation(confirmation: Confirmation, metric: str) -> None:
 
 
 @cli.command()
+@_storage_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def studies(storage: str | None, fmt: str) -> None:
+    """List the studies in a storage: strategy, trials done, best value, recommended trial."""
+    found = load_studies(storage)
+    rows = [_study_row(name, study) for name, study in found.items()]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print(f"no studies in {describe(storage)}")
+        return
+    table = Table(title=f"{len(rows)} studies in {describe(storage)}", title_justify="left")
+    for column in ("study", "strategy", "trials", "best", "recommended", "confirmation"):
+        table.add_column(column, no_wrap=column != "recommended")
+    for row in rows:
+        if not row["adamtune"]:
+            table.add_row(row["name"], "", "", "", "not created by adamtune (Optuna's API reads it)", "")
+            continue
+        trials = f"{row['results']}/{row['budget']}"
+        trials += f", {row['running']} running" if row["running"] else ""
+        trials += f", {row['failed']} failed" if row["failed"] else ""
+        best_text = f"{row['metric']} {cell_text(row['best'])}" if row["best"] is not None else "none yet"
+        recommended = row["recommended"]
+        chosen = f"trial {recommended['number']}: {recommended['config']}" if recommended else ""
+        table.add_row(row["name"], row["strategy"], trials, best_text, chosen, _confirmation_text(row))
+    out.print(table)
+
+
+def _study_row(name: str, study: Study | None) -> dict[str, Any]:
+    """One study's line of ``adamtune studies``, as data."""
+    if study is None:
+        return {"name": name, "adamtune": False}
+    counts = study.tally()
+    best_record = study.best
+    confirmation = study.confirmation
+    recommendation = study.recommended
+    recommended = None
+    if recommendation is not None and recommendation.record.adam is not None:
+        recommended = {
+            "number": recommendation.record.number,
+            "value": recommendation.record.value,
+            "config": recommendation.record.adam.short(),
+        }
+    return {
+        "name": name,
+        "adamtune": True,
+        "strategy": study.strategy,
+        "budget": study.budget,
+        "results": counts.results,
+        "running": counts.running,
+        "failed": counts.failed,
+        "metric": study.info.metric,
+        "direction": study.info.direction,
+        "best": best_record.value if best_record is not None else None,
+        "recommended": recommended,
+        "confirmed": confirmation is not None,
+        "beats_baseline": confirmation.beats_baseline if confirmation is not None else None,
+    }
+
+
+def _confirmation_text(row: Mapping[str, Any]) -> str:
+    if not row["confirmed"]:
+        return ""
+    verdicts = {True: "beats the baseline", False: "does not beat the baseline", None: "no verdict"}
+    return verdicts[row["beats_baseline"]]
+
+
+@cli.command()
 @_storage_options
 @click.option(
     "--state",
@@ -564,14 +637,7 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
             body["round"] = record.round
         recommendation = study.recommended
         if recommendation is not None:
-            recommended: dict[str, Any] = {
-                "number": recommendation.record.number,
-                "value": recommendation.record.value,
-                "params": recommendation.record.params(study.param_names),
-                "posterior_mean": recommendation.posterior,
-                "reason": recommendation.reason,
-            }
-            body["recommended"] = recommended
+            body["recommended"] = recommendation.to_dict(study.param_names)
         confirmation = study.confirmation
         if confirmation is not None:
             body["confirmation"] = confirmation.to_dict()
@@ -607,14 +673,21 @@ def _print_recommended(study: Study, best_trial: int) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write.")
 def export(study_name: str | None, storage: str | None, fmt: str, output: str | None) -> None:
-    """Export every trial of a study as JSON or CSV."""
+    """Export a study: JSON has its settings, every trial with its curves, the recommendation
+    and the confirmation; CSV one row per trial."""
     study = load_study(study_name, storage)
-    rows = [record.to_dict(study.param_names) for record in study.trials]
-    text = json.dumps(rows, indent=2) if fmt == "json" else _csv(rows, study.param_names)
+    if fmt == "json":
+        body = study.to_dict()
+        count = len(body["trials"])
+        text = json.dumps(body, indent=2)
+    else:
+        rows = [record.to_dict(study.param_names) for record in study.trials]
+        count = len(rows)
+        text = _csv(rows, study.param_names)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text + ("\n" if fmt == "json" else ""))
-        err.print(f"wrote {len(rows)} trials to {output}")
+        err.print(f"wrote {count} trials to {output}")
     else:
         click.echo(text, nl=fmt == "json")
 

@@ -68,6 +68,16 @@ class TrialRecord:
             **({"round": self.round} if self.round is not None else {}),
         }
 
+    def full_dict(self, names: Sequence[str]) -> dict[str, Any]:
+        """``to_dict`` with the quasi-random sequence point, the curves and the log files: all
+        a JSON export keeps (CSV keeps ``to_dict``'s flat part)."""
+        return {
+            **self.to_dict(names),
+            "point": self.point,
+            "curves": {name: [list(pair) for pair in curve] for name, curve in self.curves.items()},
+            "logs": dict(self.logs),
+        }
+
 
 def record_from_trial(trial: FrozenTrial, space: SearchSpace) -> TrialRecord:
     attrs = trial.user_attrs

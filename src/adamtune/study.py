@@ -215,6 +215,26 @@ class Study:
 
         return load_confirmation(self)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The whole study as data (``adamtune export``): what it was created with (space, tiers,
+        search seed, environment), every trial with its seed, sequence point and curves, the
+        recommendation and the confirmation."""
+        names = self.param_names
+        recommendation = self.recommended
+        confirmation = self.confirmation
+        return {
+            "name": self.name,
+            "strategy": self.strategy,
+            "budget": self.budget,
+            **self._created_with(),
+            "recommended": recommendation.to_dict(names) if recommendation is not None else None,
+            "confirmation": confirmation.to_dict() if confirmation is not None else None,
+            "trials": [record.full_dict(names) for record in self.trials],
+        }
+
+    def _created_with(self) -> dict[str, Any]:
+        return self.info.to_dict()
+
 
 class Progress(Protocol):
     """Receives a study's progress; the CLI draws a progress bar with it."""
@@ -412,10 +432,24 @@ def load_study(name: str | None, storage: str | None) -> Study:
     if name not in names:
         listed = ", ".join(names) if names else "none"
         raise StudyNotFoundError(f"no study named {name!r} in {where} (studies: {listed})")
+    found = _open_study(backend, name)
+    if found is None:
+        raise StudyNotFoundError(f"study {name!r} in {where} was not created by adamtune")
+    return found
+
+
+def load_studies(storage: str | None) -> dict[str, Study | None]:
+    """Every study a user named in ``storage``, by name, in creation order; None for the ones
+    adamtune did not create (plain Optuna studies sharing the storage)."""
+    backend = open_storage(storage, create=False)
+    return {name: _open_study(backend, name) for name in study_names(backend)}
+
+
+def _open_study(backend: BaseStorage, name: str) -> Study | None:
     optuna_study = optuna.load_study(study_name=name, storage=backend)
     stored = optuna_study.user_attrs.get(INFO_ATTR)
     if stored is None:
-        raise StudyNotFoundError(f"study {name!r} in {where} was not created by adamtune")
+        return None
     from adamtune.campaign import Campaign, is_campaign
 
     if is_campaign(optuna_study):
