@@ -60,14 +60,15 @@ class Result:
     stderr: str
 
 
-def adamtune(cwd: Path, *args: str, timeout: float = 180) -> Result:
-    """Run the installed ``adamtune`` console script in ``cwd``."""
+def adamtune(cwd: Path, *args: str, timeout: float = 180, answer: str = "") -> Result:
+    """Run the installed ``adamtune`` console script in ``cwd``, ``answer`` on its standard input."""
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("PYTHONPATH", None)  # a module target must be found through the working directory
     done = subprocess.run(
         [str(ADAMTUNE), *args],
         cwd=cwd,
         env=env,
+        input=answer,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -76,8 +77,8 @@ def adamtune(cwd: Path, *args: str, timeout: float = 180) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def ok(cwd: Path, *args: str) -> Result:
-    result = adamtune(cwd, *args)
+def ok(cwd: Path, *args: str, answer: str = "") -> Result:
+    result = adamtune(cwd, *args, answer=answer)
     assert result.returncode == 0, f"adamtune {' '.join(args)}: {result.stderr}"
     assert "Traceback" not in result.stderr
     return result
@@ -395,6 +396,54 @@ def test_studies_shows_a_plain_optuna_study_beside_them(tuned: Tuned, tmp_path: 
     assert "'plain'" in user_error(adamtune(tmp_path, "trials", "--study", "plain"))
 
 
+def optuna_study_names(directory: Path) -> list[str]:
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(directory / JOURNAL))
+    )
+    return [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+
+
+def test_delete_asks_then_removes_the_study_with_its_rounds_and_confirmation(
+    tuned: Tuned, tmp_path: Path
+) -> None:
+    copy_study(tuned.directory, tmp_path)
+    write_objectives(tmp_path)
+    ok(tmp_path, "tune", "objectives.py:objective", "--budget", "2", "--study", "s1x")  # s1's name and more
+    kept = {name: export_json(tmp_path, "--study", name) for name in ("objective", "s1x")}
+    parts = [name for name in optuna_study_names(tmp_path) if name.startswith("s1::")]
+    assert "s1::round-0" in parts and "s1::confirm" in parts
+
+    declined = ok(tmp_path, "delete", "--study", "s1", answer="n\n")
+    assert "delete study s1 (4 trials) from ./adamtune.journal? [y/N]" in declined.stderr
+    assert "kept study s1" in declined.stdout
+    assert len(export_json(tmp_path, "--study", "s1")) == 4
+
+    deleted = ok(tmp_path, "delete", "--study", "s1", answer="y\n")
+    assert "deleted study s1 (4 trials)" in deleted.stdout
+    assert not [name for name in optuna_study_names(tmp_path) if name == "s1" or name.startswith("s1::")]
+    assert [row["name"] for row in json.loads(ok(tmp_path, "studies", "--format", "json").stdout)] == [
+        "objective",
+        "s1x",
+    ]
+    assert {name: export_json(tmp_path, "--study", name) for name in kept} == kept
+    assert "'s1'" in user_error(adamtune(tmp_path, "trials", "--study", "s1"))
+
+    unasked = ok(tmp_path, "delete", "--study", "s1x", "--yes")
+    assert "deleted study s1x (2 trials)" in unasked.stdout and unasked.stderr == ""
+    assert [row["name"] for row in json.loads(ok(tmp_path, "studies", "--format", "json").stdout)] == [
+        "objective"
+    ]
+
+
+def test_delete_refuses_a_study_adamtune_did_not_create(tuned: Tuned, tmp_path: Path) -> None:
+    copy_study(tuned.directory, tmp_path)
+    backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / JOURNAL))
+    optuna.create_study(study_name="plain", storage=optuna.storages.JournalStorage(backend))
+    line = user_error(adamtune(tmp_path, "delete", "--study", "plain", "--yes"))
+    assert "'plain'" in line and "not created by adamtune" in line
+    assert "plain" in optuna_study_names(tmp_path)
+
+
 def test_trials_without_study_lists_every_study(tuned: Tuned) -> None:
     line = user_error(adamtune(tuned.directory, "trials"))
     assert "--study" in line
@@ -472,6 +521,12 @@ BAD_INPUTS: list[tuple[list[str], Sequence[str]]] = [
     (["tune", "no_such_module:objective", "--budget", "2"], ["no_such_module"]),
     (["trials"], ["no adamtune storage"]),
     (["studies"], ["no adamtune storage"]),
+    (["delete", "--study", "s1"], ["no adamtune storage"]),
+    (["delete"], ["--study"]),
+    (
+        ["tune", "objectives.py:objective", "--budget", "2", "--study", "s::round-0"],
+        ["without '::'", "NAME::round-K"],
+    ),
     (["best"], ["no adamtune storage"]),
     (["export", "--format", "csv"], ["no adamtune storage"]),
     (["tune", "objectives.py:objective", "--budget", "2", "--bogus"], ["--bogus"]),

@@ -245,6 +245,28 @@ def test_load_studies_opens_every_study_and_marks_the_plain_optuna_ones(journal:
     assert plain is None
 
 
+def test_delete_study_removes_a_campaign_with_its_parts_and_nothing_else(journal: str) -> None:
+    adamtune.tune(SyntheticObjective(), 4, storage=journal, seed=2, study="rounds", confirm=2)
+    quasi_random(SyntheticObjective(), 3, storage=journal, seed=1, study="rounds-2")
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    before = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
+    assert {"rounds::round-0", "rounds::confirm"} <= before
+
+    deleted = adamtune.delete_study("rounds", journal)
+    assert deleted[-1] == "rounds" and set(deleted) == {
+        name for name in before if name.startswith("rounds")
+    } - {"rounds-2"}
+    assert list(adamtune.load_studies(journal)) == ["rounds-2"]
+    with pytest.raises(adamtune.StudyNotFoundError, match="no study named 'rounds'"):
+        adamtune.delete_study("rounds", journal)
+
+
+def test_a_study_name_with_the_parts_mark_is_refused_before_anything_is_stored(journal: str) -> None:
+    with pytest.raises(adamtune.ConfigError, match="without '::'"):
+        quasi_random(SyntheticObjective(), 3, storage=journal, study="x::round-0")
+    assert not Path(journal).exists()
+
+
 def test_study_is_plain_optuna(journal: str) -> None:
     quasi_random(SyntheticObjective(), 12, storage=journal, seed=3)
 

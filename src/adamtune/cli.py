@@ -1,4 +1,5 @@
-"""The command line: ``adamtune demo | tune | run | studies | trials | best | export | report``.
+"""The command line: ``adamtune demo | tune | run | worker``, which run studies, and
+``studies | trials | best | export | report | delete``, which read or remove them.
 
 A user mistake prints one line (``error: ...``) and exits with 2; ``--debug`` shows tracebacks.
 """
@@ -31,7 +32,7 @@ from adamtune.records import TrialRecord
 from adamtune.space import SearchSpace, parse_fixed, parse_limit, parse_names, parse_range
 from adamtune.storage import describe
 from adamtune.strategy import STRATEGIES
-from adamtune.study import Progress, Study, load_studies, load_study, tune
+from adamtune.study import Progress, Study, delete_study, load_studies, load_study, tune
 from adamtune.target import load_target
 from adamtune.tiers import check_budget, choose_tuned
 from adamtune.workers import Launching, LocalWorkers, build_objective, known_options, launch_spec, read_launch
@@ -690,6 +691,27 @@ def export(study_name: str | None, storage: str | None, fmt: str, output: str | 
         err.print(f"wrote {count} trials to {output}")
     else:
         click.echo(text, nl=fmt == "json")
+
+
+@cli.command()
+@_storage_option
+@click.option("--study", "study_name", metavar="NAME", required=True, help="The study to delete.")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+def delete(study_name: str, storage: str | None, yes: bool) -> None:
+    """Delete a study, its rounds and its confirmation from the storage: its trials are lost."""
+    study = load_study(study_name, storage)
+    counts = study.tally()
+    where = describe(storage)
+    running = f", {counts.running} of them running" if counts.running else ""
+    what = f"study {study.name} ({len(study.trials)} trials{running}) from {where}"
+    if not yes and not click.confirm(f"delete {what}?", default=False, err=True):
+        out.print(f"kept study {study.name}")
+        return
+    deleted = delete_study(study.name, storage)
+    out.print(f"deleted {what} (Optuna studies: {', '.join(deleted)})")
+    logs = log_dir(storage, study.name)
+    if logs.is_dir():
+        out.print(f"its command logs stay in {logs}")
 
 
 @cli.command()

@@ -70,7 +70,7 @@ from adamtune.records import (
 )
 from adamtune.sampling import QuasiRandomSampler
 from adamtune.space import SearchSpace
-from adamtune.storage import describe, open_storage, study_names
+from adamtune.storage import PART_MARK, describe, open_storage, study_names
 from adamtune.tiers import TierChoice, check_budget, choose_tuned
 from adamtune.trial import StopRules, Trial
 
@@ -302,8 +302,7 @@ def tune(
     space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits)
     info = StudyInfo(space, choice, seed, metric, direction)
     name = study if study is not None else default_study_name(objective)
-    if not name.strip():
-        raise ConfigError("study name: expected a non-empty name, got ''")
+    check_study_name(name)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers: expected a whole number >= 1, got {workers!r}")
     from adamtune.confirmation import DEFAULT_SEEDS, check_baseline, default_baseline, run_confirmation
@@ -445,6 +444,19 @@ def load_studies(storage: str | None) -> dict[str, Study | None]:
     return {name: _open_study(backend, name) for name in study_names(backend)}
 
 
+def delete_study(name: str, storage: str | None) -> list[str]:
+    """Delete the adamtune study ``name`` from ``storage`` with its parts (a campaign's rounds,
+    the confirmation), and return the Optuna studies deleted. Files its trials wrote (such as
+    ``adamtune run``'s logs) are left alone."""
+    load_study(name, storage)  # refuses a missing name, and a study adamtune did not create
+    backend = open_storage(storage, create=False)
+    every = [summary.study_name for summary in optuna.get_all_study_summaries(backend)]
+    doomed = [*(other for other in every if other.startswith(name + PART_MARK)), name]
+    for each in doomed:  # the parts first: an interrupted deletion leaves the study listed
+        optuna.delete_study(study_name=each, storage=backend)
+    return doomed
+
+
 def _open_study(backend: BaseStorage, name: str) -> Study | None:
     optuna_study = optuna.load_study(study_name=name, storage=backend)
     stored = optuna_study.user_attrs.get(INFO_ATTR)
@@ -455,6 +467,19 @@ def _open_study(backend: BaseStorage, name: str) -> Study | None:
     if is_campaign(optuna_study):
         return Campaign(optuna_study, StudyInfo.from_dict(stored))
     return Study(optuna_study, StudyInfo.from_dict(stored))
+
+
+def check_study_name(name: str) -> str:
+    if not name.strip():
+        raise ConfigError("study name: expected a non-empty name, got ''")
+    if PART_MARK in name:
+        # NAME::round-K and NAME::confirm are the parts of study NAME: a user's study so named
+        # would be hidden from the listings, or resume another study's round.
+        raise ConfigError(
+            f"study name: expected a name without {PART_MARK!r} (adamtune names the parts of a "
+            f"study NAME{PART_MARK}round-K and NAME{PART_MARK}confirm), got {name!r}"
+        )
+    return name
 
 
 def default_study_name(objective: Objective) -> str:
