@@ -261,6 +261,19 @@ def test_delete_study_removes_a_campaign_with_its_parts_and_nothing_else(journal
         adamtune.delete_study("rounds", journal)
 
 
+def test_a_study_deleted_while_it_runs_ends_the_run_with_one_clear_error(journal: str) -> None:
+    synthetic = SyntheticObjective()
+
+    def objective(trial: adamtune.Trial) -> float:
+        if trial.number == 2:
+            adamtune.delete_study("doomed", journal)  # as another process would
+        return synthetic(trial)
+
+    with pytest.raises(adamtune.StudyNotFoundError, match="'doomed' was deleted from the storage while"):
+        adamtune.tune(objective, 12, storage=journal, study="doomed")
+    assert adamtune.load_studies(journal) == {}
+
+
 def test_a_study_name_with_the_parts_mark_is_refused_before_anything_is_stored(journal: str) -> None:
     with pytest.raises(adamtune.ConfigError, match="without '::'"):
         quasi_random(SyntheticObjective(), 3, storage=journal, study="x::round-0")

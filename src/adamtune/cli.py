@@ -703,7 +703,8 @@ def delete(study_name: str, storage: str | None, yes: bool) -> None:
     counts = study.tally()
     where = describe(storage)
     running = f", {counts.running} of them running" if counts.running else ""
-    what = f"study {study.name} ({len(study.trials)} trials{running}) from {where}"
+    count = len(study.trials)
+    what = f"study {study.name} ({count} trial{'' if count == 1 else 's'}{running}) from {where}"
     if not yes and not click.confirm(f"delete {what}?", default=False, err=True):
         out.print(f"kept study {study.name}")
         return

@@ -642,9 +642,25 @@ class _Runner:
     def _trials(self) -> list[FrozenTrial]:
         return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
 
+    def _study_exists(self) -> bool:
+        try:
+            self.storage.get_study_id_from_name(self.study.name)
+        except KeyError:
+            return False
+        return True
+
     def run(self, max_consecutive_failures: int) -> None:
         try:
             self._run(max_consecutive_failures)
+        except KeyError:
+            # Optuna's storages raise a bare KeyError for a study deleted under a running process.
+            if self._study_exists():
+                raise
+            named = self.study.name.partition(PART_MARK)[0]
+            raise StudyNotFoundError(
+                f"study {named!r} was deleted from the storage while this process ran it: "
+                "its trials are gone; run again to start it afresh"
+            ) from None
         finally:
             if self.heartbeat is not None:
                 self.heartbeat.stop()
