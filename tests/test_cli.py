@@ -233,6 +233,8 @@ def test_export_json_records_what_the_study_was_created_with(demo: Demo) -> None
     assert (body["seed"], body["metric"], body["direction"]) == (0, "val_error", "minimize")
     assert body["tiers"]["tuned"] == ["lr"] and "budget 3" in body["tiers"]["reason"]
     assert {"python", "adamtune", "optuna", "torch", "machine", "cpus"} <= set(body["environment"])
+    launch = body["launch"]  # what `adamtune worker` rebuilds the objective from
+    assert (launch["kind"], launch["model"], launch["steps"], launch["budget"]) == ("demo", "mlp", 300, 3)
     # The settings read back as the study's own, so the study can be set up again from the file.
     settings = StudyInfo.from_dict(body)
     assert settings.space.tuned == ("lr",) and settings.space.spec("lr").high == 1e-3

@@ -241,6 +241,9 @@ def test_load_studies_opens_every_study_and_marks_the_plain_optuna_ones(journal:
     assert list(found) == ["first", "rounds", "plain"]  # a campaign's rounds are not listed
     first, rounds, plain = found.values()
     assert first is not None and [r.number for r in first.trials] == [0, 1, 2]
+    exported = first.to_dict()
+    assert exported["launch"] is None  # started from Python, not by a command
+    assert [row["point"] for row in exported["trials"]] == [0, 1, 2]
     assert rounds is not None and rounds.strategy == "playbook" and len(rounds.trials) == 4
     assert plain is None
 

@@ -73,6 +73,7 @@ from adamtune.space import SearchSpace
 from adamtune.storage import PART_MARK, describe, open_storage, study_names
 from adamtune.tiers import TierChoice, check_budget, choose_tuned
 from adamtune.trial import StopRules, Trial
+from adamtune.workers import LAUNCH_ATTR
 
 if TYPE_CHECKING:
     from adamtune.choice import Recommendation
@@ -217,7 +218,8 @@ class Study:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole study as data (``adamtune export``): what it was created with (space, tiers,
-        search seed, environment), every trial with its seed, sequence point and curves, the
+        search seed, environment, and the command's launch spec where a command started it),
+        every trial with its seed, sequence point and curves, the
         recommendation and the confirmation."""
         names = self.param_names
         recommendation = self.recommended
@@ -227,6 +229,8 @@ class Study:
             "strategy": self.strategy,
             "budget": self.budget,
             **self._created_with(),
+            # How the command line started it (the objective and its options), for a rerun.
+            "launch": self.optuna.user_attrs.get(LAUNCH_ATTR),
             "recommended": recommendation.to_dict(names) if recommendation is not None else None,
             "confirmation": confirmation.to_dict() if confirmation is not None else None,
             "trials": [record.full_dict(names) for record in self.trials],
