@@ -201,6 +201,7 @@ def test_export_json_has_every_trial_with_the_budget_tuning_only_lr(demo: Demo) 
             "metrics",
             "duration_s",
             "point",
+            "batch",
             "curves",
             "logs",
         }
@@ -220,6 +221,7 @@ def test_export_json_has_every_trial_with_the_budget_tuning_only_lr(demo: Demo) 
     assert len({row["seed"] for row in rows}) == 3
     # Exploration's sequence points, one each; the objective is the curve's best validation error.
     assert sorted(row["point"] for row in rows) == [0, 1, 2]
+    assert [row["batch"] for row in rows] == [3, 3, 3]  # the demo trains a round's trials together
     for row in rows:
         steps = [step for step, _ in row["curves"]["val_error"]]
         assert steps == sorted(steps) and steps[-1] == 300
@@ -252,6 +254,7 @@ def test_trials_lists_the_three_trials(demo: Demo) -> None:
     stdout = ok(demo.directory, "trials").stdout
     assert f"{DEMO_STUDY}: 3 trials" in stdout
     assert stdout.count("complete") == 3
+    assert stdout.count("s, batch of 3") == 3  # the time is the batch's, and says so
     for row in demo.trials:
         assert str(row["seed"]) in stdout
 

@@ -43,6 +43,7 @@ def test_complete_trials_record_value_seed_params_and_curves(journal: str) -> No
         assert record.value == pytest.approx(objective.value(record.adam.lr, record.adam.beta1))
         assert record.seed == trial_seed(7, record.point or 0)
         assert record.point == record.number
+        assert record.batch is None  # one after another: each trial's time is its own
         assert [step for step, _ in record.curves["val_loss"]] == [0, 1, 2, 3, 4]
         assert 1e-5 <= record.adam.lr <= 1e-3
         assert (record.adam.beta1, record.adam.beta2, record.adam.eps) == (0.9, 0.999, 1e-8)

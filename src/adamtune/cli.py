@@ -28,7 +28,7 @@ from adamtune.executors import Executor
 from adamtune.executors.command import CommandObjective, log_dir
 from adamtune.outcomes import State
 from adamtune.progress import ProgressBar
-from adamtune.records import TrialRecord
+from adamtune.records import TrialRecord, duration_text
 from adamtune.space import SearchSpace, parse_fixed, parse_limit, parse_names, parse_range
 from adamtune.storage import describe
 from adamtune.strategy import STRATEGIES
@@ -607,7 +607,7 @@ def trials(study_name: str | None, storage: str | None, state: str | None, reaso
             cell_text(record.value),
             *(cell_text(params.get(n), n) for n in names),
             str(record.seed) if record.seed is not None else "",
-            f"{record.duration_s:.1f}s" if record.duration_s is not None else "",
+            duration_text(record),
             _last_line(record.reason),
             *((_log_text(record.logs),) if with_logs else ()),
         )

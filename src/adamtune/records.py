@@ -25,6 +25,7 @@ METRICS = "metrics"
 CURVES = "curves"
 WORKER = "worker"
 LOGS = "logs"
+BATCH = "batch"
 
 DIVERGED_CONSTRAINT = "diverged"
 """Optuna constraint set on every finished trial: 0 feasible, 1 diverged (PLAYBOOK.md s. 7)."""
@@ -46,6 +47,9 @@ class TrialRecord:
     duration_s: float | None = None
     logs: Mapping[str, str] = field(default_factory=dict)
     round: int | None = None  # the campaign round (playbook strategy); None in a one-study search
+    batch: int | None = None
+    """How many trials ran together with this one, itself included (None: it ran alone). Their
+    duration is the batch's: Optuna times a trial from its start to its result."""
 
     def params(self, names: Sequence[str]) -> dict[str, float]:
         if self.adam is None:
@@ -74,6 +78,7 @@ class TrialRecord:
         return {
             **self.to_dict(names),
             "point": self.point,
+            "batch": self.batch,
             "curves": {name: [list(pair) for pair in curve] for name, curve in self.curves.items()},
             "logs": dict(self.logs),
         }
@@ -101,7 +106,16 @@ def record_from_trial(trial: FrozenTrial, space: SearchSpace) -> TrialRecord:
         curves=attrs.get(CURVES, {}),
         duration_s=duration,
         logs=attrs.get(LOGS, {}),
+        batch=attrs.get(BATCH),
     )
+
+
+def duration_text(record: TrialRecord) -> str:
+    """``12.3s``, or ``12.3s, batch of 8`` for a trial that shared its time with others."""
+    if record.duration_s is None:
+        return ""
+    shared = f", batch of {record.batch}" if record.batch else ""
+    return f"{record.duration_s:.1f}s{shared}"
 
 
 def _state(trial: FrozenTrial) -> State:

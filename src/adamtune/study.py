@@ -58,6 +58,7 @@ from adamtune.executors import Executor, InProcessExecutor, Objective
 from adamtune.outcomes import Outcome, State
 from adamtune.records import (
     ADAM,
+    BATCH,
     CURVES,
     DIVERGED_CONSTRAINT,
     METRICS,
@@ -685,6 +686,9 @@ class _Runner:
             batch = self._start(min(slots, self.executor.batch_size))
             if not batch:
                 continue
+            if len(batch) > 1:
+                for trial in batch:
+                    trial.optuna_trial.set_user_attr(BATCH, len(batch))
             outcomes = self._execute(batch)
             for trial, outcome in zip(batch, outcomes, strict=True):
                 record = self._record(trial, outcome)

@@ -21,6 +21,7 @@ from adamtune.diagnostics import Finding, diagnose
 from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
 from adamtune.plots import render
+from adamtune.records import duration_text
 
 if TYPE_CHECKING:
     from adamtune.records import TrialRecord
@@ -258,7 +259,7 @@ def _trial_row(record: TrialRecord, names: Sequence[str], rounds: bool = False) 
         cell_text(record.value),
         *(cell_text(params.get(n), n) for n in names),
         "" if record.seed is None else str(record.seed),
-        "" if record.duration_s is None else f"{record.duration_s:.1f}s",
+        duration_text(record),
     ]
     reason = (record.reason or "").strip()
     last = reason.splitlines()[-1] if reason else ""
