@@ -435,6 +435,7 @@ def test_delete_asks_then_removes_the_study_with_its_rounds_and_confirmation(
 
     unasked = ok(tmp_path, "delete", "--study", "s1x", "--yes")
     assert "deleted study s1x (2 trials)" in unasked.stdout and unasked.stderr == ""
+    assert f"1 study in ./{JOURNAL}" in ok(tmp_path, "studies").stdout
     assert [row["name"] for row in json.loads(ok(tmp_path, "studies", "--format", "json").stdout)] == [
         "objective"
     ]

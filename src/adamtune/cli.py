@@ -523,7 +523,8 @@ def studies(storage: str | None, fmt: str) -> None:
     if not rows:
         out.print(f"no studies in {describe(storage)}")
         return
-    table = Table(title=f"{len(rows)} studies in {describe(storage)}", title_justify="left")
+    counted = f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'}"
+    table = Table(title=f"{counted} in {describe(storage)}", title_justify="left")
     for column in ("study", "strategy", "trials", "best", "recommended", "confirmation"):
         table.add_column(column, no_wrap=column != "recommended")
     for row in rows:
