@@ -328,6 +328,18 @@ def test_rerunning_the_demo_resumes_without_new_trials(demo: Demo, tmp_path: Pat
 
 
 @pytest.mark.slow
+def test_a_worker_joins_the_demo_study_in_the_storage_it_names(demo: Demo, tmp_path: Path) -> None:
+    # The demo's launch spec once held its creator's storage, and a worker crashed on it.
+    moved = tmp_path / "moved.journal"
+    shutil.copy2(demo.directory / JOURNAL, moved)
+    result = ok(tmp_path, "worker", "--study", DEMO_STUDY, "--storage", str(moved))
+    assert "resuming: 3 of 3 trials already finished" in result.stderr
+    assert export_json(tmp_path, "--storage", str(moved)) == demo.trials
+    assert "storage" not in export_study(tmp_path, "--storage", str(moved))["launch"]["options"]
+    assert not (tmp_path / JOURNAL).exists()
+
+
+@pytest.mark.slow
 def test_changed_space_for_an_existing_study_is_refused_and_keeps_its_trials(
     demo: Demo, tmp_path: Path
 ) -> None:
@@ -441,6 +453,21 @@ def test_delete_asks_then_removes_the_study_with_its_rounds_and_confirmation(
     ]
 
 
+def test_copy_puts_the_study_in_another_storage_once(tuned: Tuned, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'copy.db'}"
+    copied = ok(tuned.directory, "copy", "--study", "s1", "--to", database)
+    assert "copied study s1 from ./adamtune.journal to sqlite:///" in copied.stdout
+    assert "s1::round-0" in copied.stdout
+    rows = json.loads(ok(tuned.directory, "studies", "--storage", database, "--format", "json").stdout)
+    assert [row["name"] for row in rows] == ["s1"]
+    assert export_study(tuned.directory, "--storage", database) == export_study(
+        tuned.directory, "--study", "s1"
+    )
+
+    line = user_error(adamtune(tuned.directory, "copy", "--study", "s1", "--to", database))
+    assert "without a study named 's1'" in line and "delete it there first" in line
+
+
 def test_delete_refuses_a_study_adamtune_did_not_create(tuned: Tuned, tmp_path: Path) -> None:
     copy_study(tuned.directory, tmp_path)
     backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / JOURNAL))
@@ -529,6 +556,8 @@ BAD_INPUTS: list[tuple[list[str], Sequence[str]]] = [
     (["studies"], ["no adamtune storage"]),
     (["delete", "--study", "s1"], ["no adamtune storage"]),
     (["delete"], ["--study"]),
+    (["copy", "--study", "s1", "--to", "copy.journal"], ["no adamtune storage"]),
+    (["copy", "--study", "s1"], ["--to"]),
     (
         ["tune", "objectives.py:objective", "--budget", "2", "--study", "s::round-0"],
         ["without '::'", "NAME::round-K"],

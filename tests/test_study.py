@@ -265,6 +265,33 @@ def test_delete_study_removes_a_campaign_with_its_parts_and_nothing_else(journal
         adamtune.delete_study("rounds", journal)
 
 
+def test_copy_study_moves_a_campaign_whole_and_it_resumes_there(journal: str, tmp_path: Path) -> None:
+    original = adamtune.tune(SyntheticObjective(), 4, storage=journal, seed=2, study="rounds", confirm=2)
+    target = str(tmp_path / "elsewhere.journal")
+
+    copied = adamtune.copy_study("rounds", journal, target)
+    assert copied[-1] == "rounds" and {"rounds::round-0", "rounds::confirm"} <= set(copied)
+    moved = adamtune.load_study("rounds", target)
+    assert moved.to_dict() == original.to_dict()  # settings, trials, curves, confirmation alike
+    resumed = adamtune.tune(SyntheticObjective(), 4, storage=target, seed=2, study="rounds", confirm=2)
+    assert [r.to_dict(resumed.param_names) for r in resumed.trials] == [
+        r.to_dict(original.param_names) for r in original.trials
+    ]
+
+    with pytest.raises(adamtune.StudyMismatchError, match="without a study named 'rounds'"):
+        adamtune.copy_study("rounds", journal, target)
+    with pytest.raises(adamtune.ConfigError, match="outlives this process"):
+        adamtune.copy_study("rounds", journal, "memory")
+
+
+def test_copy_study_refuses_a_study_with_running_trials(journal: str, tmp_path: Path) -> None:
+    study = quasi_random(SyntheticObjective(), 3, storage=journal, study="busy")
+    study.optuna.ask()  # a worker's trial, still running
+    with pytest.raises(adamtune.ConfigError, match="expected no running trials to copy, got 1"):
+        adamtune.copy_study("busy", journal, str(tmp_path / "elsewhere.journal"))
+    assert not (tmp_path / "elsewhere.journal").exists()
+
+
 def test_a_study_deleted_while_it_runs_ends_the_run_with_one_clear_error(journal: str) -> None:
     synthetic = SyntheticObjective()
 

@@ -160,3 +160,14 @@ def test_workers_need_a_shared_storage(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "--workers: expected a storage other processes can open, got memory" in done.stderr
+
+
+def test_a_stored_storage_option_is_left_to_the_worker() -> None:
+    # adamtune 0.1.0's demo stored its creator's --storage in the launch spec; a worker names its own.
+    from adamtune.cli import _run
+    from adamtune.workers import known_options, launch_spec
+
+    spec = launch_spec("demo", 3, {"seed": 0, "storage": None, "strategy": "playbook"}, model="mlp", steps=10)
+    assert known_options(spec, _run) == {"seed": 0, "strategy": "playbook"}
+    with pytest.raises(adamtune.ConfigError, match="got bogus"):
+        known_options(launch_spec("demo", 3, {"bogus": 1}, model="mlp", steps=10), _run)

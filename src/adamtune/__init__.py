@@ -31,7 +31,7 @@ from adamtune.outcomes import Outcome, State
 from adamtune.records import TrialRecord
 from adamtune.sampling import QuasiRandomSampler, halton_points
 from adamtune.space import DEFAULT_SPECS, HyperparameterSpec, SearchSpace
-from adamtune.study import Study, StudyInfo, delete_study, load_studies, load_study, tune
+from adamtune.study import Study, StudyInfo, copy_study, delete_study, load_studies, load_study, tune
 from adamtune.tiers import TierChoice, choose_tuned
 from adamtune.trial import Trial
 
@@ -62,6 +62,7 @@ __all__ = [
     "TrialRecord",
     "__version__",
     "choose_tuned",
+    "copy_study",
     "delete_study",
     "halton_points",
     "load_studies",

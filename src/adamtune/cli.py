@@ -1,5 +1,5 @@
 """The command line: ``adamtune demo | tune | run | worker``, which run studies, and
-``studies | trials | best | export | report | delete``, which read or remove them.
+``studies | trials | best | export | report | copy | delete``, which read, copy or remove them.
 
 A user mistake prints one line (``error: ...``) and exits with 2; ``--debug`` shows tracebacks.
 """
@@ -32,7 +32,7 @@ from adamtune.records import TrialRecord, duration_text
 from adamtune.space import SearchSpace, parse_fixed, parse_limit, parse_names, parse_range
 from adamtune.storage import describe
 from adamtune.strategy import STRATEGIES
-from adamtune.study import Progress, Study, delete_study, load_studies, load_study, tune
+from adamtune.study import Progress, Study, copy_study, delete_study, load_studies, load_study, tune
 from adamtune.target import load_target
 from adamtune.tiers import check_budget, choose_tuned
 from adamtune.workers import Launching, LocalWorkers, build_objective, known_options, launch_spec, read_launch
@@ -202,8 +202,9 @@ def demo(budget: int | None, model: str, steps: int, **options: Any) -> None:
     # The paper's measure; on it the best lr lies a decade above the default range.
     options["metric"] = DEMO_METRIC
     options["executor"] = options.get("executor") or "batched"
+    storage = options.pop("storage")  # not in the launch spec: each worker names its own
     launch = launch_spec("demo", budget, options, model=model, steps=steps)
-    study = _run(workload, budget, name, options.pop("storage"), launch=launch, **options)
+    study = _run(workload, budget, name, storage, launch=launch, **options)
     best = study.best
     if best is not None and best.value is not None:
         out.print(f"best validation accuracy during training {1 - best.value:.1%} (trial {best.number})")
@@ -692,6 +693,20 @@ def export(study_name: str | None, storage: str | None, fmt: str, output: str | 
         err.print(f"wrote {count} trials to {output}")
     else:
         click.echo(text, nl=fmt == "json")
+
+
+@cli.command()
+@_storage_option
+@click.option("--study", "study_name", metavar="NAME", required=True, help="The study to copy.")
+@click.option("--to", "to", metavar="URL", required=True, help="The storage to copy it to.")
+def copy(study_name: str, storage: str | None, to: str) -> None:
+    """Copy a study, its rounds and its confirmation to another storage (a journal file to
+    PostgreSQL, say); it keeps its name, and resumes there as it would here."""
+    copied = copy_study(study_name, storage, to)
+    out.print(
+        f"copied study {study_name} from {describe(storage)} to {describe(to)} "
+        f"(Optuna studies: {', '.join(copied)})"
+    )
 
 
 @cli.command()

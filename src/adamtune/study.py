@@ -462,6 +462,43 @@ def delete_study(name: str, storage: str | None) -> list[str]:
     return doomed
 
 
+def copy_study(name: str, storage: str | None, to: str) -> list[str]:
+    """Copy the adamtune study ``name`` from ``storage`` to the storage ``to`` with its parts (a
+    campaign's rounds, the confirmation), every trial and attribute as it is, and return the
+    Optuna studies copied. It keeps its name; a study of that name in ``to`` is refused, and a
+    copy that fails part-way is removed again."""
+    study = load_study(name, storage)
+    running = study.tally().running
+    if running:
+        raise ConfigError(
+            f"study {name!r}: expected no running trials to copy, got {running} (let its workers "
+            "finish, or stop them, first)"
+        )
+    if to in ("memory", ":memory:"):
+        raise ConfigError(f"--to: expected a storage that outlives this process, got {to!r}")
+    source = open_storage(storage, create=False)
+    target = open_storage(to)
+    every = [summary.study_name for summary in optuna.get_all_study_summaries(source)]
+    parts = [*(other for other in every if other.startswith(name + PART_MARK)), name]
+    taken = {summary.study_name for summary in optuna.get_all_study_summaries(target)}
+    clashes = [part for part in parts if part in taken]
+    if clashes:
+        raise StudyMismatchError(
+            f"--to: expected a storage without a study named {name!r}, got {describe(to)} with "
+            f"{', '.join(clashes)}: delete it there first, or copy to another storage"
+        )
+    copied: list[str] = []
+    try:
+        for part in parts:  # the study itself last: until it is there, nothing lists the copy
+            optuna.copy_study(from_study_name=part, from_storage=source, to_storage=target)
+            copied.append(part)
+    except BaseException:
+        for part in copied:
+            optuna.delete_study(study_name=part, storage=target)
+        raise
+    return copied
+
+
 def _open_study(backend: BaseStorage, name: str) -> Study | None:
     optuna_study = optuna.load_study(study_name=name, storage=backend)
     stored = optuna_study.user_attrs.get(INFO_ATTR)

@@ -148,6 +148,8 @@ def known_options(spec: Mapping[str, Any], run: Callable[..., Any]) -> dict[str,
     hold more); the launch-only ones are left out."""
     accepted = inspect.signature(run).parameters
     options = dict(spec.get("options", {}))
+    # The worker's own --storage decides; adamtune 0.1.0's demo stored its creator's too.
+    options.pop("storage", None)
     unknown = sorted(k for k in options if k not in accepted)
     if unknown:
         raise ConfigError(
