@@ -552,11 +552,8 @@ def _study_row(name: str, study: Study | None) -> dict[str, Any]:
     recommendation = study.recommended
     recommended = None
     if recommendation is not None and recommendation.record.adam is not None:
-        recommended = {
-            "number": recommendation.record.number,
-            "value": recommendation.record.value,
-            "config": recommendation.record.adam.short(),
-        }
+        config = recommendation.record.adam.short()
+        recommended = {**recommendation.to_dict(study.param_names), "config": config}
     return {
         "name": name,
         "adamtune": True,

@@ -455,8 +455,7 @@ def delete_study(name: str, storage: str | None) -> list[str]:
     ``adamtune run``'s logs) are left alone."""
     load_study(name, storage)  # refuses a missing name, and a study adamtune did not create
     backend = open_storage(storage, create=False)
-    every = [summary.study_name for summary in optuna.get_all_study_summaries(backend)]
-    doomed = [*(other for other in every if other.startswith(name + PART_MARK)), name]
+    doomed = _with_parts(backend, name)
     for each in doomed:  # the parts first: an interrupted deletion leaves the study listed
         optuna.delete_study(study_name=each, storage=backend)
     return doomed
@@ -478,8 +477,7 @@ def copy_study(name: str, storage: str | None, to: str) -> list[str]:
         raise ConfigError(f"--to: expected a storage that outlives this process, got {to!r}")
     source = open_storage(storage, create=False)
     target = open_storage(to)
-    every = [summary.study_name for summary in optuna.get_all_study_summaries(source)]
-    parts = [*(other for other in every if other.startswith(name + PART_MARK)), name]
+    parts = _with_parts(source, name)
     taken = {summary.study_name for summary in optuna.get_all_study_summaries(target)}
     clashes = [part for part in parts if part in taken]
     if clashes:
@@ -497,6 +495,12 @@ def copy_study(name: str, storage: str | None, to: str) -> list[str]:
             optuna.delete_study(study_name=part, storage=target)
         raise
     return copied
+
+
+def _with_parts(backend: BaseStorage, name: str) -> list[str]:
+    """The Optuna studies that make up study ``name``: its parts (``NAME::...``), then itself."""
+    every = [summary.study_name for summary in optuna.get_all_study_summaries(backend)]
+    return [*(other for other in every if other.startswith(name + PART_MARK)), name]
 
 
 def _open_study(backend: BaseStorage, name: str) -> Study | None:
