@@ -158,7 +158,8 @@ def _study_options(command: F) -> F:
             "--executor",
             type=click.Choice(["in-process", "batched", "ray"]),
             help="Where trials run: in this process one after another; batched, a batch of trials "
-            "as one PyTorch computation (built-in workloads; the demo's default); or as Ray tasks "
+            "as one PyTorch computation (a workload with batched_spec(): the built-in ones or "
+            "adamtune.workloads.TorchWorkload; the demo's default); or as Ray tasks "
             "(pip install 'adamtune[ray]'). Default: in-process.",
         ),
         click.option(

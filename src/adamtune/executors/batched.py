@@ -21,7 +21,8 @@ class BatchedExecutor:
     """Trains up to ``max_members`` trials at once with ``adamtune.torch.BatchedTrainer``.
 
     The objective must describe itself for batched training: a ``batched_spec()`` method
-    returning an ``adamtune.torch.BatchedSpec`` (``Mnist1dWorkload`` has one). Each trial's
+    returning an ``adamtune.torch.BatchedSpec`` (``Mnist1dWorkload`` has one; wrap your own
+    model and tensors in ``adamtune.workloads.TorchWorkload``). Each trial's
     curves go through ``trial.report`` as in any executor, so pruners, patience and the
     divergence rules stop members exactly as they stop separate trials.
 
@@ -94,18 +95,28 @@ class BatchedExecutor:
     def run(self, objective: Objective, trials: Sequence[Trial]) -> list[Outcome]:
         import torch
 
-        from adamtune.torch import cpu_cores, default_device, members_per_batch, memory_budget, torch_threads
+        from adamtune.torch import (
+            batching_problem,
+            cpu_cores,
+            default_device,
+            members_per_batch,
+            memory_budget,
+            torch_threads,
+        )
 
         describe = getattr(objective, "batched_spec", None)
         if not callable(describe):
             name = getattr(objective, "__name__", type(objective).__name__)
             raise ConfigError(
                 "executor 'batched': expected a workload with a batched_spec() method, such as "
-                f"adamtune.workloads.Mnist1dWorkload, got {name}; use the in-process executor"
+                f"adamtune.workloads.TorchWorkload, got {name}; use the in-process executor"
             )
         if not trials:
             return []
         spec: BatchedSpec = describe()
+        problem = batching_problem(spec.model(0))
+        if problem is not None:
+            raise ConfigError(f"executor 'batched': {problem}; use the in-process executor")
         device = torch.device(self.device) if self.device is not None else default_device()
         dtype = self.dtype or torch.float32
         budget = self.memory_budget if self.memory_budget is not None else memory_budget(device)

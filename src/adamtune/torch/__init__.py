@@ -18,8 +18,10 @@ from adamtune.torch._trainer import (
     MemberResult,
     Reporter,
     batch_order,
+    batching_problem,
     cross_entropy,
     default_device,
+    divergence,
     train_in_threads,
 )
 
@@ -40,10 +42,12 @@ __all__ = [
     "Reporter",
     "UpdateName",
     "batch_order",
+    "batching_problem",
     "bmm_supported",
     "cpu_cores",
     "cross_entropy",
     "default_device",
+    "divergence",
     "make_forward",
     "member_bytes",
     "members_per_batch",

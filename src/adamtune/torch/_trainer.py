@@ -124,6 +124,34 @@ def batch_order(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
             yield order[start : start + batch_size]
 
 
+def divergence(loss: float, first: float, step: int, factor: float | None) -> str | None:
+    """Why a training ``loss`` at ``step`` is divergence (NaN or infinite, or above ``factor``
+    times the ``first`` loss), or None."""
+    if not math.isfinite(loss):
+        return f"train_loss was {loss} at step {step}"
+    if factor is not None and not loss <= factor * first:
+        return f"train_loss {loss:.3g} at step {step} exceeded {factor:g}x its first value {first:.3g}"
+    return None
+
+
+def batching_problem(model: nn.Module) -> str | None:
+    """Why the batched trainer cannot train ``model`` as separate runs would, or None."""
+    buffers = [name for name, _ in model.named_buffers()]
+    if buffers:
+        return (
+            "modules with buffers (such as BatchNorm's running statistics) are not supported yet, "
+            f"got {type(model).__name__} with buffers {', '.join(buffers[:3])}"
+        )
+    # Separate runs draw their own dropout masks from their seeds; members cannot, yet.
+    dropout = [
+        name for name, layer in model.named_modules() if isinstance(layer, nn.modules.dropout._DropoutNd)
+    ]
+    if dropout:
+        where = ", ".join(dropout[:3])
+        return f"dropout is not supported yet, got {type(model).__name__} with dropout at {where}"
+    return None
+
+
 class BatchedTrainer:
     """Trains ``members`` on ``spec`` as one computation; ``run()`` returns one result each.
 
@@ -167,8 +195,9 @@ class BatchedTrainer:
         self.timings: dict[str, float] | None = dict.fromkeys(PHASES, 0.0) if profile else None
         models = [spec.model(m.seed).to(device=self.device, dtype=dtype) for m in self.members]
         template = models[0]
-        if any(True for _ in template.buffers()):
-            raise ValueError("model: modules with buffers (such as BatchNorm) are not supported yet")
+        problem = batching_problem(template)
+        if problem is not None:
+            raise ValueError(f"model: {problem}")
         self.names = [name for name, _ in template.named_parameters()]
         self.shapes = [p.shape for p in template.parameters()]
         self.sizes = [p.numel() for p in template.parameters()]
@@ -231,7 +260,7 @@ class BatchedTrainer:
             # on the CPU than (N*B, C), whose log-softmax vectorises badly over 10 classes.
             per_member = F.cross_entropy(output.transpose(1, 2), target.expand(n, batch), reduction="none")
             return per_member.mean(1)
-        per_sample = self.spec.loss(output.flatten(0, 1), target.repeat(n))
+        per_sample = self.spec.loss(output.flatten(0, 1), target.repeat(n, *[1] * (target.dim() - 1)))
         return per_sample.view(n, batch, *per_sample.shape[1:]).flatten(1).mean(1)
 
     def run(self) -> list[MemberResult]:
@@ -288,16 +317,9 @@ class BatchedTrainer:
                 sums[row] += value
                 if self.record_losses:
                     results[self.rows[row]].losses.append(value)
-                if not math.isfinite(value):
-                    stop(row, step, "diverged", f"train_loss was {value} at step {step}")
-                elif factor is not None and not value <= factor * first_losses[row]:
-                    stop(
-                        row,
-                        step,
-                        "diverged",
-                        f"train_loss {value:.3g} at step {step} exceeded {factor:g}x its first "
-                        f"value {first_losses[row]:.3g}",
-                    )
+                reason = divergence(value, first_losses[row], step, factor)
+                if reason is not None:
+                    stop(row, step, "diverged", reason)
             clock.lap("checks")
             self.adam.step(self.params, self.grads, active)
             clock.lap("update")

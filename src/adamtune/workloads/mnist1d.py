@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Literal
 
-from adamtune.errors import Diverged
-from adamtune.workloads._tracking import ValidationTracker
+from adamtune.workloads.torch_model import TorchWorkload
 
 if TYPE_CHECKING:
     import torch
@@ -78,7 +77,8 @@ class Mnist1dWorkload:
     Batches are drawn by reshuffling the training set every epoch with a generator seeded by
     the trial seed, so a trial is reproducible from its seed alone; ``data_seed`` fixes that
     order for every trial instead (as the batched executor does, whose members share batches).
-    ``batched_spec()`` describes the workload to ``adamtune.executors.BatchedExecutor``.
+    ``batched_spec()`` describes the workload to ``adamtune.executors.BatchedExecutor``; a
+    separate run is ``TorchWorkload``'s of that description.
     """
 
     model: ModelName = "mlp"
@@ -121,41 +121,5 @@ class Mnist1dWorkload:
         )
 
     def __call__(self, trial: Trial) -> dict[str, float]:
-        import torch
-        import torch.nn.functional as F
-
-        torch.set_num_threads(self.threads)
-        x_train, y_train, x_val, y_val = load_data()
-        model = make_model(self.model, trial.seed)
-        optimizer = trial.adam.make_optimizer(model.parameters())
-        generator = torch.Generator().manual_seed(trial.seed if self.data_seed is None else self.data_seed)
-        order = torch.randperm(len(x_train), generator=generator)
-        cursor = 0
-        tracker = ValidationTracker()
-        train_losses = tracker.train_losses
-        with torch.no_grad():
-            first_loss = F.cross_entropy(
-                model(x_train[order[: self.batch_size]]), y_train[order[: self.batch_size]]
-            ).item()
-        for step in range(1, self.steps + 1):
-            if cursor + self.batch_size > len(order):
-                order, cursor = torch.randperm(len(x_train), generator=generator), 0
-            batch = order[cursor : cursor + self.batch_size]
-            cursor += self.batch_size
-            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            train_losses.append(loss.item())
-            if not train_losses[-1] <= self.divergence_factor * first_loss:  # also catches NaN
-                raise Diverged(
-                    f"train_loss {train_losses[-1]:.3g} at step {step} exceeded "
-                    f"{self.divergence_factor:g}x its first value {first_loss:.3g}"
-                )
-            if step % self.eval_every == 0 or step == self.steps:
-                with torch.no_grad():
-                    logits = model(x_val)
-                    val_loss = F.cross_entropy(logits, y_val).item()
-                    val_acc = (logits.argmax(1) == y_val).float().mean().item()
-                tracker.evaluated(trial, step, val_loss, val_acc)
-        return tracker.result()
+        spec = self.batched_spec()
+        return TorchWorkload(spec, self.__name__, data_seed=self.data_seed, threads=self.threads)(trial)

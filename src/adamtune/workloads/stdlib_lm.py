@@ -154,6 +154,8 @@ class StdlibLmWorkload:
     def __call__(self, trial: Trial) -> dict[str, float]:
         import torch
 
+        from adamtune.torch import divergence
+
         torch.set_num_threads(self.threads)
         train, val = windows(self.context, self.val_windows)
         x_val, y_val = val[:, :-1], val[:, 1:].long()
@@ -177,11 +179,9 @@ class StdlibLmWorkload:
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             train_losses.append(loss.item())
-            if not train_losses[-1] <= self.divergence_factor * first_loss:  # also catches NaN
-                raise Diverged(
-                    f"train_loss {train_losses[-1]:.3g} at step {step} exceeded "
-                    f"{self.divergence_factor:g}x its first value {first_loss:.3g}"
-                )
+            reason = divergence(train_losses[-1], first_loss, step, self.divergence_factor)
+            if reason is not None:
+                raise Diverged(reason)
             if step % self.eval_every == 0 or step == self.steps:
                 with torch.no_grad():
                     logits = model(x_val)
