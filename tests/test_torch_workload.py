@@ -113,6 +113,54 @@ def test_a_separate_run_is_what_a_batched_member_stands_for() -> None:
             assert mine == pytest.approx(theirs, rel=1e-10)
 
 
+class Tagger(nn.Module):
+    """A class per token of a sequence: outputs (B, T, C) against targets (B, T)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.out = nn.Embedding(5, 8), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.embed(x)))  # type: ignore[no-any-return]
+
+
+def tagger(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return Tagger().double()
+
+
+def token_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output.transpose(1, 2), target, reduction="none")
+
+
+def test_sequence_outputs_score_every_token_batched_as_alone() -> None:
+    tokens = torch.randint(0, 5, (60, 7), generator=torch.Generator().manual_seed(2))
+    tags = tokens % 3
+    spec = BatchedSpec(
+        model=tagger,
+        x_train=tokens[:40],
+        y_train=tags[:40],
+        x_val=tokens[40:],
+        y_val=tags[40:],
+        steps=12,
+        batch_size=8,
+        eval_every=4,
+        loss=token_loss,
+    )
+    reporters = [Reporter(AdamConfig(lr=5e-2), 1), Reporter(AdamConfig(lr=1e-2, beta1=0.5), 2)]
+    trainer = BatchedTrainer(
+        spec, [Member(r.adam, r.seed, r) for r in reporters], data_seed=0, device="cpu", dtype=torch.float64
+    )
+    for reporter, result in zip(reporters, trainer.run(), strict=True):
+        alone = Reporter(reporter.adam, reporter.seed)
+        metrics = TorchWorkload(spec, data_seed=0)(alone)  # type: ignore[arg-type]
+        assert metrics == pytest.approx(result.metrics, rel=1e-10)
+        assert 0 < metrics["max_val_acc"] <= 1  # a share of the 20 x 7 tokens
+        assert metrics["max_val_acc"] * 140 == pytest.approx(round(metrics["max_val_acc"] * 140), abs=1e-4)
+        for (_, mine), (_, theirs) in zip(alone.reports, reporter.reports, strict=True):
+            assert mine == pytest.approx(theirs, rel=1e-10)
+
+
 def tune(objective: Any, budget: int, **options: Any) -> adamtune.Study:
     return adamtune.tune(objective, budget, storage="memory", strategy="quasi-random", confirm=0, **options)
 

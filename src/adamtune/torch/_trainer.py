@@ -263,11 +263,15 @@ class BatchedTrainer:
         per_sample = self.spec.loss(output.flatten(0, 1), target.repeat(n, *[1] * (target.dim() - 1)))
         return per_sample.view(n, batch, *per_sample.shape[1:]).flatten(1).mean(1)
 
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs on the device, in the trainer's dtype when they are numbers (token ids stay integers)."""
+        return x.to(self.device, self.dtype) if x.is_floating_point() else x.to(self.device)
+
     def run(self) -> list[MemberResult]:
         spec, dev = self.spec, self.device
-        x_train = spec.x_train.to(dev, self.dtype)
+        x_train = self._input(spec.x_train)
         y_train = spec.y_train.to(dev)
-        x_val = spec.x_val.to(dev, self.dtype)
+        x_val = self._input(spec.x_val)
         y_val = spec.y_val.to(dev)
         results = [MemberResult() for _ in self.members]
         active = [True] * len(self.rows)
@@ -371,7 +375,9 @@ class BatchedTrainer:
         with torch.no_grad():
             output = self.forward(self.views, x_val)
             val_losses = self._member_losses(output, y_val).tolist()
-            accs = (output.argmax(-1) == y_val).float().mean(1).tolist() if self.spec.accuracy else None
+            accs = None
+            if self.spec.accuracy:  # over every prediction: per sample, or per token of a sequence
+                accs = (output.argmax(-1) == y_val).float().flatten(1).mean(1).tolist()
         for row, member in enumerate(self.rows):
             if not active[row]:
                 continue

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from adamtune.trial import Trial
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors inside: compared by identity
 class TorchWorkload:
     """An objective that trains ``spec`` with the trial's Adam: see the module's docstring.
 
