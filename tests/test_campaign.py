@@ -458,6 +458,34 @@ def test_confirmation_says_when_the_winner_is_the_baseline_itself() -> None:
     )
 
 
+def test_a_candidate_that_is_the_baseline_is_trained_once_for_both(tmp_path: Path) -> None:
+    first = adamtune.tune(noisy_valley(1e-4, 0.01), 8, storage="memory", tune=["lr"], seed=2, confirm=0)
+    assert first.best is not None and first.best.adam is not None
+    names: list[str] = []
+
+    def objective(trial: adamtune.Trial) -> float:
+        names.append(trial.name)
+        return noisy_valley(1e-4, 0.01)(trial)
+
+    storage = str(tmp_path / "s.journal")
+    study = adamtune.tune(objective, 8, storage=storage, tune=["lr"], seed=2, baseline=first.best.adam)
+    confirmation = adamtune.load_study(study.name, storage).confirmation  # as stored
+    assert confirmation is not None and confirmation.complete
+    # Three candidates on three seeds; the baseline, the best trial's configuration, is one of them.
+    assert len([n for n in names if n.startswith("confirm-")]) == 9
+    shared = next(c for c in confirmation.configs if c.source == first.best.number)
+    baseline = confirmation.configs[-1]
+    assert baseline.label == f"baseline (= #{shared.candidate + 1})" and baseline.same_as == shared.candidate
+    assert baseline.values == shared.values and baseline.adam == shared.adam
+    assert [c.label for c in confirmation.trained] == [c.label for c in confirmation.configs[:3]]
+    # Paired seeds shift every configuration alike: the best trial's stays the best, the winner.
+    assert confirmation.winner is shared and confirmation.beats_baseline is False
+    assert confirmation.verdict().endswith("is the baseline configuration itself: keep the baseline")
+    density = next(f for f in study.diagnostics() if f.check == "density")
+    assert "confirmation's 9 runs: 3 configurations on the same 3 fresh seeds" in density.message
+    assert confirmation.to_dict()["configs"][-1]["same_as"] == shared.candidate
+
+
 def test_every_run_of_a_campaign_has_its_own_name() -> None:
     # trial.number starts from 0 in each round and in the confirmation; trial.name does not.
     names: list[str] = []

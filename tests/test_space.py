@@ -186,6 +186,17 @@ def test_config_from_params_gives_beta_values_and_fixed_rest() -> None:
     assert config.beta1 == pytest.approx(0.99)
 
 
+def test_a_point_on_the_default_edges_matches_adams_defaults_up_to_rounding() -> None:
+    space = SearchSpace.build(("lr", "beta1"))
+    # A GP point on the edges lr = 1e-3 and 1 - beta1 = 0.1, as a real study stored it.
+    edge = space.config_from_params({"lr": 1e-3, "one_minus_beta1": 0.0999999999999999})
+    assert edge.beta1 == 0.9000000000000001 and edge != DEFAULT_ADAM
+    assert edge.matches(DEFAULT_ADAM) and DEFAULT_ADAM.matches(edge)
+    assert not DEFAULT_ADAM.matches(AdamConfig(lr=1e-3, beta1=0.9 + 1e-9))  # 1 - beta1 off by 1e-8
+    assert not DEFAULT_ADAM.matches(AdamConfig(lr=1.001e-3))
+    assert not DEFAULT_ADAM.matches(AdamConfig(lr=1e-3, optimizer="adamw"))
+
+
 def test_tuned_is_stored_in_canonical_order() -> None:
     space = SearchSpace.build(("beta1", "lr"))
     assert space.tuned == ("lr", "beta1")

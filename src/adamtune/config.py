@@ -92,6 +92,20 @@ class AdamConfig:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def matches(self, other: AdamConfig) -> bool:
+        """The same configuration up to the rounding of the search scales: a point on the edge
+        1 - beta1 = 0.1 reads back as beta1 0.9000000000000001, which is Adam's 0.9. Betas are
+        compared as 1 - beta, the scale they are searched on."""
+        pairs = (
+            (self.lr, other.lr),
+            (1 - self.beta1, 1 - other.beta1),
+            (1 - self.beta2, 1 - other.beta2),
+            (self.eps, other.eps),
+            (self.weight_decay, other.weight_decay),
+        )
+        same = all(math.isclose(a, b, rel_tol=1e-9) for a, b in pairs)
+        return same and self.optimizer == other.optimizer
+
     def short(self) -> str:
         """A compact one-line rendering for tables and logs."""
         betas = f"beta1={value_text('beta1', self.beta1)} beta2={value_text('beta2', self.beta2)}"

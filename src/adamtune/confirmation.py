@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -40,6 +40,7 @@ CONFIRM_SUFFIX = "::confirm"
 ROLE = "role"
 CANDIDATE = "candidate"
 SOURCE = "source"
+BASELINE_IS = "baseline_is"  # in the confirmation's settings: the candidate that is the baseline
 CONFIRM_SALT = 7_777_777  # keeps confirmation seeds apart from every trial seed of the study
 
 DEFAULT_SEEDS = 3
@@ -119,6 +120,11 @@ def confirmation_seeds(study_seed: int, count: int) -> list[int]:
     return [derived_seed(study_seed, CONFIRM_SALT, index) for index in range(count)]
 
 
+def same_config(one: AdamConfig | None, other: AdamConfig | None) -> bool:
+    """Both given and the same configuration up to rounding (``AdamConfig.matches``)."""
+    return one is not None and other is not None and one.matches(other)
+
+
 def top_configs(records: Sequence[TrialRecord], direction: str, count: int) -> list[TrialRecord]:
     """The ``count`` best complete trials with distinct configurations, best first."""
     sign = 1.0 if direction == "minimize" else -1.0
@@ -129,7 +135,7 @@ def top_configs(records: Sequence[TrialRecord], direction: str, count: int) -> l
     ]
     chosen: list[TrialRecord] = []
     for record in sorted(done, key=lambda r: (sign * float(r.value or 0.0), r.number)):
-        if all(record.adam != other.adam for other in chosen):
+        if not any(same_config(record.adam, other.adam) for other in chosen):
             chosen.append(record)
         if len(chosen) == count:
             break
@@ -147,13 +153,17 @@ class Task:
     source: int | None  # the trial (campaign-wide number) that found the candidate
 
 
-def plan_tasks(candidates: Sequence[TrialRecord], baseline: AdamConfig, seeds: Sequence[int]) -> list[Task]:
+def plan_tasks(
+    candidates: Sequence[TrialRecord], baseline: AdamConfig | None, seeds: Sequence[int]
+) -> list[Task]:
+    """Every run, seed-major; no baseline runs when ``baseline`` is None (a candidate is it)."""
     tasks = []
     for seed in seeds:
         for index, record in enumerate(candidates):
             assert record.adam is not None
             tasks.append(Task(record.adam, seed, "candidate", index, record.number))
-        tasks.append(Task(baseline, seed, "baseline", -1, None))
+        if baseline is not None:
+            tasks.append(Task(baseline, seed, "baseline", -1, None))
     return tasks
 
 
@@ -169,7 +179,9 @@ def task_attrs(task: Task, point: int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ConfirmedConfig:
-    """One configuration's runs over the confirmation seeds."""
+    """One configuration's runs over the confirmation seeds. ``same_as``: for a baseline that
+    is one of the candidates' configurations, that candidate, whose runs it shares (the same
+    configuration on the same seeds is trained once)."""
 
     role: str
     candidate: int
@@ -178,6 +190,7 @@ class ConfirmedConfig:
     values: list[float]
     diverged: int
     pending: int
+    same_as: int | None = None
 
     @property
     def mean(self) -> float | None:
@@ -190,7 +203,7 @@ class ConfirmedConfig:
     @property
     def label(self) -> str:
         if self.role == "baseline":
-            return "baseline"
+            return "baseline" if self.same_as is None else f"baseline (= #{self.same_as + 1})"
         return f"#{self.candidate + 1}" + (f" (trial {self.source})" if self.source is not None else "")
 
 
@@ -207,6 +220,11 @@ class Confirmation:
         return all(c.pending == 0 for c in self.configs)
 
     @property
+    def trained(self) -> list[ConfirmedConfig]:
+        """The configurations with runs of their own (not a baseline sharing a candidate's)."""
+        return [c for c in self.configs if c.same_as is None]
+
+    @property
     def baseline(self) -> ConfirmedConfig | None:
         return next((c for c in self.configs if c.role == "baseline"), None)
 
@@ -220,7 +238,7 @@ class Confirmation:
     @property
     def trial_std(self) -> float | None:
         """Pooled standard deviation of single runs: the trial variance, as a spread."""
-        spreads = [(len(c.values) - 1, c.std) for c in self.configs if c.std is not None]
+        spreads = [(len(c.values) - 1, c.std) for c in self.trained if c.std is not None]
         dof = sum(d for d, _ in spreads)
         if not dof:
             return None
@@ -239,7 +257,7 @@ class Confirmation:
     def beats_baseline(self) -> bool | None:
         margin, noise = self.margin, self.trial_std
         baseline, winner = self.baseline, self.winner
-        if baseline is not None and winner is not None and winner.adam == baseline.adam:
+        if baseline is not None and winner is not None and winner.adam.matches(baseline.adam):
             return False
         if baseline is not None and baseline.diverged and winner is not None:
             return True
@@ -273,7 +291,7 @@ class Confirmation:
                 f"the winner {winner.label} trains on every seed; "
                 f"the baseline diverged on {baseline.diverged}"
             )
-        if baseline is not None and winner.adam == baseline.adam:
+        if baseline is not None and winner.adam.matches(baseline.adam):
             return f"the winner {winner.label} is the baseline configuration itself: keep the baseline"
         margin, noise = self.margin, self.trial_std
         if margin is None or noise is None:
@@ -302,6 +320,7 @@ class Confirmation:
                     "diverged": c.diverged,
                     "mean": c.mean,
                     "std": c.std,
+                    "same_as": c.same_as,
                 }
                 for c in self.configs
             ],
@@ -313,9 +332,14 @@ class Confirmation:
 
 
 def summarise(
-    records: Sequence[TrialRecord], attrs: Mapping[int, Mapping[str, Any]], direction: str, seeds: list[int]
+    records: Sequence[TrialRecord],
+    attrs: Mapping[int, Mapping[str, Any]],
+    direction: str,
+    seeds: list[int],
+    baseline_is: int | None = None,
 ) -> Confirmation:
-    """Group the confirmation study's trials by configuration (``attrs``: number -> user attrs)."""
+    """Group the confirmation study's trials by configuration (``attrs``: number -> user attrs);
+    ``baseline_is``: the candidate that is the baseline configuration, trained once for both."""
     groups: dict[int, dict[str, Any]] = {}
     for record in records:
         user = attrs[record.number]
@@ -338,6 +362,9 @@ def summarise(
                 group["role"], index, group["source"], group["adam"], values, diverged, len(seeds) - len(runs)
             )
         )
+    shared = next((c for c in configs if c.role == "candidate" and c.candidate == baseline_is), None)
+    if shared is not None:
+        configs.append(replace(shared, role="baseline", candidate=-1, source=None, same_as=shared.candidate))
     return Confirmation(direction, seeds, configs)
 
 
@@ -365,13 +392,17 @@ def run_confirmation(
     name = confirmation_study_name(study.name)
     candidates = top_configs(study.trials, info.direction, top)
     recommendation = study.recommended
-    if recommendation is not None and all(recommendation.record.adam != c.adam for c in candidates):
+    if recommendation is not None and not any(
+        same_config(recommendation.record.adam, c.adam) for c in candidates
+    ):
         # The recommendation is retrained too: it is what the study tells its user to adopt.
         candidates = [recommendation.record, *candidates[: top - 1]]
     if not candidates:
         return None
     seed_list = confirmation_seeds(info.seed, seeds)
-    tasks = plan_tasks(candidates, baseline, seed_list)
+    # A candidate that is the baseline configuration is trained once, and stands for both.
+    same = next((index for index, c in enumerate(candidates) if same_config(c.adam, baseline)), None)
+    tasks = plan_tasks(candidates, baseline if same is None else None, seed_list)
     space = confirm_space(info.space)
     confirm_info = StudyInfo(space, info.tiers, info.seed, info.metric, info.direction)
     handle = _create_or_resume(
@@ -384,7 +415,10 @@ def run_confirmation(
                 for spec in space.tuned_specs
             }
             handle.optuna.enqueue_trial(params, user_attrs=task_attrs(task, point))
-        handle.optuna.set_user_attr(CONFIRM_ATTR, {"seeds": seed_list, "top": top, "of": study.name})
+        settings = {"seeds": seed_list, "top": top, "of": study.name}
+        handle.optuna.set_user_attr(
+            CONFIRM_ATTR, settings if same is None else {**settings, BASELINE_IS: same}
+        )
     # Patience and pruning would cut the runs short: confirmation trains every run in full.
     full = StopRules(rules.direction, rules.divergence_factor, None)
     runs = None
@@ -411,4 +445,4 @@ def load_confirmation(study: Study) -> Confirmation | None:
     frozen = optuna_study.get_trials(deepcopy=False)
     records = [record_from_trial(t, space) for t in frozen if t.state != TrialState.WAITING]
     attrs = {t.number: t.user_attrs for t in frozen}
-    return summarise(records, attrs, study.info.direction, list(settings["seeds"]))
+    return summarise(records, attrs, study.info.direction, list(settings["seeds"]), settings.get(BASELINE_IS))

@@ -58,7 +58,7 @@ def confirmed_noise(study: Study) -> Noise | None:
     confirmation = study.confirmation
     if confirmation is None or not confirmation.complete or confirmation.trial_std is None:
         return None
-    measured = [c for c in confirmation.configs if c.std is not None]
+    measured = [c for c in confirmation.trained if c.std is not None]
     runs = sum(len(c.values) for c in measured)
     return Noise(
         confirmation.trial_std,
