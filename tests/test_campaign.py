@@ -486,6 +486,23 @@ def test_a_candidate_that_is_the_baseline_is_trained_once_for_both(tmp_path: Pat
     assert confirmation.to_dict()["configs"][-1]["same_as"] == shared.candidate
 
 
+def test_an_interrupted_confirmation_resumes_the_runs_it_queued(tmp_path: Path) -> None:
+    # 8 trials, then 3 candidates and Adam's defaults on 3 seeds: interrupted at its 5th run.
+    objective, journal = noisy_valley(1e-4, 0.01), str(tmp_path / "s.journal")
+    with pytest.raises(KeyboardInterrupt):
+        adamtune.tune(_InterruptAt(objective, 13), 8, storage=journal, tune=["lr"], seed=2, study="s")
+    best = adamtune.load_study("s", journal).best
+    assert best is not None and best.adam is not None
+    # Resumed with the best trial's configuration as the baseline, today's plan would have 9
+    # runs and no baseline runs; the queued plan, 12 runs with Adam's defaults, is the one run.
+    study = adamtune.tune(objective, 8, storage=journal, tune=["lr"], seed=2, study="s", baseline=best.adam)
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.complete
+    assert confirmation.baseline is not None and confirmation.baseline.adam == ADAM_DEFAULTS
+    assert confirmation.baseline.same_as is None and len(confirmation.baseline.values) == 3
+    assert sum(len(c.values) for c in confirmation.trained) == 12
+
+
 def test_every_run_of_a_campaign_has_its_own_name() -> None:
     # trial.number starts from 0 in each round and in the confirmation; trial.name does not.
     names: list[str] = []

@@ -405,9 +405,10 @@ def run_confirmation(
     tasks = plan_tasks(candidates, baseline if same is None else None, seed_list)
     space = confirm_space(info.space)
     confirm_info = StudyInfo(space, info.tiers, info.seed, info.metric, info.direction)
-    handle = _create_or_resume(
-        name, storage, confirm_info, len(tasks), optuna.pruners.NopPruner(), internal=True
-    )
+    # A confirmation resumes the runs it queued, even where today's plan would differ.
+    count = stored_run_count(storage, name)
+    count = len(tasks) if count is None else count
+    handle = _create_or_resume(name, storage, confirm_info, count, optuna.pruners.NopPruner(), internal=True)
     if CONFIRM_ATTR not in handle.optuna.user_attrs:
         for point, task in enumerate(tasks):
             params = {
@@ -423,10 +424,24 @@ def run_confirmation(
     full = StopRules(rules.direction, rules.divergence_factor, None)
     runs = None
     begin = getattr(progress, "confirmation_started", None)
-    if callable(begin) and handle.tally().results < len(tasks):
-        runs = begin(study, len(tasks))
-    _Runner(handle, objective, executor, len(tasks), runs, full).run(max_consecutive_failures)
+    if callable(begin) and handle.tally().results < count:
+        runs = begin(study, count)
+    _Runner(handle, objective, executor, count, runs, full).run(max_consecutive_failures)
     return load_confirmation(study)
+
+
+def stored_run_count(storage: optuna.storages.BaseStorage, name: str) -> int | None:
+    """How many runs the confirmation study ``name`` queued (its distinct points), or None
+    when none was queued yet."""
+    from adamtune.study import CONFIRM_ATTR
+
+    try:
+        stored = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    if CONFIRM_ATTR not in stored.user_attrs:
+        return None
+    return len({t.user_attrs[POINT] for t in stored.get_trials(deepcopy=False) if POINT in t.user_attrs})
 
 
 def load_confirmation(study: Study) -> Confirmation | None:
