@@ -20,6 +20,7 @@ import adamtune
 from adamtune.campaign import Campaign, Round
 from adamtune.confirmation import ADAM_DEFAULTS, Confirmation, ConfirmedConfig, confirmation_seeds
 from adamtune.errors import ConfigError, StudyMismatchError
+from adamtune.storage import open_storage
 
 ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
 
@@ -277,14 +278,96 @@ def test_a_campaign_interrupted_in_the_first_half_of_a_split_round_plans_the_sam
     assert _final_state(resumed) == _final_state(straight)
 
 
-def test_a_campaign_refuses_another_budget_or_strategy(tmp_path: Path) -> None:
+def test_a_campaign_refuses_a_smaller_budget_or_another_strategy_and_keeps_its_own(tmp_path: Path) -> None:
     journal = str(tmp_path / "s.journal")
-    campaign(valley(1e-4), 4, tune=["lr"], storage=journal, study="s")
-    with pytest.raises(StudyMismatchError, match="planned for a budget of 4, got 6: pass --budget 4"):
-        campaign(valley(1e-4), 6, tune=["lr"], storage=journal, study="s")
+    campaign(valley(1e-4), 6, tune=["lr"], storage=journal, study="s")
+    with pytest.raises(
+        StudyMismatchError, match="expected a budget of at least the 6 it was planned for, got 4"
+    ):
+        campaign(valley(1e-4), 4, tune=["lr"], storage=journal, study="s")
+    assert adamtune.load_study("s", journal).budget == 6  # the refused budget was not stored
+    with pytest.raises(StudyMismatchError, match="searched with strategy playbook, got quasi-random"):
+        adamtune.tune(valley(1e-4), 8, tune=["lr"], storage=journal, study="s", strategy="quasi-random")
+    assert (
+        len(adamtune.load_study("s", journal).optuna.trials) == 0
+    )  # no search ran in the campaign's own study
     adamtune.tune(valley(1e-4), 3, tune=["lr"], storage=journal, study="q", strategy="quasi-random")
     with pytest.raises(StudyMismatchError, match="one-study search"):
         campaign(valley(1e-4), 3, tune=["lr"], storage=journal, study="q")
+    with pytest.raises(StudyMismatchError, match="searched with strategy quasi-random, got tpe"):
+        adamtune.tune(valley(1e-4), 5, tune=["lr"], storage=journal, study="q", strategy="tpe")
+    assert adamtune.load_study("s", journal).budget == 6 and adamtune.load_study("q", journal).budget == 3
+
+
+def test_a_finished_campaign_given_a_larger_budget_plans_new_rounds_from_all_its_trials(
+    tmp_path: Path,
+) -> None:
+    journal, objective = str(tmp_path / "s.journal"), valley(3e-2)
+    before = campaign(objective, 12, tune=["lr"], storage=journal, study="s", seed=1)
+    assert [(r.kind, r.budget) for r in before.rounds] == [("explore", 6), ("explore", 3), ("explore", 3)]
+    rounds_before, state_before = [r.to_dict() for r in before.rounds], _final_state(before)
+    extended = campaign(objective, 20, tune=["lr"], storage=journal, study="s", seed=1)
+    rounds = extended.rounds
+    assert [r.to_dict() for r in rounds[:3]] == rounds_before  # kept as they were
+    assert [(r.kind, r.budget) for r in rounds[3:]] == [("exploit", 8)]
+    assert rounds[3].reason.startswith("the budget extended from 12 to 20 trials; exploit: constrained")
+    assert _final_state(extended)[:12] == state_before
+    assert extended.tally().results == 20 and extended.budget == 20 and extended.extended_from == 12
+    assert extended.settings["extensions"] == [{"from": 12, "to": 20}]
+    best = extended.best
+    assert best is not None and best.adam is not None and abs(math.log10(best.adam.lr / 3e-2)) < 0.2
+    again = campaign(objective, 20, tune=["lr"], storage=journal, study="s", seed=1)  # resumes: nothing to do
+    assert _final_state(again) == _final_state(extended) and len(again.rounds) == 4
+
+
+def test_an_extension_after_an_exploit_round_plans_from_the_diagnostics_not_a_second_half(
+    tmp_path: Path,
+) -> None:
+    # Budget 16 over the wide lr range: 8 explored, 8 exploited. The extension's round is
+    # planned as after an exploration round (here: the optimum is inside, so Bayesian again
+    # over the settled space), not as the second trust region of a split round.
+    journal, objective, wide = str(tmp_path / "s.journal"), valley(3e-2), {"lr": (1e-5, 1.0)}
+    before = campaign(objective, 16, tune=["lr"], ranges=wide, storage=journal)
+    assert [(r.kind, r.budget) for r in before.rounds] == [("explore", 8), ("exploit", 8)]
+    before_space = before.rounds[-1].space
+    extended = campaign(objective, 24, tune=["lr"], ranges=wide, storage=journal)
+    added = extended.rounds[2:]
+    assert [(r.kind, r.budget) for r in added] == [("exploit", 8)]
+    assert added[0].reason.startswith(
+        "the budget extended from 16 to 24 trials; exploit: constrained Bayesian"
+    )
+    assert "second half" not in added[0].reason
+    assert added[0].space == before_space  # 16 trials: too few to narrow (20 feasible or more)
+    assert extended.tally().results == 24
+
+
+def test_a_campaign_not_finished_refuses_a_larger_budget(tmp_path: Path) -> None:
+    journal, objective = str(tmp_path / "s.journal"), valley(3e-2)
+    with pytest.raises(KeyboardInterrupt):
+        campaign(_InterruptAt(objective, 5), 12, tune=["lr"], storage=journal, study="s")
+    with pytest.raises(
+        StudyMismatchError, match="planned for a budget of 12 and has 4 results: expected --budget 12"
+    ):
+        campaign(objective, 20, tune=["lr"], storage=journal, study="s")
+    assert adamtune.load_study("s", journal).budget == 12
+
+
+def test_an_interrupted_extension_resumes_to_the_same_final_state(tmp_path: Path) -> None:
+    objective = valley(3e-2, diverge_above=0.05)
+    runs = {}
+    for name, interrupt in (("straight", None), ("interrupted", 4)):
+        journal = str(tmp_path / f"{name}.journal")
+        campaign(objective, 12, tune=["lr", "beta1"], storage=journal, seed=4)
+        if interrupt is not None:
+            with pytest.raises(KeyboardInterrupt):
+                campaign(
+                    _InterruptAt(objective, interrupt), 24, tune=["lr", "beta1"], storage=journal, seed=4
+                )
+        runs[name] = campaign(objective, 24, tune=["lr", "beta1"], storage=journal, seed=4)
+    straight, resumed = runs["straight"], runs["interrupted"]
+    assert [r.to_dict() for r in resumed.rounds] == [r.to_dict() for r in straight.rounds]
+    assert _final_state(resumed) == _final_state(straight)
+    assert resumed.tally().results == 24
 
 
 def test_rounds_with_two_workers_spend_the_budget_exactly() -> None:
@@ -438,6 +521,22 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
         assert refused.returncode == 2, refused.stderr
         assert refused.stderr.strip().startswith("error:") and expected in refused.stderr
         assert refused.stderr.strip().count("\n") == 0
+    # The finished study, given 4 more trials: its best sits at the top of lr 1e-5..1e-2, so a
+    # new round expands lr again; then a new confirmation.
+    grown = subprocess.run(
+        [*run[:4], "12", *run[5:], "--baseline", "lr=3e-4"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert grown.returncode == 0, grown.stderr
+    assert "extending: the 8 trials of the finished study, and 4 more" in grown.stderr
+    assert re.search(
+        r"round 2 explore \(4 trials; lr [0-9.e-]+\.\.0\.1\): the budget extended from 8 to 12 trials; "
+        r"explore the expanded space; expand lr to 1e-05\.\.0\.1",
+        grown.stdout,
+    )
+    assert "12 trials with a result" in grown.stdout and "confirmation on 2 fresh seeds" in grown.stdout
+    smaller = subprocess.run([*run, "--baseline", "lr=3e-4"], cwd=tmp_path, capture_output=True, text=True)
+    assert smaller.returncode == 2
+    assert "expected a budget of at least the 12 it was planned for, got 8" in smaller.stderr
 
 
 def test_confirmation_says_when_the_winner_is_the_baseline_itself() -> None:
@@ -501,6 +600,53 @@ def test_an_interrupted_confirmation_resumes_the_runs_it_queued(tmp_path: Path) 
     assert confirmation.baseline is not None and confirmation.baseline.adam == ADAM_DEFAULTS
     assert confirmation.baseline.same_as is None and len(confirmation.baseline.values) == 3
     assert sum(len(c.values) for c in confirmation.trained) == 12
+
+
+@pytest.mark.parametrize("strategy", ["playbook", "quasi-random"])
+def test_a_study_grown_after_its_confirmation_is_confirmed_again_and_keeps_the_first(
+    tmp_path: Path, strategy: str
+) -> None:
+    objective, journal = noisy_valley(1e-4, 0.01), str(tmp_path / "s.journal")
+    settings: dict[str, Any] = {
+        "storage": journal,
+        "tune": ["lr"],
+        "seed": 2,
+        "study": "s",
+        "strategy": strategy,
+    }
+    first = adamtune.tune(objective, 8, confirm=2, confirm_top=2, **settings)
+    assert first.confirmation is not None
+    runs_before = [c.values for c in first.confirmation.trained]
+    grown = adamtune.tune(objective, 12, confirm=2, confirm_top=2, **settings)
+    backend = open_storage(journal)
+    kept = optuna.load_study(study_name="s::confirm-after-8", storage=backend)
+    assert kept.user_attrs["confirmation"]["after"] == 8
+    assert [c.values for c in load_confirmation_of(kept, first)] == runs_before  # every earlier run kept
+    confirmation = grown.confirmation
+    assert confirmation is not None and confirmation.complete
+    current = optuna.load_study(study_name="s::confirm", storage=backend)
+    assert current.user_attrs["confirmation"]["after"] == 12
+    best = grown.best
+    assert best is not None and any(c.source == best.number for c in confirmation.trained)
+    adamtune.tune(objective, 12, confirm=2, confirm_top=2, **settings)  # resumed: nothing to redo
+    names = [summary.study_name for summary in optuna.get_all_study_summaries(backend)]
+    assert sorted(n for n in names if "confirm" in n) == ["s::confirm", "s::confirm-after-8"]
+    assert len(optuna.load_study(study_name="s::confirm", storage=backend).trials) == len(current.trials)
+
+
+def load_confirmation_of(optuna_study: optuna.Study, study: adamtune.Study) -> list[ConfirmedConfig]:
+    """The configurations of a confirmation study kept under another name."""
+    from adamtune.confirmation import confirm_space, summarise
+    from adamtune.records import record_from_trial
+
+    frozen = optuna_study.get_trials(deepcopy=False)
+    space = confirm_space(study.info.space)
+    records = [record_from_trial(t, space) for t in frozen]
+    settings = optuna_study.user_attrs["confirmation"]
+    summary = summarise(
+        records, {t.number: t.user_attrs for t in frozen}, study.info.direction, settings["seeds"]
+    )
+    return summary.trained
 
 
 def test_every_run_of_a_campaign_has_its_own_name() -> None:

@@ -90,7 +90,8 @@ def test_best_trials_at_the_upper_lr_edge() -> None:
     # The space of a study is fixed: the wider range is a new study, and the action says so.
     assert finding.action == (
         "Expand lr to 1e-05..0.01 (one decade above) and tune again under a new study name: "
-        "--range lr=1e-05:0.01"
+        "--range lr=1e-05:0.01 (the playbook strategy expands a range by up to two "
+        "decades itself: give its study a larger --budget)"
     )
 
 

@@ -29,6 +29,11 @@ space (marked ``copy_of``: data for the sampler, not results of the round).
 
 The plan of each new round is written to the campaign before the round starts and is a pure
 function of the trials before it, so an interrupted campaign resumes exactly where it stopped.
+
+A finished campaign run again with a larger budget is extended (``_open_campaign``): the
+extension is recorded in its settings, and its first new round is planned as after an
+exploration round, from the diagnostics of every trial so far (the playbook's "run another
+round"), whatever kind of round came last.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ CAMPAIGN_ATTR = "campaign"
 ROUNDS_ATTR = "rounds"
 ROUND_ATTR = "round"
 ROUND_SEPARATOR = "::round-"
+EXTENSIONS_KEY = "extensions"
+"""In the campaign's settings: each extension, {"from": old budget, "to": new budget}."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,12 @@ class Campaign(Study):
     def settings(self) -> dict[str, Any]:
         return dict(self.optuna.user_attrs.get(CAMPAIGN_ATTR, {}))
 
+    @property
+    def extended_from(self) -> int | None:
+        """The budget before the latest extension (None: never extended)."""
+        extensions = self.settings.get(EXTENSIONS_KEY, [])
+        return int(extensions[-1]["from"]) if extensions else None
+
     def _created_with(self) -> dict[str, Any]:
         # The space the user started from; each round's own is in its entry.
         return {**self.start_info.to_dict(), "rounds": [planned.to_dict() for planned in self.rounds]}
@@ -212,7 +225,7 @@ def run_campaign(
     progress: Progress | None,
     workers: int = 1,
 ) -> Campaign:
-    anchor = _create_or_resume(name, storage, info, budget, pruner)
+    anchor = _create_or_resume(name, storage, info, budget, pruner, record_budget=False)
     campaign = _open_campaign(anchor, budget)
     if not campaign.rounds:
         first = plan_first_round(budget)
@@ -247,6 +260,9 @@ FIRST_REASON = "explore: quasi-random search over the starting space"
 
 
 def _open_campaign(anchor: Study, budget: int) -> Campaign:
+    """The campaign under ``anchor``, set up for ``budget``: a new one, the same budget resumed,
+    or a finished campaign given a larger budget (an extension: more rounds, planned from the
+    diagnostics of every trial so far, as after an exploration round)."""
     settings = anchor.optuna.user_attrs.get(CAMPAIGN_ATTR)
     if settings is None:
         if anchor.optuna.get_trials(deepcopy=False):
@@ -254,12 +270,26 @@ def _open_campaign(anchor: Study, budget: int) -> Campaign:
                 f"study {anchor.name!r} holds a one-study search (not the playbook strategy's rounds): "
                 "resume it with its own --strategy, or give another --study name"
             )
-        anchor.optuna.set_user_attr(CAMPAIGN_ATTR, {"strategy": "playbook", "budget": budget})
-    elif int(settings["budget"]) != budget:
+        settings = {"strategy": "playbook", "budget": budget}
+        anchor.optuna.set_user_attr(CAMPAIGN_ATTR, settings)
+    planned = int(settings["budget"])
+    if budget < planned:
         raise StudyMismatchError(
-            f"campaign {anchor.name!r} was planned for a budget of {settings['budget']}, got {budget}: "
-            f"pass --budget {settings['budget']} to resume it, or give another --study name"
+            f"campaign {anchor.name!r}: expected a budget of at least the {planned} it was planned "
+            f"for, got {budget}: pass --budget {planned} to resume it, or give another --study name"
         )
+    if budget > planned:
+        done = Campaign(anchor.optuna, anchor.info).tally().results
+        if done < planned:
+            raise StudyMismatchError(
+                f"campaign {anchor.name!r} was planned for a budget of {planned} and has {done} "
+                f"results: expected --budget {planned} until it finishes (then a larger budget "
+                f"extends it), got {budget}"
+            )
+        extensions = [*settings.get(EXTENSIONS_KEY, []), {"from": planned, "to": budget}]
+        anchor.optuna.set_user_attr(CAMPAIGN_ATTR, {**settings, "budget": budget, EXTENSIONS_KEY: extensions})
+        logger.info("campaign %r extended from %d to %d trials", anchor.name, planned, budget)
+    anchor.optuna.set_user_attr(BUDGET_ATTR, budget)
     return Campaign(anchor.optuna, anchor.info)
 
 
@@ -377,8 +407,9 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     if spent >= budget:
         return False
     info = campaign.start_info
-    if current.kind == "exploit":  # the first half of a split exploitation round (split_round)
-        _plan_second_trust_region(campaign, current, budget - spent)
+    extension = next((e for e in campaign.settings.get(EXTENSIONS_KEY, []) if int(e["from"]) == spent), None)
+    if current.kind == "exploit" and extension is None:
+        _plan_second_trust_region(campaign, current, budget - spent)  # split_round's second half
         return True
     searched = current.searched
     findings = diagnose_records(campaign.trials, searched, info.direction, info.metric)
@@ -408,7 +439,10 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
         settled = space
         space, focus = expansion_focus(space, searched, campaign.trials, info.direction)
         reasons = [*reasons, *focus]
-    reason = "; ".join([why, *reasons])
+    extended = (
+        [f"the budget extended from {extension['from']} to {extension['to']} trials"] if extension else []
+    )
+    reason = "; ".join([*extended, why, *reasons])
     seed = derived_seed(info.seed, index)
     narrowed = settled if settled is not None and settled != space else None
     _append_round(campaign, Round(index, plan.kind, plan.budget, space, seed, reason, narrowed))

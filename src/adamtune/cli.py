@@ -449,7 +449,10 @@ class _Announcer:
         for line in study.space.describe():
             err.print(f"  {line}", markup=False)
         err.print(f"strategy: {study.strategy}: {STRATEGY_SUMMARY[study.strategy]}", markup=False)
-        if done:
+        extended_from = study.extended_from if isinstance(study, Campaign) else None
+        if done and extended_from == done:
+            err.print(f"extending: the {done} trials of the finished study, and {study.budget - done} more")
+        elif done:
             err.print(f"resuming: {done} of {study.budget} trials already finished")
         self._bar.started(study, done)
 

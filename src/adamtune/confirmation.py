@@ -5,7 +5,9 @@ The runs are a study of their own, ``NAME::confirm``, outside the budget: one qu
 (configuration, seed), seed-major so that an interrupted confirmation has compared every
 configuration on its first seeds. Each configuration is trained on the same N seeds, none of
 them the seed of the trial that found it (its result there is the best of many draws, biased
-in its favour).
+in its favour). A study that grows after its confirmation (a larger budget) is confirmed
+again; the earlier confirmation stays, as ``NAME::confirm-after-N`` (N: the results it was
+planned after).
 
 Verdict: the winner (the candidate with the best mean) beats the baseline when its mean is
 better by more than the trial variance, taken as the pooled standard deviation of single runs
@@ -14,6 +16,7 @@ over all configurations (the noise of one training run with the same hyperparame
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -36,7 +39,11 @@ if TYPE_CHECKING:
     from adamtune.executors import Executor, Objective
     from adamtune.study import Study
 
+logger = logging.getLogger("adamtune")
+
 CONFIRM_SUFFIX = "::confirm"
+AFTER = "after"
+"""In a confirmation's settings: how many results the study had when it was planned."""
 ROLE = "role"
 CANDIDATE = "candidate"
 SOURCE = "source"
@@ -405,6 +412,8 @@ def run_confirmation(
     tasks = plan_tasks(candidates, baseline if same is None else None, seed_list)
     space = confirm_space(info.space)
     confirm_info = StudyInfo(space, info.tiers, info.seed, info.metric, info.direction)
+    results = study.tally().results
+    archive_outdated(storage, name, results)
     # A confirmation resumes the runs it queued, even where today's plan would differ.
     count = stored_run_count(storage, name)
     count = len(tasks) if count is None else count
@@ -416,7 +425,7 @@ def run_confirmation(
                 for spec in space.tuned_specs
             }
             handle.optuna.enqueue_trial(params, user_attrs=task_attrs(task, point))
-        settings = {"seeds": seed_list, "top": top, "of": study.name}
+        settings = {"seeds": seed_list, "top": top, "of": study.name, AFTER: results}
         handle.optuna.set_user_attr(
             CONFIRM_ATTR, settings if same is None else {**settings, BASELINE_IS: same}
         )
@@ -428,6 +437,31 @@ def run_confirmation(
         runs = begin(study, count)
     _Runner(handle, objective, executor, count, runs, full).run(max_consecutive_failures)
     return load_confirmation(study)
+
+
+def archive_outdated(storage: optuna.storages.BaseStorage, name: str, results: int) -> str | None:
+    """Keep the confirmation study ``name`` as ``NAME-after-N`` when it was planned after N
+    results and the study has more now (a larger budget extended it): its runs stay, and the
+    grown study gets a confirmation of its own. Return the archive's name, or None."""
+    from adamtune.study import CONFIRM_ATTR, quiet_optuna
+
+    try:
+        stored = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    settings = stored.user_attrs.get(CONFIRM_ATTR)
+    if settings is None or AFTER not in settings or int(settings[AFTER]) >= results:
+        return None  # current (confirmations from before AFTER was recorded count as current)
+    archive = f"{name}-after-{settings[AFTER]}"
+    taken = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
+    if archive not in taken:  # else an earlier attempt copied it and was stopped before deleting
+        with quiet_optuna():
+            optuna.copy_study(
+                from_study_name=name, from_storage=storage, to_storage=storage, to_study_name=archive
+            )
+    optuna.delete_study(study_name=name, storage=storage)
+    logger.info("the confirmation after %s results is kept as %s", settings[AFTER], archive)
+    return archive
 
 
 def stored_run_count(storage: optuna.storages.BaseStorage, name: str) -> int | None:

@@ -341,8 +341,9 @@ def tune(
         )
     else:
         sampler = make_sampler(strategy, space, seed, budget)
-        handle = _create_or_resume(name, backend, info, budget, optuna_pruner, sampler)
+        handle = _create_or_resume(name, backend, info, budget, optuna_pruner, sampler, record_budget=False)
         _check_strategy_of(handle, strategy)
+        handle.optuna.set_user_attr(BUDGET_ATTR, budget)  # once accepted: a refused run changes nothing
         runners = [_Runner(handle, objective, executor, budget, progress, rules) for _ in range(workers)]
         runners[0].reclaim_dead_workers()
         if progress is not None:
@@ -378,7 +379,11 @@ def _check_confirm(confirm: object, top: object, default: int) -> int:
 
 
 def _check_strategy_of(study: Study, strategy: str) -> None:
+    from adamtune.campaign import is_campaign
+
     stored = study.optuna.user_attrs.get(STRATEGY_ATTR)
+    if stored is None and is_campaign(study.optuna):
+        stored = "playbook"  # a one-study search in a campaign's own study would hide its trials
     if stored is None:
         if study.optuna.get_trials(deepcopy=False) and strategy != "quasi-random":
             stored = "quasi-random"  # studies from before strategies existed
@@ -588,8 +593,11 @@ def _create_or_resume(
     sampler: optuna.samplers.BaseSampler | None = None,
     *,
     internal: bool = False,
+    record_budget: bool = True,
 ) -> Study:
-    """``internal``: a study of adamtune's own (a round, the confirmation), created quietly."""
+    """``internal``: a study of adamtune's own (a round, the confirmation), created quietly.
+    ``record_budget``: False leaves the stored budget to the caller (a campaign checks the
+    budget it was planned for first, and a refused budget must not replace it)."""
     sampler = sampler or QuasiRandomSampler(info.space, info.seed)
     with quiet_optuna() if internal else nullcontext():
         optuna_study = optuna.create_study(
@@ -619,7 +627,8 @@ def _create_or_resume(
                 ", ".join(moved),
             )
         info = replace(info, environment=stored_info.environment)
-    optuna_study.set_user_attr(BUDGET_ATTR, budget)
+    if record_budget:
+        optuna_study.set_user_attr(BUDGET_ATTR, budget)
     return Study(optuna_study, info)
 
 

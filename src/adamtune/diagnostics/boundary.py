@@ -87,7 +87,8 @@ def boundary(
             # A study's space is fixed once it starts (resuming it with another is refused): the
             # wider range is a new study, or the playbook strategy's next round.
             f"Expand {spec.name} to {new_low:g}..{new_high:g} ({how_far} {beyond}) and tune again "
-            f"under a new study name: --range {spec.name}={new_low:g}:{new_high:g}"
+            f"under a new study name: --range {spec.name}={new_low:g}:{new_high:g} (the playbook "
+            "strategy expands a range by up to two decades itself: give its study a larger --budget)"
         )
         findings.append(
             Finding("boundary", "action", message, numbers, action, spec.name, (new_low, new_high))
