@@ -528,6 +528,7 @@ def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> 
     )
     assert grown.returncode == 0, grown.stderr
     assert "extending: the 8 trials of the finished study, and 4 more" in grown.stderr
+    assert "round 2: explore, 4 trials" in grown.stderr and "round 1: explore" not in grown.stderr
     assert re.search(
         r"round 2 explore \(4 trials; lr [0-9.e-]+\.\.0\.1\): the budget extended from 8 to 12 trials; "
         r"explore the expanded space; expand lr to 1e-05\.\.0\.1",

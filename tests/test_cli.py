@@ -466,6 +466,13 @@ def test_copy_puts_the_study_in_another_storage_once(tuned: Tuned, tmp_path: Pat
 
     line = user_error(adamtune(tuned.directory, "copy", "--study", "s1", "--to", database))
     assert "without a study named 's1'" in line and "delete it there first" in line
+    copy_study(tuned.directory, tmp_path)  # a branch in the same storage, in a copy of it
+    branched = ok(tmp_path, "copy", "--study", "s1", "--as", "s1-branch")
+    assert f"copied study s1 from ./{JOURNAL} to ./{JOURNAL} as s1-branch" in branched.stdout
+    assert (
+        export_study(tmp_path, "--study", "s1-branch")["trials"]
+        == export_study(tmp_path, "--study", "s1")["trials"]
+    )
 
 
 def test_delete_refuses_a_study_adamtune_did_not_create(tuned: Tuned, tmp_path: Path) -> None:
@@ -557,7 +564,10 @@ BAD_INPUTS: list[tuple[list[str], Sequence[str]]] = [
     (["delete", "--study", "s1"], ["no adamtune storage"]),
     (["delete"], ["--study"]),
     (["copy", "--study", "s1", "--to", "copy.journal"], ["no adamtune storage"]),
-    (["copy", "--study", "s1"], ["--to"]),
+    (
+        ["copy", "--study", "s1"],
+        ["expected --to URL (another storage) or --as NAME (a new name), got neither"],
+    ),
     (
         ["tune", "objectives.py:objective", "--budget", "2", "--study", "s::round-0"],
         ["without '::'", "NAME::round-K"],

@@ -284,6 +284,24 @@ def test_copy_study_moves_a_campaign_whole_and_it_resumes_there(journal: str, tm
         adamtune.copy_study("rounds", journal, "memory")
 
 
+def test_a_copy_under_a_new_name_is_a_branch_that_grows_on_its_own(journal: str) -> None:
+    settings: dict[str, Any] = {"storage": journal, "seed": 2, "tune": ["lr"], "confirm": 2}
+    original = adamtune.tune(SyntheticObjective(), 8, study="base", **settings)
+    before = original.to_dict()
+    copied = adamtune.copy_study("base", journal, new_name="branch")
+    assert copied[-1] == "branch" and {"branch::round-0", "branch::confirm"} <= set(copied)
+    branch = adamtune.load_study("branch", journal)
+    assert {**branch.to_dict(), "name": "base"} == before  # the same settings, trials and confirmation
+    grown = adamtune.tune(SyntheticObjective(), 12, study="branch", **settings)
+    assert grown.tally().results == 12 and len(grown.rounds) > len(original.rounds)  # type: ignore[attr-defined]
+    assert adamtune.load_study("base", journal).to_dict() == before  # the original is untouched
+    assert list(adamtune.load_studies(journal)) == ["base", "branch"]
+    with pytest.raises(adamtune.StudyMismatchError, match="give the copy another name"):
+        adamtune.copy_study("base", journal)  # the same storage, the same name
+    with pytest.raises(adamtune.ConfigError, match="study name: expected a name without '::'"):
+        adamtune.copy_study("base", journal, new_name="base::x")
+
+
 def test_copy_study_refuses_a_study_with_running_trials(journal: str, tmp_path: Path) -> None:
     study = quasi_random(SyntheticObjective(), 3, storage=journal, study="busy")
     study.optuna.ask()  # a worker's trial, still running

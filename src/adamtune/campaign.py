@@ -237,9 +237,9 @@ def run_campaign(
         while True:
             current = campaign.rounds[-1]
             announce = getattr(progress, "round_started", None)
-            if callable(announce) and current.index != announced:
+            if callable(announce) and current.index != announced and not _finished(campaign, current):
                 announce(campaign, current)
-                announced = current.index
+            announced = current.index
             _run_round(
                 campaign,
                 current,
@@ -257,6 +257,14 @@ def run_campaign(
 
 
 FIRST_REASON = "explore: quasi-random search over the starting space"
+
+
+def _finished(campaign: Campaign, planned: Round) -> bool:
+    """Whether round ``planned`` has all its results (a resumed or extended campaign's last)."""
+    try:
+        return campaign.round_study(planned.index).tally().results >= planned.budget
+    except KeyError:
+        return False  # planned, not created yet
 
 
 def _open_campaign(anchor: Study, budget: int) -> Campaign:

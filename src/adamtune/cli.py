@@ -699,13 +699,19 @@ def export(study_name: str | None, storage: str | None, fmt: str, output: str | 
 @cli.command()
 @_storage_option
 @click.option("--study", "study_name", metavar="NAME", required=True, help="The study to copy.")
-@click.option("--to", "to", metavar="URL", required=True, help="The storage to copy it to.")
-def copy(study_name: str, storage: str | None, to: str) -> None:
+@click.option("--to", "to", metavar="URL", help="The storage to copy it to (default: the same one).")
+@click.option("--as", "new_name", metavar="NAME", help="The copy's name (default: the study's own).")
+def copy(study_name: str, storage: str | None, to: str | None, new_name: str | None) -> None:
     """Copy a study, its rounds and its confirmation to another storage (a journal file to
-    PostgreSQL, say); it keeps its name, and resumes there as it would here."""
-    copied = copy_study(study_name, storage, to)
+    PostgreSQL, say), or under another name (--as: a branch that resumes, or grows with a
+    larger --budget, on its own while the original stays as it was)."""
+    if to is None and new_name is None:
+        raise ConfigError("copy: expected --to URL (another storage) or --as NAME (a new name), got neither")
+    copied = copy_study(study_name, storage, to, new_name)
+    where = describe(to if to is not None else storage)
+    named = f" as {new_name}" if new_name is not None and new_name != study_name else ""
     out.print(
-        f"copied study {study_name} from {describe(storage)} to {describe(to)} "
+        f"copied study {study_name} from {describe(storage)} to {where}{named} "
         f"(Optuna studies: {', '.join(copied)})"
     )
 

@@ -466,11 +466,17 @@ def delete_study(name: str, storage: str | None) -> list[str]:
     return doomed
 
 
-def copy_study(name: str, storage: str | None, to: str) -> list[str]:
-    """Copy the adamtune study ``name`` from ``storage`` to the storage ``to`` with its parts (a
-    campaign's rounds, the confirmation), every trial and attribute as it is, and return the
-    Optuna studies copied. It keeps its name; a study of that name in ``to`` is refused, and a
-    copy that fails part-way is removed again."""
+def copy_study(
+    name: str, storage: str | None, to: str | None = None, new_name: str | None = None
+) -> list[str]:
+    """Copy the adamtune study ``name`` from ``storage`` to the storage ``to`` (default: the same
+    one) as ``new_name`` (default: its own name) with its parts (a campaign's rounds, the
+    confirmation), every trial and attribute as it is, and return the Optuna studies written.
+    A study of the new name in ``to`` is refused, and a copy that fails part-way is removed
+    again. A copy under a new name is a branch: it resumes, or grows with a larger budget, on
+    its own while the original stays as it was."""
+    target_name = check_study_name(new_name) if new_name is not None else name
+    to = to if to is not None else storage
     study = load_study(name, storage)
     running = study.tally().running
     if running:
@@ -482,22 +488,29 @@ def copy_study(name: str, storage: str | None, to: str) -> list[str]:
         raise ConfigError(f"--to: expected a storage that outlives this process, got {to!r}")
     source = open_storage(storage, create=False)
     target = open_storage(to)
-    parts = _with_parts(source, name)
+    parts = {part: target_name + part[len(name) :] for part in _with_parts(source, name)}
     taken = {summary.study_name for summary in optuna.get_all_study_summaries(target)}
-    clashes = [part for part in parts if part in taken]
+    clashes = [renamed for renamed in parts.values() if renamed in taken]
     if clashes:
         raise StudyMismatchError(
-            f"--to: expected a storage without a study named {name!r}, got {describe(to)} with "
-            f"{', '.join(clashes)}: delete it there first, or copy to another storage"
+            f"--to: expected a storage without a study named {target_name!r}, got {describe(to)} with "
+            f"{', '.join(clashes)}: delete it there first, copy to another storage, or give the copy "
+            "another name (--as)"
         )
     copied: list[str] = []
     try:
-        for part in parts:  # the study itself last: until it is there, nothing lists the copy
-            optuna.copy_study(from_study_name=part, from_storage=source, to_storage=target)
-            copied.append(part)
+        for (
+            part,
+            renamed,
+        ) in parts.items():  # the study itself last: until it is there, nothing lists the copy
+            with quiet_optuna():
+                optuna.copy_study(
+                    from_study_name=part, from_storage=source, to_storage=target, to_study_name=renamed
+                )
+            copied.append(renamed)
     except BaseException:
-        for part in copied:
-            optuna.delete_study(study_name=part, storage=target)
+        for renamed in copied:
+            optuna.delete_study(study_name=renamed, storage=target)
         raise
     return copied
 
