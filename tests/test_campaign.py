@@ -629,6 +629,9 @@ def test_a_study_grown_after_its_confirmation_is_confirmed_again_and_keeps_the_f
     assert current.user_attrs["confirmation"]["after"] == 12
     best = grown.best
     assert best is not None and any(c.source == best.number for c in confirmation.trained)
+    html = grown.report(tmp_path / "report.html").read_text()
+    kept = "Confirmed before the budget was extended, and kept as Optuna studies: after 8 trials, "
+    assert kept + "s::confirm-after-8." in html
     adamtune.tune(objective, 12, confirm=2, confirm_top=2, **settings)  # resumed: nothing to redo
     names = [summary.study_name for summary in optuna.get_all_study_summaries(backend)]
     assert sorted(n for n in names if "confirm" in n) == ["s::confirm", "s::confirm-after-8"]

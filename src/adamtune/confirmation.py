@@ -464,6 +464,14 @@ def archive_outdated(storage: optuna.storages.BaseStorage, name: str, results: i
     return archive
 
 
+def earlier_confirmations(study: Study) -> list[tuple[int, str]]:
+    """The confirmations ``archive_outdated`` kept: (results planned after, Optuna study name)."""
+    prefix = confirmation_study_name(study.name) + "-after-"
+    names = [summary.study_name for summary in optuna.get_all_study_summaries(study.optuna._storage)]
+    found = [(int(name[len(prefix) :]), name) for name in names if name.startswith(prefix)]
+    return sorted(found)
+
+
 def stored_run_count(storage: optuna.storages.BaseStorage, name: str) -> int | None:
     """How many runs the confirmation study ``name`` queued (its distinct points), or None
     when none was queued yet."""

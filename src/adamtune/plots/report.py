@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
 from adamtune.config import cell_text
+from adamtune.confirmation import earlier_confirmations
 from adamtune.diagnostics import Finding, diagnose
 from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
@@ -188,10 +189,18 @@ def _confirmation_section(study: Study) -> str:
             *(cell_text(values[n], n) for n in study.param_names),
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    earlier = earlier_confirmations(study)
+    kept = (
+        "<p>Confirmed before the budget was extended, and kept as Optuna studies: "
+        + ", ".join(f"after {count} trials, {e(name)}" for count, name in earlier)
+        + ".</p>"
+        if earlier
+        else ""
+    )
     return (
         f"<h2>Confirmation</h2><p>The best configurations and the baseline, retrained on the same "
         f"{seeds} fresh seeds (outside the budget). {e(_sentence(confirmation.verdict()))}</p>"
-        f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>{kept}"
     )
 
 
