@@ -297,6 +297,7 @@ def test_a_campaign_refuses_a_smaller_budget_or_another_strategy_and_keeps_its_o
     with pytest.raises(StudyMismatchError, match="searched with strategy quasi-random, got tpe"):
         adamtune.tune(valley(1e-4), 5, tune=["lr"], storage=journal, study="q", strategy="tpe")
     assert adamtune.load_study("s", journal).budget == 6 and adamtune.load_study("q", journal).budget == 3
+    assert "extensions" not in adamtune.load_study("s", journal).to_dict()  # only an extended one has them
 
 
 def test_a_finished_campaign_given_a_larger_budget_plans_new_rounds_from_all_its_trials(
@@ -314,6 +315,8 @@ def test_a_finished_campaign_given_a_larger_budget_plans_new_rounds_from_all_its
     assert _final_state(extended)[:12] == state_before
     assert extended.tally().results == 20 and extended.budget == 20 and extended.extended_from == 12
     assert extended.settings["extensions"] == [{"from": 12, "to": 20}]
+    exported = extended.to_dict()
+    assert exported["extensions"] == [{"from": 12, "to": 20}] and exported["budget"] == 20
     best = extended.best
     assert best is not None and best.adam is not None and abs(math.log10(best.adam.lr / 3e-2)) < 0.2
     again = campaign(objective, 20, tune=["lr"], storage=journal, study="s", seed=1)  # resumes: nothing to do

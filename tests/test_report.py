@@ -206,8 +206,12 @@ def test_the_best_section_names_the_confirmations_winner_when_it_is_another_tria
     confirmation = Confirmation("minimize", [1, 2], [lucky, steady, config("baseline", 2, None, [0.5, 0.5])])
     assert confirmation.preferred_over(19) is steady
     assert confirmation.preferred_over(17) is None  # the best single run won the confirmation too
-    note = _preferred_note(SimpleNamespace(confirmation=confirmation), 19)  # type: ignore[arg-type]
-    assert "trial 17 has the better mean (0.345)" in note and "2 fresh seeds" in note
+    note = _preferred_note(SimpleNamespace(confirmation=confirmation, recommended=None), 19)  # type: ignore[arg-type]
+    assert note.startswith("<p>Trial 19 is the best single run. Retrained on 2 fresh seeds")
+    assert "trial 17 has the better mean (0.345)" in note
+    recommended = SimpleNamespace(record=SimpleNamespace(number=17))
+    named = _preferred_note(SimpleNamespace(confirmation=confirmation, recommended=recommended), 19)  # type: ignore[arg-type]
+    assert "trial 17, the recommended one, has the better mean (0.345)" in named
     assert _preferred_note(SimpleNamespace(confirmation=None), 19) == ""  # type: ignore[arg-type]
     running = Confirmation("minimize", [1, 2], [lucky, replace(steady, pending=1)])
     assert running.preferred_over(19) is None  # runs still pending: no recommendation yet

@@ -175,7 +175,12 @@ class Campaign(Study):
 
     def _created_with(self) -> dict[str, Any]:
         # The space the user started from; each round's own is in its entry.
-        return {**self.start_info.to_dict(), "rounds": [planned.to_dict() for planned in self.rounds]}
+        extensions = self.settings.get(EXTENSIONS_KEY)
+        return {
+            **self.start_info.to_dict(),
+            "rounds": [planned.to_dict() for planned in self.rounds],
+            **({EXTENSIONS_KEY: extensions} if extensions else {}),
+        }
 
     def round_study(self, index: int) -> Study:
         planned = self.rounds[index]

@@ -162,9 +162,13 @@ def _preferred_note(study: Study, best_trial: int) -> str:
     winner = confirmation.preferred_over(best_trial) if confirmation is not None else None
     if confirmation is None or winner is None:
         return ""
+    recommendation = study.recommended
+    # Placed after the recommendation's note, when there is one: name both trials.
+    chosen = recommendation is not None and recommendation.record.number == winner.source
+    which = f"trial {winner.source}" + (", the recommended one," if chosen else "")
     return (
-        f"<p>That is the best single run. Retrained on {len(confirmation.seeds)} fresh seeds "
-        f"(Confirmation, below), trial {winner.source} has the better mean "
+        f"<p>Trial {best_trial} is the best single run. Retrained on {len(confirmation.seeds)} fresh "
+        f"seeds (Confirmation, below), {which} has the better mean "
         f"({winner.mean:.6g}): {e(confirmation.verdict())}.</p>"
     )
 
