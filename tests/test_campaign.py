@@ -621,13 +621,26 @@ def test_a_study_grown_after_its_confirmation_is_confirmed_again_and_keeps_the_f
     first = adamtune.tune(objective, 8, confirm=2, confirm_top=2, **settings)
     assert first.confirmation is not None
     runs_before = [c.values for c in first.confirmation.trained]
+    assert first.confirmation.outdated(8) is None and first.to_dict()["confirmation"]["after"] == 8
+    unconfirmed = adamtune.tune(objective, 12, confirm=0, **settings)  # grown, not confirmed again
+    stale = unconfirmed.confirmation
+    assert stale is not None and [c.values for c in stale.trained] == runs_before
+    assert stale.outdated(12) == (
+        "this confirmation is of the study's first 8 trials, not of its 12: run the study's command "
+        "again with --confirm N (N >= 1) to confirm the grown study"
+    )
+    assert "  note: this confirmation is of the study's first 8 trials" in stale.summary(None, 12)[-1]
+    html = unconfirmed.report(tmp_path / "stale.html").read_text()
+    assert (
+        "<b>Note:</b> This confirmation is of the study" in html and "first 8 trials, not of its 12" in html
+    )
     grown = adamtune.tune(objective, 12, confirm=2, confirm_top=2, **settings)
     backend = open_storage(journal)
     kept = optuna.load_study(study_name="s::confirm-after-8", storage=backend)
     assert kept.user_attrs["confirmation"]["after"] == 8
     assert [c.values for c in load_confirmation_of(kept, first)] == runs_before  # every earlier run kept
     confirmation = grown.confirmation
-    assert confirmation is not None and confirmation.complete
+    assert confirmation is not None and confirmation.complete and confirmation.outdated(12) is None
     current = optuna.load_study(study_name="s::confirm", storage=backend)
     assert current.user_attrs["confirmation"]["after"] == 12
     best = grown.best

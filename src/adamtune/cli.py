@@ -75,7 +75,12 @@ def _storage_options(command: F) -> F:
 def _study_options(command: F) -> F:
     """Options shared by the commands that run studies."""
     options = [
-        click.option("--budget", type=int, metavar="N", help="Trials with a result to run."),
+        click.option(
+            "--budget",
+            type=int,
+            metavar="N",
+            help="Trials with a result to run. A larger one than a finished study's extends it.",
+        ),
         click.option("--seed", type=int, default=0, show_default=True, help="Search seed."),
         click.option("--tune", "tuned", metavar="NAMES", help="Tune these, e.g. lr,beta1."),
         click.option("--range", "ranges", multiple=True, metavar="NAME=LOW:HIGH", help="Search range."),
@@ -496,6 +501,9 @@ def _print_best(study: Study) -> None:
     confirmation = study.confirmation
     if confirmation is not None:
         _print_confirmation(confirmation, study.info.metric)
+        outdated = confirmation.outdated(tally.results)
+        if outdated:
+            out.print(f"note: {outdated}", markup=False)
 
 
 def _print_confirmation(confirmation: Confirmation, metric: str) -> None:
@@ -520,8 +528,9 @@ def _print_confirmation(confirmation: Confirmation, metric: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def studies(storage: str | None, fmt: str) -> None:
     """List the studies in a storage: strategy, trials done, best value, recommended trial."""
-    found = load_studies(storage)
-    rows = [_study_row(name, study) for name, study in found.items()]
+    with err.status(f"reading the studies in {describe(storage)}"):  # a large storage takes a while
+        found = load_studies(storage)
+        rows = [_study_row(name, study) for name, study in found.items()]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -650,7 +659,7 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
     _print_best_trial(study, record)
     confirmation = study.confirmation
     if confirmation is not None:
-        for line in confirmation.summary(record.number):
+        for line in confirmation.summary(record.number, study.tally().results):
             out.print(line, markup=False)
 
 

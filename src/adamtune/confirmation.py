@@ -221,6 +221,17 @@ class Confirmation:
     direction: str
     seeds: list[int]
     configs: list[ConfirmedConfig] = field(default_factory=list)
+    after: int | None = None
+    """How many results the study had when the confirmation was planned (None: not recorded)."""
+
+    def outdated(self, results: int) -> str | None:
+        """Why this confirmation does not speak for a study with ``results`` results, or None."""
+        if self.after is None or self.after >= results:
+            return None
+        return (
+            f"this confirmation is of the study's first {self.after} trials, not of its {results}: "
+            "run the study's command again with --confirm N (N >= 1) to confirm the grown study"
+        )
 
     @property
     def complete(self) -> bool:
@@ -280,13 +291,17 @@ class Confirmation:
             return None
         return winner
 
-    def summary(self, best_trial: int | None) -> list[str]:
-        """The verdict in a line, and a second where the winner is another trial than
-        ``best_trial`` (the best single run)."""
+    def summary(self, best_trial: int | None, results: int | None = None) -> list[str]:
+        """The verdict in a line, a second where the winner is another trial than
+        ``best_trial`` (the best single run), and a third where the study has grown since
+        (``results``: its results now)."""
         lines = [f"confirmation on {len(self.seeds)} seeds: {self.verdict()}"]
         winner = self.preferred_over(best_trial) if best_trial is not None else None
         if winner is not None:
             lines.append(f"  (the confirmation prefers trial {winner.source} to the best single run)")
+        outdated = self.outdated(results) if results is not None else None
+        if outdated:
+            lines.append(f"  note: {outdated}")
         return lines
 
     def verdict(self) -> str:
@@ -317,6 +332,7 @@ class Confirmation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "seeds": self.seeds,
+            "after": self.after,
             "configs": [
                 {
                     "label": c.label,
@@ -502,4 +518,7 @@ def load_confirmation(study: Study) -> Confirmation | None:
     frozen = optuna_study.get_trials(deepcopy=False)
     records = [record_from_trial(t, space) for t in frozen if t.state != TrialState.WAITING]
     attrs = {t.number: t.user_attrs for t in frozen}
-    return summarise(records, attrs, study.info.direction, list(settings["seeds"]), settings.get(BASELINE_IS))
+    summary = summarise(
+        records, attrs, study.info.direction, list(settings["seeds"]), settings.get(BASELINE_IS)
+    )
+    return replace(summary, after=settings.get(AFTER))

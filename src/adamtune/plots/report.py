@@ -193,6 +193,8 @@ def _confirmation_section(study: Study) -> str:
             *(cell_text(values[n], n) for n in study.param_names),
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    outdated = confirmation.outdated(study.tally().results)
+    note = f"<p><b>Note:</b> {e(_sentence(outdated))}</p>" if outdated else ""
     earlier = earlier_confirmations(study)
     kept = (
         "<p>Confirmed before the budget was extended, and kept as Optuna studies: "
@@ -204,7 +206,7 @@ def _confirmation_section(study: Study) -> str:
     return (
         f"<h2>Confirmation</h2><p>The best configurations and the baseline, retrained on the same "
         f"{seeds} fresh seeds (outside the budget). {e(_sentence(confirmation.verdict()))}</p>"
-        f"<table><tr>{head}</tr>{''.join(rows)}</table>{kept}"
+        f"{note}<table><tr>{head}</tr>{''.join(rows)}</table>{kept}"
     )
 
 
@@ -305,7 +307,7 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
             lines.append(f"recommended: trial {chosen.number}, {recommendation.reason}: {short}")
     confirmation = study.confirmation
     if confirmation is not None:
-        lines.extend(confirmation.summary(best.number if best is not None else None))
+        lines.extend(confirmation.summary(best.number if best is not None else None, study.tally().results))
     for finding in findings:
         lines.append(f"\n[{finding.severity}] {finding.check}: {finding.message}")
         if finding.action:
