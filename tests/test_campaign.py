@@ -199,6 +199,17 @@ def test_small_budgets_without_a_range_change_stay_one_quasi_random_round() -> N
     assert study.rounds[0].reason.endswith("continued: no range change")
 
 
+def test_a_small_campaign_extended_without_a_range_change_continues_its_round(tmp_path: Path) -> None:
+    journal = str(tmp_path / "s.journal")
+    campaign(valley(1e-4), 6, tune=["lr"], storage=journal)
+    extended = campaign(valley(1e-4), 7, tune=["lr"], storage=journal)
+    assert [(r.kind, r.budget) for r in extended.rounds] == [("explore", 7)]  # its Halton sequence goes on
+    assert extended.rounds[0].reason.endswith(
+        "continued: no range change; continued (the budget extended from 6 to 7 trials): no range change"
+    )
+    assert [r.point for r in extended.trials] == list(range(7))
+
+
 def test_rounds_are_plain_optuna_studies(tmp_path: Path) -> None:
     journal = str(tmp_path / "c.journal")
     study = campaign(valley(3e-4), 12, tune=["lr"], storage=journal, study="c")

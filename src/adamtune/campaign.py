@@ -433,7 +433,7 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     # Expansions need quasi-random points in the new region: only an exploration round gets them.
     space, reasons = next_space(searched, info.space, findings, expand=plan.kind == "explore")
     if plan.kind == "explore" and space == searched:
-        _extend_round(campaign, current, plan.budget)
+        _extend_round(campaign, current, plan.budget, extension)
         return True
     index = current.index + 1
     settled = None
@@ -452,9 +452,7 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
         settled = space
         space, focus = expansion_focus(space, searched, campaign.trials, info.direction)
         reasons = [*reasons, *focus]
-    extended = (
-        [f"the budget extended from {extension['from']} to {extension['to']} trials"] if extension else []
-    )
+    extended = [_extended_text(extension)] if extension else []
     reason = "; ".join([*extended, why, *reasons])
     seed = derived_seed(info.seed, index)
     narrowed = settled if settled is not None and settled != space else None
@@ -478,10 +476,15 @@ def _plan_second_trust_region(campaign: Campaign, first: Round, trials: int) -> 
     _append_round(campaign, Round(index, "exploit", trials, space, seed, reason, narrowed))
 
 
-def _extend_round(campaign: Campaign, current: Round, extra: int) -> None:
+def _extended_text(extension: dict[str, Any]) -> str:
+    return f"the budget extended from {extension['from']} to {extension['to']} trials"
+
+
+def _extend_round(campaign: Campaign, current: Round, extra: int, extension: dict[str, Any] | None) -> None:
     rounds = campaign.optuna.user_attrs.get(ROUNDS_ATTR, [])
+    why = f" ({_extended_text(extension)})" if extension else ""
     grown = replace(
-        current, budget=current.budget + extra, reason=current.reason + "; continued: no range change"
+        current, budget=current.budget + extra, reason=current.reason + f"; continued{why}: no range change"
     )
     campaign.optuna.set_user_attr(ROUNDS_ATTR, [*rounds[:-1], grown.to_dict()])
     study = campaign.round_study(current.index)

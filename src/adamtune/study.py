@@ -499,10 +499,8 @@ def copy_study(
         )
     copied: list[str] = []
     try:
-        for (
-            part,
-            renamed,
-        ) in parts.items():  # the study itself last: until it is there, nothing lists the copy
+        # The study itself last: until it is there, nothing lists the copy.
+        for part, renamed in parts.items():
             with quiet_optuna():
                 optuna.copy_study(
                     from_study_name=part, from_storage=source, to_storage=target, to_study_name=renamed
