@@ -95,6 +95,15 @@ def test_complete_trials_get_placeholders_env_and_logs(tmp_path: Path) -> None:
     listed = subprocess.run([ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True)
     assert "adamtune-logs/train.py/trial-0.stdout" in listed.stdout
 
+    # The finished study given a larger budget goes on; a budget below its results is refused.
+    grown = run(tmp_path, "--budget", "5", "--", *script(tmp_path), "ok", "{lr}", "{seed}")
+    assert grown.returncode == 0, grown.stderr
+    assert "extending: the 3 trials of the finished study, and 2 more" in grown.stderr
+    assert [r.point for r in study(tmp_path).trials] == [0, 1, 2, 3, 4]
+    smaller = run(tmp_path, "--budget", "4", "--", *script(tmp_path), "ok", "{lr}", "{seed}")
+    assert smaller.returncode == 2 and "expected a budget of at least 5, got 4" in smaller.stderr
+    assert study(tmp_path).budget == 5
+
 
 def test_every_trial_of_a_campaign_keeps_its_own_logs(tmp_path: Path) -> None:
     # Each round (and the confirmation) is an Optuna study numbering its trials from 0: their

@@ -189,6 +189,14 @@ def test_resume_runs_only_what_is_missing_and_can_extend_the_budget(journal: str
     extended = quasi_random(objective, 7, storage=journal, tune=["lr", "beta1"])
     assert [r.point for r in extended.trials] == list(range(7))
     assert [r.adam for r in extended.trials][:4] == params_before
+    assert extended.extended_from == 4 and extended.to_dict()["extensions"] == [{"from": 4, "to": 7}]
+
+    # A budget below the results is refused, and changes neither the trials nor the budget.
+    refused = "has 7 trials with a result: expected a budget of at least 7, got 5"
+    with pytest.raises(StudyMismatchError, match=refused):
+        quasi_random(objective, 5, storage=journal, tune=["lr", "beta1"])
+    kept = adamtune.load_study("synthetic", journal)
+    assert kept.budget == 7 and len(kept.trials) == 7 and kept.extended_from == 4
 
 
 def test_changed_space_or_seed_is_refused_and_nothing_is_lost(journal: str) -> None:

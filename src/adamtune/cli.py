@@ -454,8 +454,7 @@ class _Announcer:
         for line in study.space.describe():
             err.print(f"  {line}", markup=False)
         err.print(f"strategy: {study.strategy}: {STRATEGY_SUMMARY[study.strategy]}", markup=False)
-        extended_from = study.extended_from if isinstance(study, Campaign) else None
-        if done and extended_from == done:
+        if done and study.extended_from == done:
             err.print(f"extending: the {done} trials of the finished study, and {study.budget - done} more")
         elif done:
             err.print(f"resuming: {done} of {study.budget} trials already finished")

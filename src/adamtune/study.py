@@ -89,6 +89,8 @@ INFO_ATTR = "adamtune"
 BUDGET_ATTR = "budget"
 STRATEGY_ATTR = "strategy"
 CONFIRM_ATTR = "confirmation"
+EXTENSIONS_ATTR = "extensions"
+"""Each time a one-study search was given a larger budget: {"from": old budget, "to": new}."""
 INTERRUPTED = "interrupted"
 SURPLUS = "surplus"
 TASK_ATTRS = (SEED, "role", "candidate", "source")
@@ -154,6 +156,12 @@ class Study:
     @property
     def budget(self) -> int:
         return int(self.optuna.user_attrs.get(BUDGET_ATTR, 0))
+
+    @property
+    def extended_from(self) -> int | None:
+        """The budget before the latest extension (None: never extended)."""
+        extensions = self.optuna.user_attrs.get(EXTENSIONS_ATTR, [])
+        return int(extensions[-1]["from"]) if extensions else None
 
     @property
     def space(self) -> SearchSpace:
@@ -238,7 +246,8 @@ class Study:
         }
 
     def _created_with(self) -> dict[str, Any]:
-        return self.info.to_dict()
+        extensions = self.optuna.user_attrs.get(EXTENSIONS_ATTR)
+        return {**self.info.to_dict(), **({EXTENSIONS_ATTR: extensions} if extensions else {})}
 
 
 class Progress(Protocol):
@@ -343,7 +352,7 @@ def tune(
         sampler = make_sampler(strategy, space, seed, budget)
         handle = _create_or_resume(name, backend, info, budget, optuna_pruner, sampler, record_budget=False)
         _check_strategy_of(handle, strategy)
-        handle.optuna.set_user_attr(BUDGET_ATTR, budget)  # once accepted: a refused run changes nothing
+        _set_budget(handle, budget)  # once accepted: a refused run changes nothing
         runners = [_Runner(handle, objective, executor, budget, progress, rules) for _ in range(workers)]
         runners[0].reclaim_dead_workers()
         if progress is not None:
@@ -376,6 +385,23 @@ def _check_confirm(confirm: object, top: object, default: int) -> int:
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"confirm_top: expected a whole number of configurations >= 1, got {top!r}")
     return seeds
+
+
+def _set_budget(study: Study, budget: int) -> None:
+    """Store a one-study search's budget: one below its results is refused, a larger one than
+    it had is recorded as an extension (the export shows it; the CLI says "extending")."""
+    results = study.tally().results
+    if budget < results:
+        raise StudyMismatchError(
+            f"study {study.name!r} has {results} trials with a result: expected a budget of at "
+            f"least {results}, got {budget}"
+        )
+    previous = study.budget
+    if 0 < previous < budget:
+        extensions = [*study.optuna.user_attrs.get(EXTENSIONS_ATTR, []), {"from": previous, "to": budget}]
+        study.optuna.set_user_attr(EXTENSIONS_ATTR, extensions)
+        logger.info("study %r extended from %d to %d trials", study.name, previous, budget)
+    study.optuna.set_user_attr(BUDGET_ATTR, budget)
 
 
 def _check_strategy_of(study: Study, strategy: str) -> None:
