@@ -76,6 +76,23 @@ def test_axis_data_draws_betas_as_one_minus_beta() -> None:
     assert data.edges == pytest.approx((1e-3, 1e-1))
 
 
+def test_the_recommended_trial_is_marked_where_each_plot_draws_it() -> None:
+    recommended = RECORDS[5]  # lr 3e-5, beta1 0.9, value 0.25
+    assert plot_data.axis_data(RECORDS, LR, recommended).marked == plot_data.Marked(5, 3e-5, 0.25)
+    on_beta1 = plot_data.axis_data(RECORDS, BETA1, recommended).marked
+    assert on_beta1 is not None and on_beta1.x == pytest.approx(0.1) and on_beta1.y == 0.25
+    heatmap = plot_data.heatmap_data(RECORDS, SPACE, resolution=10, recommended=recommended)
+    assert heatmap is not None and heatmap.marked is not None
+    assert (heatmap.marked.x, heatmap.marked.y) == pytest.approx((math.log10(3e-5), -1.0))
+    assert plot_data.history_data(RECORDS, "minimize", recommended).marked == plot_data.Marked(5, 5, 0.25)
+    # Nothing to mark: no recommendation yet, or a trial without a value.
+    assert plot_data.axis_data(RECORDS, LR).marked is None
+    assert plot_data.axis_data(RECORDS, LR, RECORDS[3]).marked is None
+    figure = render.axis_plot(plot_data.axis_data(RECORDS, LR, recommended), "val_loss", "minimize")
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert labels == ["trials", "recommended (trial 5)", "diverged"]
+
+
 def test_isolation_keeps_the_best_trial_of_each_bucket() -> None:
     # 4 complete trials -> 2 buckets over log lr [1e-5, 1e-3], split at 1e-4.
     data = plot_data.isolation_data(RECORDS, LR, "minimize")

@@ -62,6 +62,11 @@ def test_report_is_self_contained(storage: str) -> None:
     assert headings == ["Best configuration", "Diagnostics", "Plots", "Search space", "All trials"]
     assert page.count("<tr class='failed'>") == 1
     assert page.count("<tr class='infeasible'>") >= 1
+    # The recommended trial's row stands out, and the page says how to find it.
+    chosen = load_study(HOSTILE, storage).recommended
+    assert chosen is not None and page.count(" recommended'>") == 1
+    assert f"<tr class='complete recommended'><td>{chosen.record.number}</td>" in page
+    assert f"The recommended trial, {chosen.record.number}, is in bold (a star on the plots)." in page
     # Where the study was created: its Bayesian rounds repeat exactly only there.
     python = platform.python_version()
     created = f"The study was created with Python {python}, adamtune {adamtune.__version__}"
@@ -91,6 +96,8 @@ def test_cli_report_html_and_text(
     written = tmp_path / "adamtune-report" / "_script_alert__x____script_.html"
     assert written.is_file()
     assert f"report: {written.relative_to(tmp_path)}" in capsys.readouterr().out
+    main(["report", "--study", HOSTILE, "--storage", storage, "-o", "mine.html"])  # as export's -o
+    assert (tmp_path / "mine.html").is_file() and "report: mine.html" in capsys.readouterr().out
     main(["report", "--study", HOSTILE, "--storage", storage, "--format", "text"])
     assert "best val_loss" in capsys.readouterr().out
 

@@ -750,6 +750,8 @@ def delete(study_name: str, storage: str | None, yes: bool) -> None:
 @_storage_options
 @click.option(
     "--out",
+    "--output",
+    "-o",
     "out_path",
     type=click.Path(writable=True),
     default=REPORT_DIR,

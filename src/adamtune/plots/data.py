@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from adamtune.config import AdamConfig
 from adamtune.diagnostics._base import complete, ranked
 from adamtune.diagnostics.geometry import position
 from adamtune.outcomes import State
@@ -28,6 +29,22 @@ def axis_label(spec: HyperparameterSpec) -> str:
 
 
 @dataclass(frozen=True)
+class Marked:
+    """The recommended trial, drawn apart from the others: where the study's answer sits."""
+
+    number: int
+    x: float
+    y: float
+
+
+def _answer(record: TrialRecord | None) -> tuple[int, AdamConfig, float] | None:
+    """The recommended trial's number, configuration and value, where it has them."""
+    if record is None or record.adam is None or record.value is None:
+        return None
+    return record.number, record.adam, float(record.value)
+
+
+@dataclass(frozen=True)
 class AxisData:
     """The basic hyperparameter axis plot: objective against one hyperparameter."""
 
@@ -36,18 +53,27 @@ class AxisData:
     y: list[float]
     infeasible_x: list[float]
     edges: tuple[float, float]
+    marked: Marked | None = None
 
 
-def axis_data(records: Sequence[TrialRecord], spec: HyperparameterSpec) -> AxisData:
+def axis_data(
+    records: Sequence[TrialRecord], spec: HyperparameterSpec, recommended: TrialRecord | None = None
+) -> AxisData:
     done = complete(records)
     infeasible = [r for r in records if r.state == State.INFEASIBLE and r.adam is not None]
     edges = sorted((axis_value(spec, spec.low), axis_value(spec, spec.high)))
+    answer = _answer(recommended)
+    marked = None
+    if answer is not None:
+        number, adam, value = answer
+        marked = Marked(number, axis_value(spec, getattr(adam, spec.name)), value)
     return AxisData(
         label=axis_label(spec),
         x=[axis_value(spec, getattr(r.adam, spec.name)) for r in done],
         y=[float(r.value or 0.0) for r in done],
         infeasible_x=[axis_value(spec, getattr(r.adam, spec.name)) for r in infeasible],
         edges=(edges[0], edges[1]),
+        marked=marked,
     )
 
 
@@ -100,13 +126,17 @@ class HeatmapData:
     grid_x: np.ndarray
     grid_y: np.ndarray
     grid_z: np.ndarray | None  # None when there are too few trials to fit a surface
+    marked: Marked | None = None  # y: log10(1 - beta1), not the objective
 
 
 MIN_SURFACE_TRIALS = 4
 
 
 def heatmap_data(
-    records: Sequence[TrialRecord], space: SearchSpace, resolution: int = 60
+    records: Sequence[TrialRecord],
+    space: SearchSpace,
+    resolution: int = 60,
+    recommended: TrialRecord | None = None,
 ) -> HeatmapData | None:
     if not {"lr", "beta1"} <= set(space.tuned):
         return None
@@ -135,7 +165,12 @@ def heatmap_data(
         fitted = RBFInterpolator(points, observed, kernel="thin_plate_spline", smoothing=0.1, degree=1)
         grid_z = fitted(np.column_stack([grid_x.ravel(), grid_y.ravel()])).reshape(grid_x.shape)
     values = [float(r.value or 0.0) for r in done]
-    return HeatmapData(x, y, values, bad_x, bad_y, grid_x, grid_y, grid_z)
+    answer = _answer(recommended)
+    marked = None
+    if answer is not None:
+        number, adam, _ = answer
+        marked = Marked(number, math.log10(adam.lr), math.log10(1.0 - adam.beta1))
+    return HeatmapData(x, y, values, bad_x, bad_y, grid_x, grid_y, grid_z, marked)
 
 
 @dataclass(frozen=True)
@@ -168,9 +203,12 @@ class HistoryData:
     values: list[float]
     best_so_far: list[float]
     infeasible: list[int]
+    marked: Marked | None = None
 
 
-def history_data(records: Sequence[TrialRecord], direction: str) -> HistoryData:
+def history_data(
+    records: Sequence[TrialRecord], direction: str, recommended: TrialRecord | None = None
+) -> HistoryData:
     numbers, values, best, bad = [], [], [], []
     current: float | None = None
     for record in sorted(records, key=lambda r: r.number):
@@ -184,4 +222,6 @@ def history_data(records: Sequence[TrialRecord], direction: str) -> HistoryData:
         numbers.append(record.number)
         values.append(value)
         best.append(current)
-    return HistoryData(numbers, values, best, bad)
+    answer = _answer(recommended)
+    marked = None if answer is None else Marked(answer[0], answer[0], answer[2])
+    return HistoryData(numbers, values, best, bad, marked)

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
-from adamtune.plots.data import AxisData, CurveData, HeatmapData, HistoryData, IsolationData
+from adamtune.plots.data import AxisData, CurveData, HeatmapData, HistoryData, IsolationData, Marked
 
 SIZE = (5.0, 3.4)
 INFEASIBLE: dict[str, Any] = {"color": "red", "marker": "x", "linestyle": "none", "markersize": 7}
@@ -63,6 +63,21 @@ def _top_edge(values: Sequence[float], direction: str) -> float:
     return high + pad if direction == "minimize" else low - pad
 
 
+def _mark(axes: Axes, marked: Marked | None) -> None:
+    """The recommended trial: a star over its dot, so the answer can be found at a glance."""
+    if marked is not None:
+        axes.plot(
+            [marked.x],
+            [marked.y],
+            marker="*",
+            markersize=15,
+            color="tab:orange",
+            markeredgecolor="black",
+            linestyle="none",
+            label=f"recommended (trial {marked.number})",
+        )
+
+
 def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
     figure = Figure(figsize=SIZE)
     title = f"{metric} against {data.label}"
@@ -70,6 +85,7 @@ def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
         return _empty(figure, title, "no finished trials yet")
     axes = figure.add_subplot()
     axes.plot(data.x, data.y, "o", color="tab:blue", label="trials")
+    _mark(axes, data.marked)
     if data.infeasible_x:
         edge = _top_edge(data.y, direction)
         axes.plot(data.infeasible_x, [edge] * len(data.infeasible_x), **INFEASIBLE, label="diverged")
@@ -109,13 +125,16 @@ def heatmap_plot(data: HeatmapData, metric: str) -> Figure:
         )
     if data.x:
         axes.scatter(data.x, data.y, c="white", edgecolors="black", s=30, label="trials")
+    _mark(axes, data.marked)
     if data.infeasible_x:
         axes.plot(data.infeasible_x, data.infeasible_y, **INFEASIBLE, label="diverged")
     axes.set_xlim(float(data.grid_x.min()), float(data.grid_x.max()))
     axes.set_ylim(float(data.grid_y.min()), float(data.grid_y.max()))
     axes.set_xlabel("log10 lr")
     axes.set_ylabel("log10(1 - beta1)")
-    axes.set_title(f"{metric} over lr and beta1")
+    # The star is named in the title: a legend inside would cover trials at the corners.
+    star = f"\n(star: recommended trial {data.marked.number})" if data.marked is not None else ""
+    axes.set_title(f"{metric} over lr and beta1{star}")
     return figure
 
 
@@ -149,6 +168,7 @@ def history_plot(data: HistoryData, metric: str, direction: str) -> Figure:
     axes = figure.add_subplot()
     axes.plot(data.numbers, data.values, "o", color="tab:blue", label="trial")
     axes.step(data.numbers, data.best_so_far, where="post", color="black", label="best so far")
+    _mark(axes, data.marked)
     if data.infeasible:
         edge = _top_edge(data.values, direction)
         axes.plot(data.infeasible, [edge] * len(data.infeasible), **INFEASIBLE, label="diverged")

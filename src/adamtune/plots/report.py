@@ -42,6 +42,7 @@ h1 { font-size: 1.5rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; 
 table { border-collapse: collapse; font-size: .85rem; }
 td, th { padding: .2rem .5rem; border-bottom: 1px solid #eee; }
 tr.infeasible td { color: #c0392b; } tr.failed td, tr.pruned td { color: #888; }
+tr.recommended td { font-weight: bold; }
 .nowrap { white-space: nowrap; vertical-align: top; }
 pre { white-space: pre-wrap; font-size: .8rem; background: #f4f4f4; padding: .5rem; }
 """
@@ -51,11 +52,13 @@ def figures(study: Study) -> list[tuple[str, bytes]]:
     """Every plot of the study as (caption, PNG bytes), in report order."""
     records, info = study.trials, study.info
     metric, direction = info.metric, info.direction
+    recommendation = study.recommended
+    chosen = recommendation.record if recommendation is not None else None
     shown: list[tuple[str, bytes]] = []
     for spec in info.space.tuned_specs:
-        axis = plot_data.axis_data(records, spec)
+        axis = plot_data.axis_data(records, spec, chosen)
         shown.append((f"{metric} against {spec.name}", render.png(render.axis_plot(axis, metric, direction))))
-    heatmap = plot_data.heatmap_data(records, info.space)
+    heatmap = plot_data.heatmap_data(records, info.space, recommended=chosen)
     if heatmap is not None:
         shown.append(("lr x beta1", render.png(render.heatmap_plot(heatmap, metric))))
     for spec in info.space.tuned_specs:
@@ -63,7 +66,7 @@ def figures(study: Study) -> list[tuple[str, bytes]]:
         shown.append((f"isolation of {spec.name}", render.png(render.isolation_plot(isolation, metric))))
     curves = plot_data.curves_data(records, metric, direction)
     shown.append(("training curves", render.png(render.curves_plot(curves, metric))))
-    history = plot_data.history_data(records, direction)
+    history = plot_data.history_data(records, direction, chosen)
     shown.append(("by trial", render.png(render.history_plot(history, metric, direction))))
     return shown
 
@@ -258,14 +261,21 @@ def _trials_table(study: Study) -> str:
             "reason",
         )
     )
-    rows = [f"<table><tr>{head}</tr>"]
+    recommendation = study.recommended
+    chosen = recommendation.record.number if recommendation is not None else None
+    note = (
+        "" if chosen is None else f"<p>The recommended trial, {chosen}, is in bold (a star on the plots).</p>"
+    )
+    rows = [f"{note}<table><tr>{head}</tr>"]
     for record in records:
-        rows.append(_trial_row(record, names, rounds))
+        rows.append(_trial_row(record, names, rounds, recommended=record.number == chosen))
     rows.append("</table>")
     return "\n".join(rows)
 
 
-def _trial_row(record: TrialRecord, names: Sequence[str], rounds: bool = False) -> str:
+def _trial_row(
+    record: TrialRecord, names: Sequence[str], rounds: bool = False, recommended: bool = False
+) -> str:
     params = record.params(names)
     cells = [
         str(record.number),
@@ -280,7 +290,7 @@ def _trial_row(record: TrialRecord, names: Sequence[str], rounds: bool = False) 
     last = reason.splitlines()[-1] if reason else ""
     detail = f"<details><summary>{e(last[:100])}</summary><pre>{e(reason)}</pre></details>" if reason else ""
     return (
-        f"<tr class='{e(str(record.state))}'>"
+        f"<tr class='{e(str(record.state))}{' recommended' if recommended else ''}'>"
         + "".join(f"<td>{c}</td>" for c in cells)
         + f"<td>{detail}</td></tr>"
     )
