@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 import adamtune
 from adamtune import Diverged
+from adamtune.campaign import Campaign
 from adamtune.diagnostics import (
     Finding,
     Noise,
@@ -21,7 +24,7 @@ from adamtune.diagnostics import (
     infeasible,
     instability,
 )
-from adamtune.diagnostics.boundary import _company
+from adamtune.diagnostics.boundary import NextRound, _company
 from adamtune.diagnostics.geometry import expanded, position
 from adamtune.space import DEFAULT_SPECS, SearchSpace
 from adamtune.testing import SyntheticObjective
@@ -90,9 +93,39 @@ def test_best_trials_at_the_upper_lr_edge() -> None:
     # The space of a study is fixed: the wider range is a new study, and the action says so.
     assert finding.action == (
         "Expand lr to 1e-05..0.01 (one decade above) and tune again under a new study name: "
-        "--range lr=1e-05:0.01 (the playbook strategy expands a range by up to two "
-        "decades itself: give its study a larger --budget)"
+        "--range lr=1e-05:0.01 (or with --strategy playbook, which expands its ranges itself, in rounds)"
     )
+
+
+def test_a_campaigns_boundary_action_is_what_a_larger_budget_does(tmp_path: Path) -> None:
+    # The same study goes on with a larger budget where its next round would expand the range.
+    settings: dict[str, Any] = {"storage": str(tmp_path / "c.journal"), "tune": ["lr"], "confirm": 0}
+    campaign = adamtune.tune(lambda trial: valley(trial.adam.lr, centre=10.0), 4, **settings)
+    assert isinstance(campaign, Campaign) and campaign.rounds[-1].searched.spec("lr").high == pytest.approx(
+        1e-2
+    )
+    assert only(diagnose(campaign), "boundary").action == (
+        "Expand lr to 1e-05..0.1: run the study's command again (with a larger --budget once it has "
+        "finished), and its next round explores that range; or tune under a new study name with "
+        "--range lr=1e-05:0.1"
+    )
+    grown = adamtune.tune(lambda trial: valley(trial.adam.lr, centre=10.0), 8, **settings)
+    assert isinstance(grown, Campaign) and grown.rounds[-1].searched.spec("lr").high == pytest.approx(0.1)
+    # Two decades past the start: the campaign stops there, and the action says so.
+    assert only(diagnose(grown), "boundary").action == (
+        "Expand lr to 1e-05..1 (one decade above) and tune again under a new study name: "
+        "--range lr=1e-05:1 (a larger --budget would not expand it in this study: the playbook "
+        "strategy expands a range at most two decades past where it started)"
+    )
+
+
+def test_a_campaign_says_why_its_next_round_would_not_expand_a_range() -> None:
+    lr = SearchSpace.build(["lr"]).spec("lr")  # 1e-5..1e-3
+    spent = NextRound({}, {"lr": (1e-7, 1e-1)}, "it has had its 3 expansion rounds")
+    assert spent.why_not(lr, "upper") == "it has had its 3 expansion rounds"
+    at_reach = NextRound({}, {"lr": (1e-7, 1e-3)})
+    assert at_reach.why_not(lr, "upper").endswith("at most two decades past where it started")
+    assert at_reach.why_not(lr, "lower").endswith("by that the best is not at this edge")
 
 
 def test_boundary_on_the_beta_scale() -> None:

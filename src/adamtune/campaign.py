@@ -39,6 +39,7 @@ round"), whatever kind of round came last.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -52,6 +53,7 @@ from optuna.trial import TrialState, create_trial
 from adamtune.adaptive import AdaptiveSampler, derived_seed
 from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_copy
 from adamtune.diagnostics import Finding, diagnose_records
+from adamtune.diagnostics.boundary import NextRound
 from adamtune.environment import current_environment
 from adamtune.errors import StudyMismatchError
 from adamtune.executors import Executor, Objective
@@ -59,7 +61,14 @@ from adamtune.narrowing import expansion_focus, exploitation_space, second_trust
 from adamtune.records import TrialRecord
 from adamtune.sampling import QuasiRandomSampler
 from adamtune.space import HyperparameterSpec, SearchSpace
-from adamtune.strategy import MAX_DECADES, RoundKind, RoundPlan, plan_first_round, plan_next_round
+from adamtune.strategy import (
+    MAX_DECADES,
+    MAX_EXPANSIONS,
+    RoundKind,
+    RoundPlan,
+    plan_first_round,
+    plan_next_round,
+)
 from adamtune.study import (
     BUDGET_ATTR,
     INFO_ATTR,
@@ -414,9 +423,7 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     rounds = campaign.rounds
     current = rounds[-1]
     spent = sum(r.budget for r in rounds)
-    expansions = sum(
-        1 for r in rounds[1:] if r.kind == "explore" and r.searched != rounds[r.index - 1].searched
-    )
+    expansions = _expansions(rounds)
     if spent >= budget:
         return False
     info = campaign.start_info
@@ -458,6 +465,25 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     narrowed = settled if settled is not None and settled != space else None
     _append_round(campaign, Round(index, plan.kind, plan.budget, space, seed, reason, narrowed))
     return True
+
+
+def _expansions(rounds: Sequence[Round]) -> int:
+    return sum(1 for r in rounds[1:] if r.kind == "explore" and r.searched != rounds[r.index - 1].searched)
+
+
+def next_round(campaign: Campaign) -> NextRound:
+    """What the campaign's next round (or a larger budget's) would do with its ranges, read as
+    its planner reads the trials: the report's boundary actions say what the same study can do."""
+    info = campaign.start_info
+    rounds = campaign.rounds
+    reach = {spec.name: limit_expansion(spec, (0.0, math.inf)) for spec in info.space.tuned_specs}
+    if _expansions(rounds) >= MAX_EXPANSIONS:
+        return NextRound({}, reach, f"it has had its {MAX_EXPANSIONS} expansion rounds")
+    searched = rounds[-1].searched if rounds else info.space
+    findings = diagnose_records(campaign.trials, searched, info.direction, info.metric)
+    grown = next_space(searched, info.space, findings, narrow=False)[0]
+    expands = {s.name: (s.low, s.high) for s in grown.tuned_specs if s != searched.spec(s.name)}
+    return NextRound(expands, reach)
 
 
 def _plan_second_trust_region(campaign: Campaign, first: Round, trials: int) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from adamtune.diagnostics._base import Finding, Noise, Severity, estimate_noise, within_noise
-from adamtune.diagnostics.boundary import boundary
+from adamtune.diagnostics.boundary import NextRound, boundary
 from adamtune.diagnostics.coupling import coupling
 from adamtune.diagnostics.curves import curves
 from adamtune.diagnostics.density import density
@@ -44,8 +44,12 @@ __all__ = [
 
 def diagnose(study: Study) -> list[Finding]:
     """Every check over ``study``, most urgent first (actions, then warnings, then context)."""
+    from adamtune.campaign import Campaign, next_round
+
     info = study.info
-    return diagnose_records(study.trials, info.space, info.direction, info.metric, confirmed_noise(study))
+    noise = confirmed_noise(study)
+    ahead = next_round(study) if isinstance(study, Campaign) else None
+    return diagnose_records(study.trials, info.space, info.direction, info.metric, noise, next_round=ahead)
 
 
 def confirmed_noise(study: Study) -> Noise | None:
@@ -74,14 +78,17 @@ def diagnose_records(
     direction: str,
     metric: str,
     noise: Noise | None = None,
+    *,
+    next_round: NextRound | None = None,
 ) -> list[Finding]:
     """Every check over ``records`` read against ``space``, most urgent first; ``noise`` is the
-    objective's noise when measured elsewhere (else estimated from ``records``)."""
+    objective's noise when measured elsewhere (else estimated from ``records``); ``next_round``:
+    a playbook campaign's next expansions, which its boundary actions name."""
     from adamtune.diagnostics._base import SEVERITY_ORDER
 
     noise = noise if noise is not None else estimate_noise(records, direction)
     findings = [
-        *boundary(records, space, direction, noise),
+        *boundary(records, space, direction, noise, next_round=next_round),
         *density(records, direction, noise),
         *infeasible(records, space),
         *instability(records, space, direction),

@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from adamtune.diagnostics._base import Finding, Noise, complete, ranked, within_noise
 from adamtune.diagnostics.geometry import expanded, position
 from adamtune.records import TrialRecord
 from adamtune.space import HyperparameterSpec, SearchSpace
+
+
+@dataclass(frozen=True)
+class NextRound:
+    """What a playbook campaign's next round (or a larger budget's) would do with its ranges
+    (``campaign.next_round``): the report's boundary action says what the same study can do."""
+
+    expands: Mapping[str, tuple[float, float]]
+    """The ranges it would expand, by name, as it would expand them."""
+    reach: Mapping[str, tuple[float, float]]
+    """How far it may ever expand each range: two decades past where it started."""
+    spent: str | None = None
+    """Why it expands nothing more at all (it has had all its expansion rounds)."""
+
+    def why_not(self, spec: HyperparameterSpec, side: str) -> str:
+        if self.spent is not None:
+            return self.spent
+        reach = self.reach[spec.name]
+        edge, far = (spec.high, reach[1]) if side == "upper" else (spec.low, reach[0])
+        if math.isclose(edge, far, rel_tol=1e-9):
+            return "the playbook strategy expands a range at most two decades past where it started"
+        return "its rounds take the trials' own spread as the noise, and by that the best is not at this edge"
+
 
 EDGE = 0.10
 """The outer share of a range, on its search scale, that counts as "at the edge"."""
@@ -20,8 +45,16 @@ OUTERMOST_RANK = 2
 
 
 def boundary(
-    records: Sequence[TrialRecord], space: SearchSpace, direction: str, noise: Noise
+    records: Sequence[TrialRecord],
+    space: SearchSpace,
+    direction: str,
+    noise: Noise,
+    *,
+    next_round: NextRound | None = None,
 ) -> list[Finding]:
+    """``next_round``: of a playbook campaign, the ranges its next round (or a larger budget's)
+    would expand, and why no others (``campaign.next_round_expansions``). Its action then says
+    first what the same study can do; a new study would start from zero."""
     near = within_noise(records, direction, noise)
     if not near:
         return []
@@ -83,17 +116,40 @@ def boundary(
             if _at_user_limit(spec.with_range(new_low, new_high), side)
             else "one decade"
         )
-        action = (
-            # A study's space is fixed once it starts (resuming it with another is refused): the
-            # wider range is a new study, or the playbook strategy's next round.
-            f"Expand {spec.name} to {new_low:g}..{new_high:g} ({how_far} {beyond}) and tune again "
-            f"under a new study name: --range {spec.name}={new_low:g}:{new_high:g} (the playbook "
-            "strategy expands a range by up to two decades itself: give its study a larger --budget)"
-        )
+        if next_round is not None and spec.name in next_round.expands:
+            new_low, new_high = next_round.expands[spec.name]  # the campaign's own, within its reach
+        action = _expand_action(spec, side, (new_low, new_high), f"{how_far} {beyond}", next_round)
         findings.append(
             Finding("boundary", "action", message, numbers, action, spec.name, (new_low, new_high))
         )
     return findings
+
+
+def _expand_action(
+    spec: HyperparameterSpec,
+    side: str,
+    wider: tuple[float, float],
+    how_far: str,
+    next_round: NextRound | None,
+) -> str:
+    """What to do about an edge: a study's space is fixed once it starts (resuming it with
+    another is refused), so the wider range is a new study, or a campaign's next round."""
+    option = f"--range {spec.name}={wider[0]:g}:{wider[1]:g}"
+    if next_round is not None and spec.name in next_round.expands:
+        return (
+            f"Expand {spec.name} to {wider[0]:g}..{wider[1]:g}: run the study's command again (with a "
+            "larger --budget once it has finished), and its next round explores that range; or tune "
+            f"under a new study name with {option}"
+        )
+    elsewhere = (
+        f"Expand {spec.name} to {wider[0]:g}..{wider[1]:g} ({how_far}) and tune again under a new "
+        f"study name: {option}"
+    )
+    if next_round is None:
+        return f"{elsewhere} (or with --strategy playbook, which expands its ranges itself, in rounds)"
+    return (
+        f"{elsewhere} (a larger --budget would not expand it in this study: {next_round.why_not(spec, side)})"
+    )
 
 
 def _at_user_limit(spec: HyperparameterSpec, side: str) -> bool:
