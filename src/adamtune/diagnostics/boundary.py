@@ -53,7 +53,7 @@ def boundary(
     next_round: NextRound | None = None,
 ) -> list[Finding]:
     """``next_round``: of a playbook campaign, the ranges its next round (or a larger budget's)
-    would expand, and why no others (``campaign.next_round_expansions``). Its action then says
+    would expand, and why no others (``campaign.next_round``). Its action then says
     first what the same study can do; a new study would start from zero."""
     near = within_noise(records, direction, noise)
     if not near:
