@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
@@ -33,6 +32,7 @@ from adamtune.space import SearchSpace, parse_fixed, parse_limit, parse_names, p
 from adamtune.storage import describe
 from adamtune.strategy import STRATEGIES
 from adamtune.study import Progress, Study, copy_study, delete_study, load_studies, load_study, tune
+from adamtune.tables import Column, fitted_table
 from adamtune.target import load_target
 from adamtune.tiers import check_budget, choose_tuned
 from adamtune.workers import Launching, LocalWorkers, build_objective, known_options, launch_spec, read_launch
@@ -499,27 +499,43 @@ def _print_best(study: Study) -> None:
     _print_best_trial(study, best)
     confirmation = study.confirmation
     if confirmation is not None:
-        _print_confirmation(confirmation, study.info.metric)
+        _print_confirmation(confirmation, study.info.metric, study.space.tuned)
         outdated = confirmation.outdated(tally.results)
         if outdated:
             out.print(f"note: {outdated}", markup=False)
 
 
-def _print_confirmation(confirmation: Confirmation, metric: str) -> None:
+def _print_confirmation(confirmation: Confirmation, metric: str, tuned: Sequence[str]) -> None:
     seeds = len(confirmation.seeds)
-    table = Table(title=f"confirmation on {seeds} fresh seeds", title_justify="left")
-    for column in ("config", f"mean {metric}", "std", "diverged", "lr", "beta1", "beta2", "eps"):
-        table.add_column(column, no_wrap=True)
-    for config in confirmation.configs:
-        table.add_row(
+    names = ("lr", "beta1", "beta2", "eps")
+    columns = [Column(name) for name in ("config", f"mean {metric}", "std", "diverged", *names)]
+    rows = [
+        [
             config.label,
             cell_text(config.mean),
             cell_text(config.std),
             f"{config.diverged}/{seeds}" if config.diverged else "",
-            *(cell_text(getattr(config.adam, name), name) for name in ("lr", "beta1", "beta2", "eps")),
-        )
-    out.print(table)
+            *(cell_text(getattr(config.adam, name), name) for name in names),
+        ]
+        for config in confirmation.configs
+    ]
+    untuned = [name for name in names if name not in tuned]
+    _print_fitted(f"confirmation on {seeds} fresh seeds", columns, rows, ["diverged", *untuned, "std"])
     out.print(confirmation.verdict(), markup=False)
+
+
+def _print_fitted(
+    title: str,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    leave_out: Sequence[str],
+    more: str = "",
+) -> None:
+    """A table that fits the terminal without cutting a value; says which columns it left out."""
+    table, left_out = fitted_table(title, columns, rows, out.width, leave_out)
+    out.print(table)
+    if left_out:
+        out.print(f"left out for the terminal's width: {', '.join(left_out)}{more}", markup=False)
 
 
 @cli.command()
@@ -537,12 +553,15 @@ def studies(storage: str | None, fmt: str) -> None:
         out.print(f"no studies in {describe(storage)}")
         return
     counted = f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'}"
-    table = Table(title=f"{counted} in {describe(storage)}", title_justify="left")
-    for column in ("study", "strategy", "trials", "best", "recommended", "confirmation"):
-        table.add_column(column, no_wrap=column != "recommended")
+    wrapping = ("recommended", "confirmation")
+    columns = [
+        Column(name, wraps=name in wrapping)
+        for name in ("study", "strategy", "trials", "best", "recommended", "confirmation")
+    ]
+    cells = []
     for row in rows:
         if not row["adamtune"]:
-            table.add_row(row["name"], "", "", "", "not created by adamtune (Optuna's API reads it)", "")
+            cells.append([row["name"], "", "", "", "not created by adamtune (Optuna's API reads it)", ""])
             continue
         trials = f"{row['results']}/{row['budget']}"
         trials += f", {row['running']} running" if row["running"] else ""
@@ -550,8 +569,9 @@ def studies(storage: str | None, fmt: str) -> None:
         best_text = f"{row['metric']} {cell_text(row['best'])}" if row["best"] is not None else "none yet"
         recommended = row["recommended"]
         chosen = f"trial {recommended['number']}: {recommended['config']}" if recommended else ""
-        table.add_row(row["name"], row["strategy"], trials, best_text, chosen, _confirmation_text(row))
-    out.print(table)
+        cells.append([row["name"], row["strategy"], trials, best_text, chosen, _confirmation_text(row)])
+    title = f"{counted} in {describe(storage)}"
+    _print_fitted(title, columns, cells, ["strategy"], " (--format json shows every field)")
 
 
 def _study_row(name: str, study: Study | None) -> dict[str, Any]:
@@ -603,26 +623,31 @@ def trials(study_name: str | None, storage: str | None, state: str | None, reaso
     study = load_study(study_name, storage)
     records = [r for r in study.trials if state is None or r.state == state]
     names = study.param_names
-    table = Table(title=f"{study.name}: {len(records)} trials", title_justify="left")
     with_logs = any(record.logs for record in records)
     with_rounds = isinstance(study, Campaign)
-    columns = ("#", *(("round",) if with_rounds else ()), "state", study.info.metric, *names, "seed", "time")
-    for column in columns + ("reason",) + (("logs",) if with_logs else ()):
-        table.add_column(column, no_wrap=column not in ("reason", "logs"))
+    shown = ("#", *(("round",) if with_rounds else ()), "state", study.info.metric, *names, "seed", "time")
+    columns = [Column(name) for name in shown] + [Column("reason", wraps=True)]
+    columns += [Column("logs", wraps=True)] if with_logs else []
+    rows = []
     for record in records:
         params = record.params(names)
-        table.add_row(
-            str(record.number),
-            *((str(record.round),) if with_rounds else ()),
-            str(record.state),
-            cell_text(record.value),
-            *(cell_text(params.get(n), n) for n in names),
-            str(record.seed) if record.seed is not None else "",
-            duration_text(record),
-            _last_line(record.reason),
-            *((_log_text(record.logs),) if with_logs else ()),
+        rows.append(
+            [
+                str(record.number),
+                *((str(record.round),) if with_rounds else ()),
+                str(record.state),
+                cell_text(record.value),
+                *(cell_text(params.get(n), n) for n in names),
+                str(record.seed) if record.seed is not None else "",
+                duration_text(record),
+                _last_line(record.reason),
+                *((_log_text(record.logs),) if with_logs else ()),
+            ]
         )
-    out.print(table)
+    untuned = [name for name in names if name not in study.space.tuned]
+    leave_out = ["logs", *untuned, "time", "seed", "round"]
+    title = f"{study.name}: {len(records)} trials"
+    _print_fitted(title, columns, rows, leave_out, " (adamtune export --format csv has every column)")
     if reasons:
         for record in records:
             if record.reason:
