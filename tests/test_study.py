@@ -207,10 +207,28 @@ def test_changed_space_or_seed_is_refused_and_nothing_is_lost(journal: str) -> N
         quasi_random(objective, 3, storage=journal, seed=1, ranges={"lr": (1e-5, 1e-1)})
     with pytest.raises(StudyMismatchError, match="seed 1 vs 2"):
         quasi_random(objective, 3, storage=journal, seed=2)
-    with pytest.raises(StudyMismatchError, match="pass --tune lr to extend"):
-        quasi_random(objective, 12, storage=journal, seed=1)  # the tiers would add beta1
-
     assert len(adamtune.load_study("synthetic", journal).trials) == 3
+    # A smaller budget whose tier tunes another set: the study's own set is the way to resume it.
+    quasi_random(objective, 10, storage=journal, seed=1, study="tiered")  # lr and beta1
+    with pytest.raises(StudyMismatchError, match="pass --tune lr,beta1 to resume this study"):
+        quasi_random(objective, 8, storage=journal, seed=1, study="tiered")  # the tiers: lr alone
+
+
+@pytest.mark.parametrize("strategy", ["quasi-random", "playbook"])
+def test_a_study_extended_past_a_tier_keeps_what_it_tunes(
+    journal: str, strategy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings: dict[str, Any] = {"storage": journal, "seed": 1, "strategy": strategy, "confirm": 0}
+    first = adamtune.tune(SyntheticObjective(), 8, **settings)  # below 10 trials: lr alone
+    with caplog.at_level(logging.WARNING, logger="adamtune"):
+        grown = adamtune.tune(SyntheticObjective(), 12, **settings)  # the tiers would add beta1
+    assert grown.space.tuned == first.space.tuned == ("lr",) and grown.tally().results == 12
+    assert grown.info.tiers == first.info.tiers
+    assert {r.adam.beta1 for r in grown.trials if r.adam is not None} == {0.9}
+    assert (
+        "study 'synthetic' keeps the hyperparameters it was planned with (lr): a budget of 12 alone "
+        "would tune lr, beta1 (the tiers); give another --study name to tune those"
+    ) in caplog.text
 
 
 def test_interrupt_gives_the_point_back_and_resume_reruns_it(journal: str) -> None:

@@ -312,11 +312,13 @@ def tune(
     budget = check_budget(budget)
     _check_settings(seed, direction, metric, max_consecutive_failures)
     fixed = dict(fixed or {})
-    choice = choose_tuned(budget, requested=tune, fixed=fixed, ranged=ranges or ())
-    space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits)
-    info = StudyInfo(space, choice, seed, metric, direction)
     name = study if study is not None else default_study_name(objective)
     check_study_name(name)
+    backend = open_storage(storage)
+    choice = choose_tuned(budget, requested=tune, fixed=fixed, ranged=ranges or ())
+    choice = _planned_choice(name, backend, choice, budget, fixed)
+    space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits)
+    info = StudyInfo(space, choice, seed, metric, direction)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers: expected a whole number >= 1, got {workers!r}")
     from adamtune.confirmation import DEFAULT_SEEDS, check_baseline, default_baseline, run_confirmation
@@ -329,7 +331,6 @@ def tune(
     rules = StopRules(direction, divergence_factor, patience)
     optuna_pruner = make_pruner(pruner)
     executor = executor or InProcessExecutor()
-    backend = open_storage(storage)
     logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
     handle: Study
     if strategy == "playbook":
@@ -376,6 +377,36 @@ def tune(
                 progress=progress,
             )
     return handle
+
+
+def _planned_choice(
+    name: str, storage: BaseStorage, choice: TierChoice, budget: int, fixed: Mapping[str, float]
+) -> TierChoice:
+    """The tiers' choice for ``budget``, or, where it extends a stored study whose tiers chose
+    another set, the set the study was planned with: its trials were searched in that space, and
+    a study's space is fixed (a new set is a new study, as the warning says)."""
+    if choice.source != "tiers":
+        return choice
+    try:
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
+    except KeyError:
+        return choice  # a new study
+    if INFO_ATTR not in attrs:
+        return choice
+    planned = StudyInfo.from_dict(attrs[INFO_ATTR]).tiers
+    kept_fixed = not any(tuned in fixed for tuned in planned.tuned)
+    extends = budget > int(attrs.get(BUDGET_ATTR, 0))
+    if planned.source != "tiers" or planned.tuned == choice.tuned or not (kept_fixed and extends):
+        return choice  # resumed as planned, or another change the study refuses with its reason
+    logger.warning(
+        "study %r keeps the hyperparameters it was planned with (%s): a budget of %d alone would "
+        "tune %s (the tiers); give another --study name to tune those",
+        name,
+        ", ".join(planned.tuned),
+        budget,
+        ", ".join(choice.tuned),
+    )
+    return planned
 
 
 def _check_confirm(confirm: object, top: object, default: int) -> int:
@@ -680,7 +711,7 @@ def _check_same_study(name: str, stored: StudyInfo, given: StudyInfo, budget: in
     if stored.space.tuned != given.space.tuned and given.tiers.source == "tiers":
         hint = (
             f"budget {budget} chooses a different tuned set; pass --tune "
-            f"{','.join(stored.space.tuned)} to extend this study, or give another --study name"
+            f"{','.join(stored.space.tuned)} to resume this study, or give another --study name"
         )
     raise StudyMismatchError(
         f"study {name!r} exists with other settings (stored vs given: {'; '.join(differences)}): {hint}"
