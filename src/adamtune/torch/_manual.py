@@ -120,6 +120,9 @@ class ManualStep:
                 source = source.expand(n, *source.shape)  # the shared input, as a batch of views
             grads[slot].copy_(torch.bmm(delta.transpose(1, 2), source))
             if layer.bias is not None:
-                grads[slot + 1].copy_(delta.sum(1))
+                # The sum over the batch as a product: delta.sum(1) reduces the last member's
+                # last features in another order (the kernel's tail), so its result depended
+                # on its place in the batch.
+                grads[slot + 1].copy_(torch.bmm(delta.new_ones(n, 1, delta.shape[1]), delta).squeeze(1))
             if index > 0:
                 delta = torch.bmm(delta, params[slot])
