@@ -322,3 +322,25 @@ def test_the_digits_example_is_tuned_end_to_end(tmp_path: Path) -> None:
     assert [r.state for r in records] == [State.COMPLETE, State.COMPLETE]
     assert all(set(r.metrics) >= {"val_loss", "val_acc", "train_loss"} for r in records)
     assert all(len(r.curves["val_loss"]) == 3 for r in records)
+
+
+def test_a_command_that_passes_no_tuned_value_is_warned_about(tmp_path: Path) -> None:
+    # beta1 is tuned and the seed matters, but only {lr} reaches the program, which reads no
+    # ADAMTUNE_ variable: every trial would train with its own beta1 and seed.
+    (tmp_path / "fixed.py").write_text(
+        "import json, math, sys\n"
+        "print(json.dumps({'step': 0, 'val_loss': abs(math.log10(float(sys.argv[1])))}))\n"
+    )
+    warned = run(tmp_path, "--budget", "2", "--tune", "lr,beta1", "--", sys.executable, "fixed.py", "{lr}")
+    assert warned.returncode == 0, warned.stderr
+    assert (
+        "warning: the command passes no {beta1}, {seed}: unless the program reads ADAMTUNE_BETA1, "
+        "ADAMTUNE_SEED from its environment, every trial trains with its own values"
+    ) in warned.stderr
+    # A program that reads its values from the environment is not warned about.
+    (tmp_path / "env.py").write_text(
+        "import json, os\nprint(json.dumps({'step': 0, 'val_loss': float(os.environ['ADAMTUNE_LR'])}))\n"
+    )
+    quiet = run(tmp_path, "--budget", "2", "--study", "env", "--", sys.executable, "env.py")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "passes no" not in quiet.stderr

@@ -24,7 +24,7 @@ from adamtune.config import cell_text
 from adamtune.confirmation import Confirmation, parse_baseline
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
-from adamtune.executors.command import CommandObjective, log_dir
+from adamtune.executors.command import CommandObjective, log_dir, unpassed_warning
 from adamtune.outcomes import State
 from adamtune.progress import ProgressBar
 from adamtune.records import TrialRecord, duration_text
@@ -376,7 +376,8 @@ def _run(
     runner = _make_executor(executor or "in-process", ray_address)
     local = LocalWorkers(spawn, storage) if spawn else None
     with ProgressBar(err) as bar:
-        announce = Launching(_Announcer(bar, describe(storage)), launch, local)
+        command = objective.argv if isinstance(objective, CommandObjective) else None
+        announce = Launching(_Announcer(bar, describe(storage), command), launch, local)
         try:
             study = tune(
                 objective,
@@ -442,9 +443,10 @@ def _make_executor(name: str, ray_address: str | None) -> Executor | None:
 class _Announcer:
     """Prints what is tuned and why when the study starts, then drives the bar."""
 
-    def __init__(self, bar: ProgressBar, where: str) -> None:
+    def __init__(self, bar: ProgressBar, where: str, command: Sequence[str] | None = None) -> None:
         self._bar = bar
         self._where = where
+        self._command = command  # adamtune run's: checked for the placeholders it passes
 
     def started(self, study: Study, done: int) -> None:
         err.print(
@@ -454,6 +456,9 @@ class _Announcer:
         for line in study.space.describe():
             err.print(f"  {line}", markup=False)
         err.print(f"strategy: {study.strategy}: {STRATEGY_SUMMARY[study.strategy]}", markup=False)
+        unpassed = unpassed_warning(self._command, study.space.tuned) if self._command else None
+        if unpassed is not None:
+            err.print(f"warning: {unpassed}", markup=False)
         if done and study.extended_from == done:
             err.print(f"extending: the {done} trials of the finished study, and {study.budget - done} more")
         elif done:

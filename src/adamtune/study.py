@@ -314,11 +314,8 @@ def tune(
     fixed = dict(fixed or {})
     name = study if study is not None else default_study_name(objective)
     check_study_name(name)
-    backend = open_storage(storage)
     choice = choose_tuned(budget, requested=tune, fixed=fixed, ranged=ranges or ())
-    choice = _planned_choice(name, backend, choice, budget, fixed)
     space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits)
-    info = StudyInfo(space, choice, seed, metric, direction)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers: expected a whole number >= 1, got {workers!r}")
     from adamtune.confirmation import DEFAULT_SEEDS, check_baseline, default_baseline, run_confirmation
@@ -331,6 +328,14 @@ def tune(
     rules = StopRules(direction, divergence_factor, patience)
     optuna_pruner = make_pruner(pruner)
     executor = executor or InProcessExecutor()
+    backend = open_storage(storage)  # after every check: a refused call stores nothing
+    planned = _planned_choice(name, backend, choice, budget, fixed)
+    if planned != choice:  # fewer tuned than the checks above saw: they hold all the same
+        choice = planned
+        space = SearchSpace.build(
+            choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits
+        )
+    info = StudyInfo(space, choice, seed, metric, direction)
     logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
     handle: Study
     if strategy == "playbook":

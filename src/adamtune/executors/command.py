@@ -52,6 +52,34 @@ def trial_values(trial: Trial) -> dict[str, str]:
     return values
 
 
+def unpassed_warning(argv: Sequence[str], tuned: Sequence[str]) -> str | None:
+    """A warning when the command has no placeholder for a tuned hyperparameter or the seed and
+    no file it names mentions ADAMTUNE_ variables: every trial would then train with the
+    program's own value, and the search (or the confirmation's fresh seeds) would measure nothing."""
+    used = {match.group(1) for arg in argv for match in _PLACEHOLDER.finditer(arg)}
+    missing = [name for name in (*tuned, "seed") if name not in used]
+    if not missing or any(_mentions_environment(arg) for arg in argv):
+        return None
+    placeholders = ", ".join("{" + name + "}" for name in missing)
+    variables = ", ".join(f"ADAMTUNE_{name.upper()}" for name in missing)
+    return (
+        f"the command passes no {placeholders}: unless the program reads {variables} from its "
+        "environment, every trial trains with its own values"
+    )
+
+
+def _mentions_environment(arg: str) -> bool:
+    path = Path(arg)
+    try:
+        return (
+            path.is_file()
+            and path.stat().st_size < 1_000_000
+            and "ADAMTUNE_" in path.read_text(errors="replace")
+        )
+    except OSError:
+        return False
+
+
 def fill(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
     """``argv`` with the known placeholders replaced; other braces stay as they are."""
     return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in argv]
