@@ -91,6 +91,16 @@ def test_the_recommended_trial_is_marked_where_each_plot_draws_it() -> None:
     figure = render.axis_plot(plot_data.axis_data(RECORDS, LR, recommended), "val_loss", "minimize")
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert labels == ["trials", "recommended (trial 5)", "diverged"]
+    confirmed = plot_data.heatmap_data(
+        RECORDS, SPACE, resolution=10, recommended=recommended, label="confirmed best"
+    )
+    assert confirmed is not None and confirmed.marked is not None
+    assert (
+        render.heatmap_plot(confirmed, "val_loss")
+        .axes[0]
+        .get_title()
+        .endswith("(star: confirmed best, trial 5)")
+    )
 
 
 def test_isolation_keeps_the_best_trial_of_each_bucket() -> None:

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -222,3 +223,34 @@ def test_the_best_section_names_the_confirmations_winner_when_it_is_another_tria
     assert _preferred_note(SimpleNamespace(confirmation=None), 19) == ""  # type: ignore[arg-type]
     running = Confirmation("minimize", [1, 2], [lucky, replace(steady, pending=1)])
     assert running.preferred_over(19) is None  # runs still pending: no recommendation yet
+
+
+def test_the_star_marks_the_confirmations_best_where_it_prefers_another_trial() -> None:
+    from types import SimpleNamespace
+
+    from adamtune.confirmation import Confirmation, ConfirmedConfig
+    from adamtune.plots.report import to_adopt
+
+    def config(role: str, candidate: int, source: int | None, values: list[float]) -> ConfirmedConfig:
+        return ConfirmedConfig(role, candidate, source, adamtune.DEFAULT_ADAM, values, 0, 0)
+
+    records = [SimpleNamespace(number=17), SimpleNamespace(number=19)]
+    baseline = config("baseline", 2, None, [0.5, 0.5])
+    steady = config("candidate", 1, 17, [0.34, 0.35])
+    prefers_17 = Confirmation(
+        "minimize", [1, 2], [config("candidate", 0, 19, [0.40, 0.38]), steady, baseline], 20
+    )
+
+    def study(confirmation: Confirmation | None, results: int = 20) -> Any:
+        return SimpleNamespace(
+            recommended=SimpleNamespace(record=records[1]),  # trial 19
+            confirmation=confirmation,
+            tally=lambda: SimpleNamespace(results=results),
+            trials=records,
+        )
+
+    assert to_adopt(study(prefers_17)) == (records[0], "confirmed best")
+    assert to_adopt(study(None)) == (records[1], "recommended")
+    assert to_adopt(study(prefers_17, results=24)) == (records[1], "recommended")  # of fewer trials
+    agrees = Confirmation("minimize", [1, 2], [config("candidate", 0, 19, [0.3, 0.3]), steady, baseline], 20)
+    assert to_adopt(study(agrees)) == (records[1], "recommended")

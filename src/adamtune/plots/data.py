@@ -30,15 +30,17 @@ def axis_label(spec: HyperparameterSpec) -> str:
 
 @dataclass(frozen=True)
 class Marked:
-    """The recommended trial, drawn apart from the others: where the study's answer sits."""
+    """The trial to adopt, drawn apart from the others: where the study's answer sits (the
+    recommended trial, or the confirmation's winner where it prefers another)."""
 
     number: int
     x: float
     y: float
+    label: str = "recommended"
 
 
 def _answer(record: TrialRecord | None) -> tuple[int, AdamConfig, float] | None:
-    """The recommended trial's number, configuration and value, where it has them."""
+    """The marked trial's number, configuration and value, where it has them."""
     if record is None or record.adam is None or record.value is None:
         return None
     return record.number, record.adam, float(record.value)
@@ -57,7 +59,10 @@ class AxisData:
 
 
 def axis_data(
-    records: Sequence[TrialRecord], spec: HyperparameterSpec, recommended: TrialRecord | None = None
+    records: Sequence[TrialRecord],
+    spec: HyperparameterSpec,
+    recommended: TrialRecord | None = None,
+    label: str = "recommended",
 ) -> AxisData:
     done = complete(records)
     infeasible = [r for r in records if r.state == State.INFEASIBLE and r.adam is not None]
@@ -66,7 +71,7 @@ def axis_data(
     marked = None
     if answer is not None:
         number, adam, value = answer
-        marked = Marked(number, axis_value(spec, getattr(adam, spec.name)), value)
+        marked = Marked(number, axis_value(spec, getattr(adam, spec.name)), value, label)
     return AxisData(
         label=axis_label(spec),
         x=[axis_value(spec, getattr(r.adam, spec.name)) for r in done],
@@ -137,6 +142,7 @@ def heatmap_data(
     space: SearchSpace,
     resolution: int = 60,
     recommended: TrialRecord | None = None,
+    label: str = "recommended",
 ) -> HeatmapData | None:
     if not {"lr", "beta1"} <= set(space.tuned):
         return None
@@ -169,7 +175,7 @@ def heatmap_data(
     marked = None
     if answer is not None:
         number, adam, _ = answer
-        marked = Marked(number, math.log10(adam.lr), math.log10(1.0 - adam.beta1))
+        marked = Marked(number, math.log10(adam.lr), math.log10(1.0 - adam.beta1), label)
     return HeatmapData(x, y, values, bad_x, bad_y, grid_x, grid_y, grid_z, marked)
 
 
@@ -207,7 +213,10 @@ class HistoryData:
 
 
 def history_data(
-    records: Sequence[TrialRecord], direction: str, recommended: TrialRecord | None = None
+    records: Sequence[TrialRecord],
+    direction: str,
+    recommended: TrialRecord | None = None,
+    label: str = "recommended",
 ) -> HistoryData:
     numbers, values, best, bad = [], [], [], []
     current: float | None = None
@@ -223,5 +232,5 @@ def history_data(
         values.append(value)
         best.append(current)
     answer = _answer(recommended)
-    marked = None if answer is None else Marked(answer[0], answer[0], answer[2])
+    marked = None if answer is None else Marked(answer[0], answer[0], answer[2], label)
     return HistoryData(numbers, values, best, bad, marked)

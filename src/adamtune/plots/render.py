@@ -64,7 +64,7 @@ def _top_edge(values: Sequence[float], direction: str) -> float:
 
 
 def _mark(axes: Axes, marked: Marked | None) -> None:
-    """The recommended trial: a star over its dot, so the answer can be found at a glance."""
+    """The trial to adopt: a star over its dot, so the answer can be found at a glance."""
     if marked is not None:
         axes.plot(
             [marked.x],
@@ -74,7 +74,7 @@ def _mark(axes: Axes, marked: Marked | None) -> None:
             color="tab:orange",
             markeredgecolor="black",
             linestyle="none",
-            label=f"recommended (trial {marked.number})",
+            label=f"{marked.label} (trial {marked.number})",
         )
 
 
@@ -133,7 +133,8 @@ def heatmap_plot(data: HeatmapData, metric: str) -> Figure:
     axes.set_xlabel("log10 lr")
     axes.set_ylabel("log10(1 - beta1)")
     # The star is named in the title: a legend inside would cover trials at the corners.
-    star = f"\n(star: recommended trial {data.marked.number})" if data.marked is not None else ""
+    marked = data.marked
+    star = f"\n(star: {marked.label}, trial {marked.number})" if marked is not None else ""
     axes.set_title(f"{metric} over lr and beta1{star}")
     return figure
 

@@ -52,13 +52,12 @@ def figures(study: Study) -> list[tuple[str, bytes]]:
     """Every plot of the study as (caption, PNG bytes), in report order."""
     records, info = study.trials, study.info
     metric, direction = info.metric, info.direction
-    recommendation = study.recommended
-    chosen = recommendation.record if recommendation is not None else None
+    chosen, label = to_adopt(study)
     shown: list[tuple[str, bytes]] = []
     for spec in info.space.tuned_specs:
-        axis = plot_data.axis_data(records, spec, chosen)
+        axis = plot_data.axis_data(records, spec, chosen, label)
         shown.append((f"{metric} against {spec.name}", render.png(render.axis_plot(axis, metric, direction))))
-    heatmap = plot_data.heatmap_data(records, info.space, recommended=chosen)
+    heatmap = plot_data.heatmap_data(records, info.space, recommended=chosen, label=label)
     if heatmap is not None:
         shown.append(("lr x beta1", render.png(render.heatmap_plot(heatmap, metric))))
     for spec in info.space.tuned_specs:
@@ -66,9 +65,25 @@ def figures(study: Study) -> list[tuple[str, bytes]]:
         shown.append((f"isolation of {spec.name}", render.png(render.isolation_plot(isolation, metric))))
     curves = plot_data.curves_data(records, metric, direction)
     shown.append(("training curves", render.png(render.curves_plot(curves, metric))))
-    history = plot_data.history_data(records, direction, chosen)
+    history = plot_data.history_data(records, direction, chosen, label)
     shown.append(("by trial", render.png(render.history_plot(history, metric, direction))))
     return shown
+
+
+def to_adopt(study: Study) -> tuple[TrialRecord | None, str]:
+    """The trial the report marks, and what it is: the confirmation's winner where a complete
+    confirmation of the study as it is prefers another trial than the recommended one (the
+    verdict the reader acts on), else the recommended trial."""
+    recommendation = study.recommended
+    chosen = recommendation.record if recommendation is not None else None
+    confirmation = study.confirmation
+    if confirmation is None or not confirmation.complete or confirmation.outdated(study.tally().results):
+        return chosen, "recommended"
+    winner = confirmation.winner
+    if winner is None or winner.source is None or (chosen is not None and winner.source == chosen.number):
+        return chosen, "recommended"
+    confirmed = next((record for record in study.trials if record.number == winner.source), None)
+    return (confirmed, "confirmed best") if confirmed is not None else (chosen, "recommended")
 
 
 def report_path(path: Path, study_name: str) -> Path:
@@ -261,11 +276,10 @@ def _trials_table(study: Study) -> str:
             "reason",
         )
     )
-    recommendation = study.recommended
-    chosen = recommendation.record.number if recommendation is not None else None
-    note = (
-        "" if chosen is None else f"<p>The recommended trial, {chosen}, is in bold (a star on the plots).</p>"
-    )
+    marked, label = to_adopt(study)
+    chosen = marked.number if marked is not None else None
+    what = "The recommended trial" if label == "recommended" else "The confirmation's best trial"
+    note = "" if chosen is None else f"<p>{what}, {chosen}, is in bold (a star on the plots).</p>"
     rows = [f"{note}<table><tr>{head}</tr>"]
     for record in records:
         rows.append(_trial_row(record, names, rounds, recommended=record.number == chosen))
