@@ -74,6 +74,7 @@ def _mark(axes: Axes, marked: Marked | None) -> None:
             color="tab:orange",
             markeredgecolor="black",
             linestyle="none",
+            clip_on=False,  # whole even on the edge of the axes, where an expanded range ends
             label=f"{marked.label} (trial {marked.number})",
         )
 
