@@ -81,7 +81,7 @@ def test_the_recommended_trial_is_marked_where_each_plot_draws_it() -> None:
     assert plot_data.axis_data(RECORDS, LR, recommended).marked == plot_data.Marked(5, 3e-5, 0.25)
     on_beta1 = plot_data.axis_data(RECORDS, BETA1, recommended).marked
     assert on_beta1 is not None and on_beta1.x == pytest.approx(0.1) and on_beta1.y == 0.25
-    heatmap = plot_data.heatmap_data(RECORDS, SPACE, resolution=10, recommended=recommended)
+    heatmap = plot_data.heatmap_data(RECORDS, SPACE, resolution=10, adopted=recommended)
     assert heatmap is not None and heatmap.marked is not None
     assert (heatmap.marked.x, heatmap.marked.y) == pytest.approx((math.log10(3e-5), -1.0))
     assert plot_data.history_data(RECORDS, "minimize", recommended).marked == plot_data.Marked(5, 5, 0.25)
@@ -92,7 +92,7 @@ def test_the_recommended_trial_is_marked_where_each_plot_draws_it() -> None:
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert labels == ["trials", "recommended (trial 5)", "diverged"]
     confirmed = plot_data.heatmap_data(
-        RECORDS, SPACE, resolution=10, recommended=recommended, label="confirmed best"
+        RECORDS, SPACE, resolution=10, adopted=recommended, label="confirmed best"
     )
     assert confirmed is not None and confirmed.marked is not None
     assert (

@@ -53,7 +53,8 @@ from optuna.trial import TrialState, create_trial
 from adamtune.adaptive import AdaptiveSampler, derived_seed
 from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_copy
 from adamtune.diagnostics import Finding, diagnose_records
-from adamtune.diagnostics.boundary import NextRound
+from adamtune.diagnostics._base import estimate_noise
+from adamtune.diagnostics.boundary import NextRound, boundary
 from adamtune.environment import current_environment
 from adamtune.errors import StudyMismatchError
 from adamtune.executors import Executor, Objective
@@ -480,7 +481,9 @@ def next_round(campaign: Campaign) -> NextRound:
     if _expansions(rounds) >= MAX_EXPANSIONS:
         return NextRound({}, reach, f"it has had its {MAX_EXPANSIONS} expansion rounds")
     searched = rounds[-1].searched if rounds else info.space
-    findings = diagnose_records(campaign.trials, searched, info.direction, info.metric)
+    # Only boundary findings expand a range: the planner's check with its noise, the trials' own.
+    records = campaign.trials
+    findings = boundary(records, searched, info.direction, estimate_noise(records, info.direction))
     grown = next_space(searched, info.space, findings, narrow=False)[0]
     expands = {s.name: (s.low, s.high) for s in grown.tuned_specs if s != searched.spec(s.name)}
     return NextRound(expands, reach)

@@ -61,13 +61,13 @@ class AxisData:
 def axis_data(
     records: Sequence[TrialRecord],
     spec: HyperparameterSpec,
-    recommended: TrialRecord | None = None,
+    adopted: TrialRecord | None = None,
     label: str = "recommended",
 ) -> AxisData:
     done = complete(records)
     infeasible = [r for r in records if r.state == State.INFEASIBLE and r.adam is not None]
     edges = sorted((axis_value(spec, spec.low), axis_value(spec, spec.high)))
-    answer = _answer(recommended)
+    answer = _answer(adopted)
     marked = None
     if answer is not None:
         number, adam, value = answer
@@ -141,7 +141,7 @@ def heatmap_data(
     records: Sequence[TrialRecord],
     space: SearchSpace,
     resolution: int = 60,
-    recommended: TrialRecord | None = None,
+    adopted: TrialRecord | None = None,
     label: str = "recommended",
 ) -> HeatmapData | None:
     if not {"lr", "beta1"} <= set(space.tuned):
@@ -171,7 +171,7 @@ def heatmap_data(
         fitted = RBFInterpolator(points, observed, kernel="thin_plate_spline", smoothing=0.1, degree=1)
         grid_z = fitted(np.column_stack([grid_x.ravel(), grid_y.ravel()])).reshape(grid_x.shape)
     values = [float(r.value or 0.0) for r in done]
-    answer = _answer(recommended)
+    answer = _answer(adopted)
     marked = None
     if answer is not None:
         number, adam, _ = answer
@@ -215,7 +215,7 @@ class HistoryData:
 def history_data(
     records: Sequence[TrialRecord],
     direction: str,
-    recommended: TrialRecord | None = None,
+    adopted: TrialRecord | None = None,
     label: str = "recommended",
 ) -> HistoryData:
     numbers, values, best, bad = [], [], [], []
@@ -231,6 +231,6 @@ def history_data(
         numbers.append(record.number)
         values.append(value)
         best.append(current)
-    answer = _answer(recommended)
+    answer = _answer(adopted)
     marked = None if answer is None else Marked(answer[0], answer[0], answer[2], label)
     return HistoryData(numbers, values, best, bad, marked)

@@ -26,6 +26,9 @@ from adamtune.records import duration_text
 
 if TYPE_CHECKING:
     from adamtune.records import TrialRecord
+
+    Adopted = tuple[TrialRecord | None, str]
+    """The trial the report marks, and what it is ("recommended" or "confirmed best")."""
     from adamtune.study import Study, StudyInfo
 
 e = html.escape
@@ -48,16 +51,17 @@ pre { white-space: pre-wrap; font-size: .8rem; background: #f4f4f4; padding: .5r
 """
 
 
-def figures(study: Study) -> list[tuple[str, bytes]]:
-    """Every plot of the study as (caption, PNG bytes), in report order."""
+def figures(study: Study, adopted: Adopted | None = None) -> list[tuple[str, bytes]]:
+    """Every plot of the study as (caption, PNG bytes), in report order; ``adopted``: the trial
+    the plots mark (``to_adopt``, computed here when not given)."""
     records, info = study.trials, study.info
     metric, direction = info.metric, info.direction
-    chosen, label = to_adopt(study)
+    chosen, label = adopted if adopted is not None else to_adopt(study)
     shown: list[tuple[str, bytes]] = []
     for spec in info.space.tuned_specs:
         axis = plot_data.axis_data(records, spec, chosen, label)
         shown.append((f"{metric} against {spec.name}", render.png(render.axis_plot(axis, metric, direction))))
-    heatmap = plot_data.heatmap_data(records, info.space, recommended=chosen, label=label)
+    heatmap = plot_data.heatmap_data(records, info.space, adopted=chosen, label=label)
     if heatmap is not None:
         shown.append(("lr x beta1", render.png(render.heatmap_plot(heatmap, metric))))
     for spec in info.space.tuned_specs:
@@ -70,7 +74,7 @@ def figures(study: Study) -> list[tuple[str, bytes]]:
     return shown
 
 
-def to_adopt(study: Study) -> tuple[TrialRecord | None, str]:
+def to_adopt(study: Study) -> Adopted:
     """The trial the report marks, and what it is: the confirmation's winner where a complete
     confirmation of the study as it is prefers another trial than the recommended one (the
     verdict the reader acts on), else the recommended trial."""
@@ -106,6 +110,7 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
     findings = diagnose(study) if findings is None else findings
     info = study.info
     tally = study.tally()
+    adopted = to_adopt(study)  # once: the plots and the trials table mark the same trial
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>adamtune report: {e(study.name)}</title><style>{STYLE}</style></head><body>",
@@ -124,13 +129,13 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         *(
             f"<figure><img alt='{e(caption)}' src='data:image/png;base64,"
             f"{base64.b64encode(image).decode('ascii')}'><figcaption>{e(caption)}</figcaption></figure>"
-            for caption, image in figures(study)
+            for caption, image in figures(study, adopted)
         ),
         "</div>",
         "<h2>Search space</h2>",
         f"<p>{e(info.tiers.reason)}</p><pre>{e(chr(10).join(info.space.describe()))}</pre>",
         "<h2>All trials</h2>",
-        _trials_table(study),
+        _trials_table(study, adopted),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -259,7 +264,7 @@ def _finding_html(finding: Finding) -> str:
     )
 
 
-def _trials_table(study: Study) -> str:
+def _trials_table(study: Study, adopted: Adopted) -> str:
     names = study.param_names
     records = study.trials
     rounds = any(record.round is not None for record in records)
@@ -276,7 +281,7 @@ def _trials_table(study: Study) -> str:
             "reason",
         )
     )
-    marked, label = to_adopt(study)
+    marked, label = adopted
     chosen = marked.number if marked is not None else None
     what = "The recommended trial" if label == "recommended" else "The confirmation's best trial"
     note = "" if chosen is None else f"<p>{what}, {chosen}, is in bold (a star on the plots).</p>"
