@@ -13,7 +13,7 @@ per-parameter views of shape (N, *shape) and ``x`` the batch all members share.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -120,20 +120,50 @@ def linear(
     h: torch.Tensor | None, shared: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor:
     n, out_features, in_features = weight.shape
+    # Under autograd the bias is added on its own, for a gradient that is the same in every place.
+    fused = bias if bias is not None and not (torch.is_grad_enabled() and bias.requires_grad) else None
     if shared is not None:
         # All members see the same input: one (B, in) x (in, N*out) product instead of N small.
         lead = shared.shape[:-1]
         flat_in = shared.reshape(-1, in_features)
         stacked = weight.reshape(n * out_features, in_features)
-        y = flat_in @ stacked.t() if bias is None else torch.addmm(bias.reshape(-1), flat_in, stacked.t())
-        return y.view(*lead, n, out_features).movedim(-2, 0)
-    assert h is not None
-    h3 = h.reshape(n, -1, in_features)
-    if bias is None:
-        y = torch.bmm(h3, weight.transpose(1, 2))
+        y = flat_in @ stacked.t() if fused is None else torch.addmm(fused.reshape(-1), flat_in, stacked.t())
+        y = y.view(*lead, n, out_features).movedim(-2, 0)
     else:
-        y = torch.baddbmm(bias.unsqueeze(1), h3, weight.transpose(1, 2))
-    return y.view(*h.shape[:-1], out_features)
+        assert h is not None
+        # Each member's rows contiguous: over a view with the members interleaved (a grouped
+        # convolution's output) the product rounded a member by its place in the batch.
+        h3 = h.reshape(n, -1, in_features).contiguous()
+        if fused is None:
+            y = torch.bmm(h3, weight.transpose(1, 2))
+        else:
+            y = torch.baddbmm(fused.unsqueeze(1), h3, weight.transpose(1, 2))
+        y = y.view(*h.shape[:-1], out_features)
+    if bias is None or fused is not None:
+        return y
+    out: torch.Tensor = _AddMemberBias.apply(y, bias)  # type: ignore[no-untyped-call]
+    return out
+
+
+def member_sums(grad: torch.Tensor) -> torch.Tensor:
+    """The sum of ``grad`` (N, ..., F) over its middle axes, (N, F): a bias's gradient, rounded
+    alike for every member. Summed in place over the shared input's (B, N, F) layout, the
+    vectorised reduction's edges fell on the ends of the batch; as a product with ones, the
+    batched matrix product itself rounded narrow members (F = 10 or 25) by their place."""
+    return grad.reshape(grad.shape[0], -1, grad.shape[-1]).contiguous().sum(1)
+
+
+class _AddMemberBias(torch.autograd.Function):
+    """``y + bias`` for ``y`` (N, ..., F) and ``bias`` (N, F), with the bias gradient of
+    ``member_sums``: autograd's own sum rounded the members at the ends of the batch apart."""
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return y + bias.view(bias.shape[0], *[1] * (y.dim() - 2), bias.shape[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return grad, member_sums(grad)
 
 
 def _conv1d(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from adamtune.torch._forward import linear
+from adamtune.torch._forward import linear, member_sums
 
 # Backward of each supported activation from its output y: the kernels autograd itself calls.
 _DERIVATIVES: dict[type[nn.Module], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -120,9 +120,6 @@ class ManualStep:
                 source = source.expand(n, *source.shape)  # the shared input, as a batch of views
             grads[slot].copy_(torch.bmm(delta.transpose(1, 2), source))
             if layer.bias is not None:
-                # The sum over the batch as a product: delta.sum(1) reduces the last member's
-                # last features in another order (the kernel's tail), so its result depended
-                # on its place in the batch.
-                grads[slot + 1].copy_(torch.bmm(delta.new_ones(n, 1, delta.shape[1]), delta).squeeze(1))
+                grads[slot + 1].copy_(member_sums(delta))  # the same wherever a member sits
             if index > 0:
                 delta = torch.bmm(delta, params[slot])
