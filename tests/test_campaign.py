@@ -459,7 +459,8 @@ def test_the_confirmation_summary_names_a_winner_other_than_the_best_run() -> No
     assert confirmation.summary(3) == [
         "confirmation on 2 seeds: the winner #2 (trial 5) beats the baseline by 0.5, more than the "
         "trial spread 0.0141: adopt it",
-        "  (the confirmation prefers trial 5 to the best single run)",
+        "  (the confirmation prefers trial 5 to the best single run: "
+        "lr=0.002 beta1=0.9 beta2=0.999 eps=1e-08)",
     ]
     assert confirmation.summary(5) == confirmation.summary(3)[:1]
 

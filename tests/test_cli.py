@@ -262,7 +262,7 @@ def test_trials_lists_the_three_trials(demo: Demo) -> None:
 @pytest.mark.slow
 def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     body = json.loads(ok(demo.directory, "best", "--format", "json").stdout)
-    assert set(body) == {"number", "value", "params", "seed", "round", "recommended", "confirmation"}
+    assert set(body) == {"number", "value", "params", "seed", "round", "recommended", "confirmation", "adopt"}
     assert set(body["params"]) == {"lr", "beta1", "beta2", "eps"}
     best = min(demo.trials, key=lambda row: row["value"])
     assert {key: body[key] for key in ("number", "value", "params", "seed", "round")} == {
@@ -278,6 +278,12 @@ def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     assert [label[:2] for label in labels] == ["#1", "#2", "#3", "ba"]
     assert f"(trial {recommended['number']})" in " ".join(labels)
     assert all(len(config["values"]) == 3 for config in body["confirmation"]["configs"])
+    # The one to use: the confirmation's winner where it is another trial, else the recommended.
+    candidates = [c for c in body["confirmation"]["configs"] if c["role"] == "candidate"]
+    winner = min(candidates, key=lambda config: config["mean"])["source"]
+    why = "recommended" if winner == recommended["number"] else "confirmed best"
+    assert (body["adopt"]["number"], body["adopt"]["why"]) == (winner, why)
+    assert body["adopt"]["params"] == next(row["params"] for row in demo.trials if row["number"] == winner)
 
     text = ok(demo.directory, "best", "--study", DEMO_STUDY).stdout
     assert f"(trial {best['number']}, round {best['round']}, seed {best['seed']})" in text

@@ -214,12 +214,21 @@ def test_the_best_section_names_the_confirmations_winner_when_it_is_another_tria
     confirmation = Confirmation("minimize", [1, 2], [lucky, steady, config("baseline", 2, None, [0.5, 0.5])])
     assert confirmation.preferred_over(19) is steady
     assert confirmation.preferred_over(17) is None  # the best single run won the confirmation too
-    note = _preferred_note(SimpleNamespace(confirmation=confirmation, recommended=None), 19)  # type: ignore[arg-type]
+    names = ("lr", "beta1", "beta2", "eps")
+    alone = SimpleNamespace(confirmation=confirmation, recommended=None, param_names=names)
+    note = _preferred_note(alone, 19)  # type: ignore[arg-type]
     assert note.startswith("<p>Trial 19 is the best single run. Retrained on 2 fresh seeds")
     assert "trial 17 has the better mean (0.345)" in note
+    # Its values, to copy: the best single run's are the section's own table.
+    assert note.endswith(
+        "<table><tr><th>lr</th><td>0.001</td></tr><tr><th>beta1</th><td>0.9</td></tr>"
+        "<tr><th>beta2</th><td>0.999</td></tr><tr><th>eps</th><td>1e-08</td></tr></table>"
+    )
     recommended = SimpleNamespace(record=SimpleNamespace(number=17))
-    named = _preferred_note(SimpleNamespace(confirmation=confirmation, recommended=recommended), 19)  # type: ignore[arg-type]
+    chosen = SimpleNamespace(confirmation=confirmation, recommended=recommended, param_names=names)
+    named = _preferred_note(chosen, 19)  # type: ignore[arg-type]
     assert "trial 17, the recommended one, has the better mean (0.345)" in named
+    assert "<table>" not in named  # the recommendation's note above shows its values
     assert _preferred_note(SimpleNamespace(confirmation=None), 19) == ""  # type: ignore[arg-type]
     running = Confirmation("minimize", [1, 2], [lucky, replace(steady, pending=1)])
     assert running.preferred_over(19) is None  # runs still pending: no recommendation yet
@@ -228,8 +237,7 @@ def test_the_best_section_names_the_confirmations_winner_when_it_is_another_tria
 def test_the_star_marks_the_confirmations_best_where_it_prefers_another_trial() -> None:
     from types import SimpleNamespace
 
-    from adamtune.confirmation import Confirmation, ConfirmedConfig
-    from adamtune.plots.report import to_adopt
+    from adamtune.confirmation import Confirmation, ConfirmedConfig, to_adopt
 
     def config(role: str, candidate: int, source: int | None, values: list[float]) -> ConfirmedConfig:
         return ConfirmedConfig(role, candidate, source, adamtune.DEFAULT_ADAM, values, 0, 0)

@@ -669,7 +669,7 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
     if record is None:
         raise ConfigError(f"study {study.name}: expected a completed trial, got none yet")
     if fmt == "json":
-        body = {
+        body: dict[str, Any] = {
             "number": record.number,
             "value": record.value,
             "params": record.params(study.param_names),
@@ -683,6 +683,13 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
         confirmation = study.confirmation
         if confirmation is not None:
             body["confirmation"] = confirmation.to_dict()
+        adopted = study.adopted
+        if adopted.record is not None:  # the one to use: a script's "jq .adopt.params"
+            body["adopt"] = {
+                "number": adopted.record.number,
+                "why": adopted.why,
+                "params": adopted.record.params(study.param_names),
+            }
         click.echo(json.dumps(body, indent=2))
         return
     _print_best_trial(study, record)

@@ -21,7 +21,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import optuna
 from optuna.trial import TrialState
@@ -298,7 +298,10 @@ class Confirmation:
         lines = [f"confirmation on {len(self.seeds)} seeds: {self.verdict()}"]
         winner = self.preferred_over(best_trial) if best_trial is not None else None
         if winner is not None:
-            lines.append(f"  (the confirmation prefers trial {winner.source} to the best single run)")
+            lines.append(
+                f"  (the confirmation prefers trial {winner.source} to the best single run: "
+                f"{winner.adam.short()})"
+            )
         outdated = self.outdated(results) if results is not None else None
         if outdated:
             lines.append(f"  note: {outdated}")
@@ -500,6 +503,29 @@ def stored_run_count(storage: optuna.storages.BaseStorage, name: str) -> int | N
     if CONFIRM_ATTR not in stored.user_attrs:
         return None
     return len({t.user_attrs[POINT] for t in stored.get_trials(deepcopy=False) if POINT in t.user_attrs})
+
+
+class Adopted(NamedTuple):
+    """The trial to adopt, and why: "recommended" or "confirmed best"."""
+
+    record: TrialRecord | None
+    why: Literal["recommended", "confirmed best"]
+
+
+def to_adopt(study: Study) -> Adopted:
+    """The confirmation's winner where a complete confirmation of the study as it is prefers
+    another trial than the recommended one (the verdict a user acts on), else the recommended
+    trial (None before any trial completes)."""
+    recommendation = study.recommended
+    chosen = recommendation.record if recommendation is not None else None
+    confirmation = study.confirmation
+    if confirmation is None or not confirmation.complete or confirmation.outdated(study.tally().results):
+        return Adopted(chosen, "recommended")
+    winner = confirmation.winner
+    if winner is None or winner.source is None or (chosen is not None and winner.source == chosen.number):
+        return Adopted(chosen, "recommended")
+    confirmed = next((record for record in study.trials if record.number == winner.source), None)
+    return Adopted(confirmed, "confirmed best") if confirmed is not None else Adopted(chosen, "recommended")
 
 
 def load_confirmation(study: Study) -> Confirmation | None:

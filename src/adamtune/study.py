@@ -78,7 +78,7 @@ from adamtune.workers import LAUNCH_ATTR
 
 if TYPE_CHECKING:
     from adamtune.choice import Recommendation
-    from adamtune.confirmation import Confirmation
+    from adamtune.confirmation import Adopted, Confirmation
     from adamtune.diagnostics import Finding
     from adamtune.strategy import StrategyName
 
@@ -198,6 +198,14 @@ class Study:
         if self._recommendation is None or self._recommendation[0] != key:
             self._recommendation = (key, recommend(records, self.info.space, self.info.direction))
         return self._recommendation[1]
+
+    @property
+    def adopted(self) -> Adopted:
+        """The trial to use and why: the confirmation's winner where a confirmation of the study
+        as it is prefers another trial than the recommended one, else the recommended trial."""
+        from adamtune.confirmation import to_adopt
+
+        return to_adopt(self)
 
     def tally(self) -> Tally:
         return tally(self.optuna.get_trials(deepcopy=False))

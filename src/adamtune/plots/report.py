@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
 from adamtune.config import cell_text
-from adamtune.confirmation import earlier_confirmations
+from adamtune.confirmation import Adopted, earlier_confirmations
 from adamtune.diagnostics import Finding, diagnose
 from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
@@ -26,9 +26,6 @@ from adamtune.records import duration_text
 
 if TYPE_CHECKING:
     from adamtune.records import TrialRecord
-
-    Adopted = tuple[TrialRecord | None, str]
-    """The trial the report marks, and what it is ("recommended" or "confirmed best")."""
     from adamtune.study import Study, StudyInfo
 
 e = html.escape
@@ -53,10 +50,10 @@ pre { white-space: pre-wrap; font-size: .8rem; background: #f4f4f4; padding: .5r
 
 def figures(study: Study, adopted: Adopted | None = None) -> list[tuple[str, bytes]]:
     """Every plot of the study as (caption, PNG bytes), in report order; ``adopted``: the trial
-    the plots mark (``to_adopt``, computed here when not given)."""
+    the plots mark (``study.adopted`` when not given)."""
     records, info = study.trials, study.info
     metric, direction = info.metric, info.direction
-    chosen, label = adopted if adopted is not None else to_adopt(study)
+    chosen, label = adopted if adopted is not None else study.adopted
     shown: list[tuple[str, bytes]] = []
     for spec in info.space.tuned_specs:
         axis = plot_data.axis_data(records, spec, chosen, label)
@@ -72,22 +69,6 @@ def figures(study: Study, adopted: Adopted | None = None) -> list[tuple[str, byt
     history = plot_data.history_data(records, direction, chosen, label)
     shown.append(("by trial", render.png(render.history_plot(history, metric, direction))))
     return shown
-
-
-def to_adopt(study: Study) -> Adopted:
-    """The trial the report marks, and what it is: the confirmation's winner where a complete
-    confirmation of the study as it is prefers another trial than the recommended one (the
-    verdict the reader acts on), else the recommended trial."""
-    recommendation = study.recommended
-    chosen = recommendation.record if recommendation is not None else None
-    confirmation = study.confirmation
-    if confirmation is None or not confirmation.complete or confirmation.outdated(study.tally().results):
-        return chosen, "recommended"
-    winner = confirmation.winner
-    if winner is None or winner.source is None or (chosen is not None and winner.source == chosen.number):
-        return chosen, "recommended"
-    confirmed = next((record for record in study.trials if record.number == winner.source), None)
-    return (confirmed, "confirmed best") if confirmed is not None else (chosen, "recommended")
 
 
 def report_path(path: Path, study_name: str) -> Path:
@@ -110,7 +91,7 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
     findings = diagnose(study) if findings is None else findings
     info = study.info
     tally = study.tally()
-    adopted = to_adopt(study)  # once: the plots and the trials table mark the same trial
+    adopted = study.adopted  # once: the plots and the trials table mark the same trial
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>adamtune report: {e(study.name)}</title><style>{STYLE}</style></head><body>",
@@ -189,10 +170,19 @@ def _preferred_note(study: Study, best_trial: int) -> str:
     # Placed after the recommendation's note, when there is one: name both trials.
     chosen = recommendation is not None and recommendation.record.number == winner.source
     which = f"trial {winner.source}" + (", the recommended one," if chosen else "")
+    rows = (
+        ""
+        if chosen
+        else "".join(
+            f"<tr><th>{e(name)}</th><td>{value:.6g}</td></tr>"
+            for name, value in winner.adam.as_dict().items()
+            if name in study.param_names
+        )
+    )
     return (
         f"<p>Trial {best_trial} is the best single run. Retrained on {len(confirmation.seeds)} fresh "
         f"seeds (Confirmation, below), {which} has the better mean "
-        f"({winner.mean:.6g}): {e(confirmation.verdict())}.</p>"
+        f"({winner.mean:.6g}): {e(confirmation.verdict())}.</p>" + (f"<table>{rows}</table>" if rows else "")
     )
 
 
