@@ -388,7 +388,7 @@ def test_tune_module_target_names_the_study_after_the_function(tuned: Tuned) -> 
         assert row["value"] == pytest.approx((math.log10(row["params"]["lr"]) + 4) ** 2)
 
 
-def test_studies_lists_each_study_with_its_trials_best_and_recommendation(tuned: Tuned) -> None:
+def test_studies_lists_each_study_with_its_trials_best_and_trial_to_adopt(tuned: Tuned) -> None:
     rows = json.loads(ok(tuned.directory, "studies", "--format", "json").stdout)
     assert [row["name"] for row in rows] == ["s1", "objective"]
     for row, budget in zip(rows, (4, 2), strict=True):
@@ -399,10 +399,15 @@ def test_studies_lists_each_study_with_its_trials_best_and_recommendation(tuned:
         assert row["recommended"]["number"] in {trial["number"] for trial in trials}
         assert row["recommended"]["config"].startswith("lr=")
         assert row["confirmed"] is (row["beats_baseline"] is not None)
+        best = json.loads(ok(tuned.directory, "best", "--study", row["name"], "--format", "json").stdout)
+        assert {key: row["adopt"][key] for key in ("number", "why")} == {
+            key: best["adopt"][key] for key in ("number", "why")
+        }
 
     text = ok(tuned.directory, "studies").stdout
     assert f"2 studies in ./{JOURNAL}" in text
     assert re.search(r"s1 .* playbook .* 4/4 .* val_loss ", text)
+    assert "to adopt" in text and f"trial {rows[0]['adopt']['number']}" in text
     assert re.search(r"objective .* playbook .* 2/2 .* val_loss ", text)
 
 

@@ -547,7 +547,7 @@ def _print_fitted(
 @_storage_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def studies(storage: str | None, fmt: str) -> None:
-    """List the studies in a storage: strategy, trials done, best value, recommended trial."""
+    """List the studies in a storage: strategy, trials done, best value, the trial to adopt."""
     with err.status(f"reading the studies in {describe(storage)}"):  # a large storage takes a while
         found = load_studies(storage)
         rows = [_study_row(name, study) for name, study in found.items()]
@@ -558,10 +558,10 @@ def studies(storage: str | None, fmt: str) -> None:
         out.print(f"no studies in {describe(storage)}")
         return
     counted = f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'}"
-    wrapping = ("recommended", "confirmation")
+    wrapping = ("to adopt", "confirmation")
     columns = [
         Column(name, wraps=name in wrapping)
-        for name in ("study", "strategy", "trials", "best", "recommended", "confirmation")
+        for name in ("study", "strategy", "trials", "best", "to adopt", "confirmation")
     ]
     cells = []
     for row in rows:
@@ -572,8 +572,11 @@ def studies(storage: str | None, fmt: str) -> None:
         trials += f", {row['running']} running" if row["running"] else ""
         trials += f", {row['failed']} failed" if row["failed"] else ""
         best_text = f"{row['metric']} {cell_text(row['best'])}" if row["best"] is not None else "none yet"
-        recommended = row["recommended"]
-        chosen = f"trial {recommended['number']}: {recommended['config']}" if recommended else ""
+        adopt = row["adopt"]
+        chosen = ""
+        if adopt:
+            how = " (confirmed best)" if adopt["why"] == "confirmed best" else ""
+            chosen = f"trial {adopt['number']}{how}: {adopt['config']}"
         cells.append([row["name"], row["strategy"], trials, best_text, chosen, _confirmation_text(row)])
     title = f"{counted} in {describe(storage)}"
     _print_fitted(title, columns, cells, ["strategy"], " (--format json shows every field)")
@@ -591,6 +594,10 @@ def _study_row(name: str, study: Study | None) -> dict[str, Any]:
     if recommendation is not None and recommendation.record.adam is not None:
         config = recommendation.record.adam.short()
         recommended = {**recommendation.to_dict(study.param_names), "config": config}
+    adopted = study.adopted  # the recommended trial, or the confirmation's winner over it
+    adopt = None
+    if adopted.record is not None and adopted.record.adam is not None:
+        adopt = {"number": adopted.record.number, "why": adopted.why, "config": adopted.record.adam.short()}
     return {
         "name": name,
         "adamtune": True,
@@ -603,6 +610,7 @@ def _study_row(name: str, study: Study | None) -> dict[str, Any]:
         "direction": study.info.direction,
         "best": best_record.value if best_record is not None else None,
         "recommended": recommended,
+        "adopt": adopt,
         "confirmed": confirmation is not None,
         "beats_baseline": confirmation.beats_baseline if confirmation is not None else None,
     }
