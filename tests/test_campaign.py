@@ -463,6 +463,37 @@ def test_the_confirmation_summary_names_a_winner_other_than_the_best_run() -> No
         "lr=0.002 beta1=0.9 beta2=0.999 eps=1e-08)",
     ]
     assert confirmation.summary(5) == confirmation.summary(3)[:1]
+    # A lead within the trial spread is a toss-up, and the line says so.
+    close = Confirmation(
+        "minimize",
+        [11, 12],
+        [
+            config("candidate", 0, 3, 1e-3, [0.41, 0.43]),
+            config("candidate", 1, 5, 2e-3, [0.40, 0.42]),
+            config("baseline", 2, None, 1e-4, [0.90, 0.92]),
+        ],
+    )
+    assert close.summary(3)[1] == (
+        "  (the confirmation prefers trial 5 to the best single run: lr=0.002 beta1=0.9 beta2=0.999 "
+        "eps=1e-08; by 0.01, within the trial spread 0.0141: either will do)"
+    )
+    assert close.within_noise_of(99) is None  # not a confirmed trial
+
+
+def test_the_trial_to_adopt_is_the_confirmations_winner_or_the_recommended_one() -> None:
+    study = adamtune.tune(noisy_valley(1e-4, 0.01), 8, storage="memory", tune=["lr"], seed=2)
+    confirmation, recommended = study.confirmation, study.recommended
+    assert confirmation is not None and confirmation.winner is not None and recommended is not None
+    adopted = study.adopted
+    assert adopted.record is not None and adopted.record.adam is not None
+    if confirmation.winner.source == recommended.record.number:
+        assert (adopted.record.number, adopted.why) == (recommended.record.number, "recommended")
+    else:
+        assert (adopted.record.number, adopted.why) == (confirmation.winner.source, "confirmed best")
+    assert str(adopted) == f"trial {adopted.record.number} ({adopted.why}): {adopted.record.adam.short()}"
+    unconfirmed = adamtune.tune(valley(1e-4), 4, storage="memory", tune=["lr"], confirm=0)
+    assert unconfirmed.recommended is not None
+    assert unconfirmed.adopted == (unconfirmed.recommended.record, "recommended")
 
 
 def test_confirmation_says_when_the_winner_is_within_the_noise() -> None:

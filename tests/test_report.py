@@ -218,7 +218,11 @@ def test_the_best_section_names_the_confirmations_winner_when_it_is_another_tria
     alone = SimpleNamespace(confirmation=confirmation, recommended=None, param_names=names)
     note = _preferred_note(alone, 19)  # type: ignore[arg-type]
     assert note.startswith("<p>Trial 19 is the best single run. Retrained on 2 fresh seeds")
-    assert "trial 17 has the better mean (0.345)" in note
+    assert "trial 17 has the better mean (0.345)" in note  # by 0.045, clear of the spread 0.0091
+    tie = Confirmation("minimize", [1, 2], [replace(lucky, values=[0.35, 0.346]), *confirmation.configs[1:]])
+    tied = SimpleNamespace(confirmation=tie, recommended=None, param_names=names)
+    close = _preferred_note(tied, 19)  # type: ignore[arg-type]
+    assert "the better mean (0.345, by 0.003, within the trial spread 0.0044: either will do)" in close
     # Its values, to copy: the best single run's are the section's own table.
     assert note.endswith(
         "<table><tr><th>lr</th><td>0.001</td></tr><tr><th>beta1</th><td>0.9</td></tr>"

@@ -271,6 +271,18 @@ class Confirmation:
         difference = baseline.mean - winner.mean
         return difference if self.direction == "minimize" else -difference
 
+    def within_noise_of(self, source: int) -> str | None:
+        """Where the winner's mean is better than trial ``source``'s by no more than the trial
+        spread, a clause that says so (the two are a toss-up); else None."""
+        winner, noise = self.winner, self.trial_std
+        other = next((c for c in self.configs if c.source == source and c.role == "candidate"), None)
+        if winner is None or other is None or winner.mean is None or other.mean is None or noise is None:
+            return None
+        lead = abs(other.mean - winner.mean)
+        if lead > noise:
+            return None
+        return f"by {lead:.3g}, within the trial spread {noise:.3g}: either will do"
+
     @property
     def beats_baseline(self) -> bool | None:
         margin, noise = self.margin, self.trial_std
@@ -297,10 +309,11 @@ class Confirmation:
         (``results``: its results now)."""
         lines = [f"confirmation on {len(self.seeds)} seeds: {self.verdict()}"]
         winner = self.preferred_over(best_trial) if best_trial is not None else None
-        if winner is not None:
+        if winner is not None and best_trial is not None:
+            close = self.within_noise_of(best_trial)
             lines.append(
                 f"  (the confirmation prefers trial {winner.source} to the best single run: "
-                f"{winner.adam.short()})"
+                f"{winner.adam.short()}{'; ' + close if close else ''})"
             )
         outdated = self.outdated(results) if results is not None else None
         if outdated:
@@ -510,6 +523,11 @@ class Adopted(NamedTuple):
 
     record: TrialRecord | None
     why: Literal["recommended", "confirmed best"]
+
+    def __str__(self) -> str:
+        if self.record is None or self.record.adam is None:
+            return "no trial to adopt yet"
+        return f"trial {self.record.number} ({self.why}): {self.record.adam.short()}"
 
 
 def to_adopt(study: Study) -> Adopted:

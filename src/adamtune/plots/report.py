@@ -170,6 +170,7 @@ def _preferred_note(study: Study, best_trial: int) -> str:
     # Placed after the recommendation's note, when there is one: name both trials.
     chosen = recommendation is not None and recommendation.record.number == winner.source
     which = f"trial {winner.source}" + (", the recommended one," if chosen else "")
+    close = confirmation.within_noise_of(best_trial)
     rows = (
         ""
         if chosen
@@ -182,7 +183,8 @@ def _preferred_note(study: Study, best_trial: int) -> str:
     return (
         f"<p>Trial {best_trial} is the best single run. Retrained on {len(confirmation.seeds)} fresh "
         f"seeds (Confirmation, below), {which} has the better mean "
-        f"({winner.mean:.6g}): {e(confirmation.verdict())}.</p>" + (f"<table>{rows}</table>" if rows else "")
+        f"({winner.mean:.6g}{', ' + e(close) if close else ''}): {e(confirmation.verdict())}.</p>"
+        + (f"<table>{rows}</table>" if rows else "")
     )
 
 
