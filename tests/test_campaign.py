@@ -477,7 +477,7 @@ def test_the_confirmation_summary_names_a_winner_other_than_the_best_run() -> No
         "  (the confirmation prefers trial 5 to the best single run: lr=0.002 beta1=0.9 beta2=0.999 "
         "eps=1e-08; by 0.01, within the trial spread 0.0141: either will do)"
     )
-    assert close.within_noise_of(99) is None  # not a confirmed trial
+    assert close.toss_up_note(99) is None  # not a confirmed trial
 
 
 def test_the_trial_to_adopt_is_the_confirmations_winner_or_the_recommended_one() -> None:

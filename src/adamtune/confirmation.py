@@ -271,7 +271,7 @@ class Confirmation:
         difference = baseline.mean - winner.mean
         return difference if self.direction == "minimize" else -difference
 
-    def within_noise_of(self, source: int) -> str | None:
+    def toss_up_note(self, source: int) -> str | None:
         """Where the winner's mean is better than trial ``source``'s by no more than the trial
         spread, a clause that says so (the two are a toss-up); else None."""
         winner, noise = self.winner, self.trial_std
@@ -310,7 +310,7 @@ class Confirmation:
         lines = [f"confirmation on {len(self.seeds)} seeds: {self.verdict()}"]
         winner = self.preferred_over(best_trial) if best_trial is not None else None
         if winner is not None and best_trial is not None:
-            close = self.within_noise_of(best_trial)
+            close = self.toss_up_note(best_trial)
             lines.append(
                 f"  (the confirmation prefers trial {winner.source} to the best single run: "
                 f"{winner.adam.short()}{'; ' + close if close else ''})"

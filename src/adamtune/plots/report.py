@@ -170,7 +170,7 @@ def _preferred_note(study: Study, best_trial: int) -> str:
     # Placed after the recommendation's note, when there is one: name both trials.
     chosen = recommendation is not None and recommendation.record.number == winner.source
     which = f"trial {winner.source}" + (", the recommended one," if chosen else "")
-    close = confirmation.within_noise_of(best_trial)
+    close = confirmation.toss_up_note(best_trial)
     rows = (
         ""
         if chosen
