@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,15 +132,18 @@ def _best_section(study: Study) -> str:
     best = study.best
     if best is None or best.adam is None:
         return "<h2>Best configuration</h2><p>No trial has completed yet.</p>"
-    rows = "".join(
-        f"<tr><th>{e(name)}</th><td>{value:.6g}</td></tr>"
-        for name, value in best.params(study.param_names).items()
-    )
     return (
         "<h2>Best configuration</h2>"
         f"<p>Trial {best.number}: {e(study.info.metric)} = {best.value:.6g} (training seed {best.seed}).</p>"
-        f"<table>{rows}</table>{_recommended_note(study, best.number)}{_preferred_note(study, best.number)}"
+        f"{_params_table(best.params(study.param_names))}"
+        f"{_recommended_note(study, best.number)}{_preferred_note(study, best.number)}"
     )
+
+
+def _params_table(params: Mapping[str, float]) -> str:
+    """A configuration as a two-column table, to read and copy."""
+    rows = "".join(f"<tr><th>{e(name)}</th><td>{value:.6g}</td></tr>" for name, value in params.items())
+    return f"<table>{rows}</table>"
 
 
 def _recommended_note(study: Study, best_trial: int) -> str:
@@ -149,13 +152,9 @@ def _recommended_note(study: Study, best_trial: int) -> str:
     if recommendation is None or recommendation.record.number == best_trial:
         return ""
     chosen = recommendation.record
-    rows = "".join(
-        f"<tr><th>{e(name)}</th><td>{value:.6g}</td></tr>"
-        for name, value in chosen.params(study.param_names).items()
-    )
     return (
         f"<p><b>Recommended: trial {chosen.number}</b> ({e(study.info.metric)} = {chosen.value:.6g}), "
-        f"{e(recommendation.reason)}.</p><table>{rows}</table>"
+        f"{e(recommendation.reason)}.</p>{_params_table(chosen.params(study.param_names))}"
     )
 
 
@@ -171,20 +170,13 @@ def _preferred_note(study: Study, best_trial: int) -> str:
     chosen = recommendation is not None and recommendation.record.number == winner.source
     which = f"trial {winner.source}" + (", the recommended one," if chosen else "")
     close = confirmation.toss_up_note(best_trial)
-    rows = (
-        ""
-        if chosen
-        else "".join(
-            f"<tr><th>{e(name)}</th><td>{value:.6g}</td></tr>"
-            for name, value in winner.adam.as_dict().items()
-            if name in study.param_names
-        )
-    )
+    values = winner.adam.as_dict()
+    # Its values to copy, unless the recommendation's note above shows them already.
+    table = "" if chosen else _params_table({name: values[name] for name in study.param_names})
     return (
         f"<p>Trial {best_trial} is the best single run. Retrained on {len(confirmation.seeds)} fresh "
         f"seeds (Confirmation, below), {which} has the better mean "
-        f"({winner.mean:.6g}{', ' + e(close) if close else ''}): {e(confirmation.verdict())}.</p>"
-        + (f"<table>{rows}</table>" if rows else "")
+        f"({winner.mean:.6g}{', ' + e(close) if close else ''}): {e(confirmation.verdict())}.</p>{table}"
     )
 
 
