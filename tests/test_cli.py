@@ -202,10 +202,11 @@ def test_export_json_has_every_trial_with_the_budget_tuning_only_lr(demo: Demo) 
             "duration_s",
             "point",
             "batch",
+            "given_back",
             "curves",
             "logs",
         }
-        assert row["state"] == "complete"
+        assert row["state"] == "complete" and row["given_back"] is False
         assert row["reason"] is None
         assert set(row["params"]) == {"lr", "beta1", "beta2", "eps"}
         params = row["params"]
@@ -510,9 +511,11 @@ def test_failing_objective_stops_after_five_failures_in_a_row(broken: Broken) ->
     assert len(errors) == 1, result.stderr
     assert "5 trials in a row" in errors[0]
     assert "RuntimeError: the objective is broken on purpose" in errors[0]
+    assert "their 5 configurations run again first" in errors[0]
 
     rows = export_json(tmp_path)
     assert [row["state"] for row in rows] == ["failed"] * 5
+    assert all(row["given_back"] for row in rows)
     assert all(row["value"] is None for row in rows)
 
     listed = ok(tmp_path, "trials", "--state", "failed", "--reasons").stdout

@@ -31,6 +31,8 @@ SCRIPT = textwrap.dedent(
                                 "env_trial": os.environ["ADAMTUNE_TRIAL"], "pid": os.getpid(),
                                 "start": time.time()}) + "\\n")
     value = (math.log10(lr) + 4) ** 2
+    if mode == "unfixed" and not os.path.exists("fixed"):
+        sys.exit("ModuleNotFoundError: No module named 'torch'")
     if mode == "garbage":
         sys.stdout.buffer.write(b"\\xff\\xfe not json {oops\\n[1, 2]\\n")
         sys.stdout.flush()
@@ -174,6 +176,27 @@ def test_outcomes(tmp_path: Path, mode: str, state: State, reason: str) -> None:
     record = study(tmp_path).trials[0]
     assert record.state == state
     assert reason in (record.reason or "")
+
+
+def test_a_run_of_crashes_runs_again_once_the_program_is_fixed(tmp_path: Path) -> None:
+    args = ["--budget", "3", "--max-failures", "2", "--", *script(tmp_path), "unfixed", "{lr}"]
+    stopped = run(tmp_path, *args)
+    assert stopped.returncode == 1
+    assert "fix it and run the same command again to resume: their 2 configurations run again first" in (
+        stopped.stderr
+    )
+
+    (tmp_path / "fixed").write_text("")
+    result = run(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert "3 trials with a result (0 failed, 2 stopped or failed and run again)" in result.stdout
+    records = study(tmp_path).trials
+    assert sorted(r.point for r in records if r.state == State.COMPLETE) == [0, 1, 2]
+    wide = {**os.environ, "COLUMNS": "300"}
+    listed = subprocess.run(
+        [ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True, env=wide, check=True
+    )
+    assert listed.stdout.count("No module named 'torch' (run again)") == 2
 
 
 def test_garbage_output_is_ignored_but_kept_in_the_log(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import functools
 import logging
 import math
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,76 @@ def test_consecutive_failures_stop_the_study_and_keep_completed_trials(journal: 
     study = adamtune.load_study("objective", journal)
     assert [r.state for r in study.trials].count(State.COMPLETE) == 2
     assert [r.state for r in study.trials].count(State.FAILED) == 7
+
+
+def test_a_run_of_failures_gives_its_points_back_so_the_fixed_program_runs_them(journal: str) -> None:
+    broken = {"yes": True}
+
+    def objective(trial: adamtune.Trial) -> float:
+        if broken["yes"] and trial.number >= 2:
+            raise ModuleNotFoundError("No module named 'torch'")
+        return SyntheticObjective()(trial)
+
+    with pytest.raises(TooManyFailuresError, match="their 5 configurations run again first"):
+        quasi_random(objective, 8, storage=journal, study="fixed", tune=["lr", "beta1"])
+    stopped = adamtune.load_study("fixed", journal)
+    failed = [r for r in stopped.trials if r.state == State.FAILED]
+    assert [r.point for r in failed] == [2, 3, 4, 5, 6] and all(r.given_back for r in failed)
+    assert "(run again)" in failed[0].reason_line(80)
+    assert stopped.tally().failed == 0 and stopped.tally().given_back == 5
+
+    broken["yes"] = False
+    study = quasi_random(objective, 8, storage=journal, study="fixed", tune=["lr", "beta1"])
+    clean = quasi_random(SyntheticObjective(), 8, storage=journal, study="clean", tune=["lr", "beta1"])
+
+    # The same points, configurations and seeds as a study that never failed.
+    done = sorted((r.point, r.adam, r.seed, r.value) for r in study.trials if r.state == State.COMPLETE)
+    assert done == sorted((r.point, r.adam, r.seed, r.value) for r in clean.trials)
+    assert study.tally().results == 8 and study.tally().failed == 0
+    # The diagnostics count none of them as failures of their configurations.
+    assert not [f for f in study.diagnostics() if f.check == "infeasible"]
+
+
+def test_a_configuration_that_fails_again_keeps_its_failure_and_the_study_goes_on(journal: str) -> None:
+    def objective(trial: adamtune.Trial) -> float:
+        if trial.point in (2, 3):  # these configurations fail whatever is fixed
+            raise ValueError("lr too large for this program")
+        return trial.adam.lr
+
+    with pytest.raises(TooManyFailuresError, match="their 2 configurations run again first"):
+        quasi_random(objective, 6, storage=journal, max_consecutive_failures=2)
+    first = {r.point for r in adamtune.load_study("objective", journal).trials if r.state == State.FAILED}
+
+    message = r"all 2 had failed before and keep their failure; the next run goes on with new trials"
+    with pytest.raises(TooManyFailuresError, match=message):
+        quasi_random(objective, 6, storage=journal, max_consecutive_failures=2)
+
+    study = quasi_random(objective, 6, storage=journal, max_consecutive_failures=20)
+    assert study.tally().results == 6
+    refailed = [r for r in study.trials if r.state == State.FAILED and not r.given_back]
+    # Each of the two configurations ran twice, then kept its failure; the rest ran once.
+    assert first == {2, 3} and sorted(r.point for r in refailed) == [2, 3]
+    assert sorted(r.point for r in study.trials if r.state == State.COMPLETE) == [0, 1, 4, 5, 6, 7]
+    assert study.tally().failed == 2 and study.tally().given_back == 2
+
+
+def test_threads_stop_together_on_a_run_of_failures_and_lose_no_point(journal: str) -> None:
+    broken = {"yes": True}
+
+    def objective(trial: adamtune.Trial) -> float:
+        if broken["yes"]:
+            time.sleep(0.05 * (trial.number % 3))  # the threads' runs of failures end apart
+            raise OSError("disk full")
+        return SyntheticObjective()(trial)
+
+    with pytest.raises(TooManyFailuresError):
+        quasi_random(objective, 12, storage=journal, workers=3, max_consecutive_failures=3)
+    stopped = adamtune.load_study("objective", journal)
+    assert stopped.tally().failed == 0 and stopped.tally().given_back == len(stopped.trials)
+
+    broken["yes"] = False
+    study = quasi_random(objective, 12, storage=journal, workers=3)
+    assert sorted(r.point for r in study.trials if r.state == State.COMPLETE) == list(range(12))
 
 
 def test_dict_objective_names_the_metric_and_keeps_the_rest(journal: str) -> None:

@@ -223,6 +223,7 @@ class Campaign(Study):
             running=sum(t.running for t in tallies),
             waiting=sum(t.waiting for t in tallies),
             failed=sum(t.failed for t in tallies),
+            given_back=sum(t.given_back for t in tallies),
         )
 
 

@@ -497,7 +497,8 @@ def _print_best(study: Study) -> None:
     if isinstance(study, Campaign):
         for line in campaign_rounds_text(study):
             out.print(line, markup=False)
-    out.print(f"{tally.results} trials with a result ({tally.failed} failed) in study {study.name}")
+    counts = f"{tally.failed} failed{tally.given_back_text()}"
+    out.print(f"{tally.results} trials with a result ({counts}) in study {study.name}")
     if best is None or best.adam is None:
         out.print("no trial completed: nothing to recommend")
         return
@@ -606,6 +607,7 @@ def _study_row(name: str, study: Study | None) -> dict[str, Any]:
         "results": counts.results,
         "running": counts.running,
         "failed": counts.failed,
+        "given_back": counts.given_back,
         "metric": study.info.metric,
         "direction": study.info.direction,
         "best": best_record.value if best_record is not None else None,
@@ -653,7 +655,7 @@ def trials(study_name: str | None, storage: str | None, state: str | None, reaso
                 *(cell_text(params.get(n), n) for n in names),
                 str(record.seed) if record.seed is not None else "",
                 duration_text(record),
-                _last_line(record.reason),
+                record.reason_line(80),
                 *((_log_text(record.logs),) if with_logs else ()),
             ]
         )
@@ -844,11 +846,6 @@ def _csv(rows: list[dict[str, Any]], names: Sequence[str]) -> str:
 
 def _log_text(logs: Mapping[str, str]) -> str:
     return f"{logs['stdout']} (+ .stderr)" if "stdout" in logs else ""
-
-
-def _last_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[-1][:80] if lines else ""
 
 
 def _configure_logging(debug: bool) -> None:

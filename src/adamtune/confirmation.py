@@ -24,14 +24,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import optuna
-from optuna.trial import TrialState
 
 from adamtune.adaptive import derived_seed
 from adamtune.allocation import POINT
 from adamtune.config import AdamConfig
 from adamtune.errors import ConfigError
 from adamtune.outcomes import State
-from adamtune.records import SEED, TrialRecord, record_from_trial
+from adamtune.records import SEED, TrialRecord, records_of
 from adamtune.space import HYPERPARAMETERS, SearchSpace
 from adamtune.trial import StopRules
 
@@ -560,7 +559,7 @@ def load_confirmation(study: Study) -> Confirmation | None:
         return None
     space = confirm_space(study.info.space)
     frozen = optuna_study.get_trials(deepcopy=False)
-    records = [record_from_trial(t, space) for t in frozen if t.state != TrialState.WAITING]
+    records = records_of(frozen, space)
     attrs = {t.number: t.user_attrs for t in frozen}
     summary = summarise(
         records, attrs, study.info.direction, list(settings["seeds"]), settings.get(BASELINE_IS)

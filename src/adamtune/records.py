@@ -7,13 +7,13 @@ Optuna's API read the same study; these are the names it uses.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from adamtune.allocation import OUTCOME, POINT
+from adamtune.allocation import OUTCOME, POINT, is_given_back, retried_numbers
 from adamtune.config import AdamConfig
 from adamtune.outcomes import State
 from adamtune.space import SearchSpace
@@ -50,6 +50,16 @@ class TrialRecord:
     batch: int | None = None
     """How many trials ran together with this one, itself included (None: it ran alone). Their
     duration is the batch's: Optuna times a trial from its start to its result."""
+    given_back: bool = False
+    """Ended without a result (interrupted, or in a run of failures that stopped the study), and
+    its configuration was queued to run again as a later trial: not a failure of the config."""
+
+    def reason_line(self, width: int) -> str:
+        """The reason's last line (a traceback's error) cut to ``width``, marked where the trial
+        ran again."""
+        lines = (self.reason or "").strip().splitlines()
+        last = lines[-1][:width] if lines else ""
+        return f"{last} (run again)" if self.given_back else last
 
     def params(self, names: Sequence[str]) -> dict[str, float]:
         if self.adam is None:
@@ -79,12 +89,21 @@ class TrialRecord:
             **self.to_dict(names),
             "point": self.point,
             "batch": self.batch,
+            "given_back": self.given_back,
             "curves": {name: [list(pair) for pair in curve] for name, curve in self.curves.items()},
             "logs": dict(self.logs),
         }
 
 
-def record_from_trial(trial: FrozenTrial, space: SearchSpace) -> TrialRecord:
+def records_of(trials: Sequence[FrozenTrial], space: SearchSpace) -> list[TrialRecord]:
+    """Every trial of a study that started (queued retries are not trials yet), in order."""
+    retried = retried_numbers(trials)
+    return [record_from_trial(t, space, retried) for t in trials if t.state != TrialState.WAITING]
+
+
+def record_from_trial(trial: FrozenTrial, space: SearchSpace, retried: Collection[int] = ()) -> TrialRecord:
+    """``trial`` as a record; ``retried``: the trials whose points were queued again
+    (``allocation.retried_numbers`` of the study's trials)."""
     attrs = trial.user_attrs
     state = _state(trial)
     adam = None
@@ -107,6 +126,7 @@ def record_from_trial(trial: FrozenTrial, space: SearchSpace) -> TrialRecord:
         duration_s=duration,
         logs=attrs.get(LOGS, {}),
         batch=attrs.get(BATCH),
+        given_back=is_given_back(trial, retried),
     )
 
 

@@ -5,7 +5,9 @@ Outcomes are stored as Optuna understands them (PLAYBOOK.md section 7):
 - complete: COMPLETE with its value and the constraint ``diverged`` = 0;
 - infeasible: COMPLETE with the constraint ``diverged`` = 1 and a finite stand-in value (the
   worst value seen so far), so constrained samplers and Optuna's plots treat it as data;
-- failed: FAIL, the traceback in the user attribute ``reason``;
+- failed: FAIL, the traceback in the user attribute ``reason``; where a run of failures in a
+  row stops the study, their points are given back as well (once), so the fixed program runs
+  the points an uninterrupted study would have;
 - interrupted (Ctrl-C, SIGTERM, a dead worker): FAIL, and its point is given back (see
   ``allocation``), so re-running the same command resumes without skipping or repeating one.
 
@@ -37,10 +39,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from adamtune._version import __version__
 from adamtune.allocation import (
+    INTERRUPTED,
     OUTCOME,
     POINT,
     RETRY_OF,
+    SURPLUS,
     Tally,
+    failed_before,
     has_result,
     is_surplus,
     point_of,
@@ -68,6 +73,7 @@ from adamtune.records import (
     TrialRecord,
     best_record,
     record_from_trial,
+    records_of,
 )
 from adamtune.sampling import QuasiRandomSampler
 from adamtune.space import SearchSpace
@@ -91,8 +97,6 @@ STRATEGY_ATTR = "strategy"
 CONFIRM_ATTR = "confirmation"
 EXTENSIONS_ATTR = "extensions"
 """Each time a one-study search was given a larger budget: {"from": old budget, "to": new}."""
-INTERRUPTED = "interrupted"
-SURPLUS = "surplus"
 TASK_ATTRS = (SEED, "role", "candidate", "source")
 """User attributes a given-back trial passes to its retry: what it was asked to run."""
 
@@ -180,7 +184,7 @@ class Study:
     def trials(self) -> list[TrialRecord]:
         """Every trial that started, in number order (queued retries are not trials yet)."""
         frozen = self.optuna.get_trials(deepcopy=False)
-        return [record_from_trial(t, self.info.space) for t in frozen if t.state != TrialState.WAITING]
+        return records_of(frozen, self.info.space)
 
     @property
     def best(self) -> TrialRecord | None:
@@ -477,6 +481,7 @@ def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures:
         except BaseException as error:  # handed to the main thread below
             errors.append(error)
 
+    _halt_together(runners)
     threads = [threading.Thread(target=work, args=(r,), daemon=True) for r in runners]
     for thread in threads:
         thread.start()
@@ -494,6 +499,14 @@ def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures:
     failures = [e for e in errors if not isinstance(e, KeyboardInterrupt)]
     if failures:
         raise failures[0]
+
+
+def _halt_together(runners: Sequence[_Runner]) -> None:
+    """Make the runners of one process stop together when a run of failures stops one of them:
+    the others would otherwise take its given-back points and, failing them again, keep them."""
+    halt = threading.Event()
+    for runner in runners:
+        runner.halt = halt
 
 
 def load_study(name: str | None, storage: str | None) -> Study:
@@ -731,6 +744,16 @@ def _check_same_study(name: str, stored: StudyInfo, given: StudyInfo, budget: in
     )
 
 
+def _rerun_text(given: int, failed: int) -> str:
+    """What the next run does with a run of ``failed`` failures of which ``given`` were queued."""
+    if given == failed:
+        return f": their {failed} configurations run again first"
+    kept = "had failed before and keep their failure"
+    if given == 0:
+        return f" (all {failed} {kept}; the next run goes on with new trials)"
+    return f": {given} of their configurations run again first ({failed - given} {kept})"
+
+
 class _Interrupted(KeyboardInterrupt):
     """SIGTERM, turned into an interrupt so a trial in progress is given back cleanly."""
 
@@ -774,6 +797,7 @@ class _Runner:
         self.worker = {"host": socket.gethostname(), "pid": os.getpid()}
         self.heartbeat = _Heartbeat(self.storage) if is_heartbeat_enabled(self.storage) else None
         self._next_stale_check = 0.0
+        self.halt: threading.Event | None = None  # set by a sibling runner stopped by failures
 
     def _trials(self) -> list[FrozenTrial]:
         return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
@@ -802,8 +826,11 @@ class _Runner:
                 self.heartbeat.stop()
 
     def _run(self, max_consecutive_failures: int) -> None:
-        failures: list[str] = []
+        failures: list[tuple[Trial, str]] = []  # the current run of failures in a row
         while True:
+            if self.halt is not None and self.halt.is_set():
+                self._give_back_failures([trial for trial, _ in failures])
+                return
             self._reclaim_stale()
             counts = tally(self._trials())
             slots = counts.open_slots(self.budget)
@@ -823,16 +850,34 @@ class _Runner:
             outcomes = self._execute(batch)
             for trial, outcome in zip(batch, outcomes, strict=True):
                 record = self._record(trial, outcome)
-                failures = [*failures, outcome.reason or ""] if outcome.state == State.FAILED else []
+                failed = outcome.state == State.FAILED
+                failures = [*failures, (trial, outcome.reason or "")] if failed else []
                 if self.progress is not None:
                     self.progress.trial_finished(self.study, record, tally(self._trials()).results)
             if len(failures) >= max_consecutive_failures:
-                last = failures[-1].strip().splitlines()[-1] if failures[-1].strip() else "?"
+                if self.halt is not None:
+                    self.halt.set()
+                given = self._give_back_failures([trial for trial, _ in failures])
+                reason = failures[-1][1].strip()
+                last = reason.splitlines()[-1] if reason else "?"
                 raise TooManyFailuresError(
                     f"the objective failed on {len(failures)} trials in a row (last error: "
-                    f"{last}); fix it and run the same command again to resume "
+                    f"{last}); fix it and run the same command again to resume"
+                    f"{_rerun_text(given, len(failures))} "
                     "(tracebacks: adamtune trials --state failed --reasons)"
                 )
+
+    def _give_back_failures(self, failed: Sequence[Trial]) -> int:
+        """Queue the points of a run of failed trials to run again, except those that had failed
+        before (see ``allocation``); how many were queued."""
+        given = 0
+        for trial in failed:
+            number = trial.optuna_trial.number
+            trials = self._trials()
+            if failed_before(trials[number], trials):
+                continue
+            given += self._queue_again(number, trial.point)
+        return given
 
     def _execute(self, batch: Sequence[Trial]) -> list[Outcome]:
         try:
@@ -859,6 +904,11 @@ class _Runner:
             trials = self._trials()
             frozen = trials[optuna_trial.number]
             point = point_of(frozen, trials)
+            if self.halt is not None and self.halt.is_set():
+                # A sibling stopped the study after this ask began: this may be one of the points
+                # it gave back, which must wait for the next run.
+                self._give_back(optuna_trial.number, point, INTERRUPTED, "not run: the study was stopping")
+                break
             if is_surplus(frozen, trials, self.budget):
                 # Another process filled the budget first: give the point back, run nothing.
                 self._give_back(
@@ -967,18 +1017,24 @@ class _Runner:
             self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             return
+        self._queue_again(number, point)
+
+    def _queue_again(self, number: int, point: int) -> int:
+        """Enqueue the task of ended trial ``number`` (its point, seed and role) as a new trial;
+        1 if queued, 0 where the point has a result already or was never drawn."""
         trials = self._trials()
         if any(has_result(t) and point_of(t, trials) == point for t in trials):
-            return
+            return 0
         frozen = trials[number]
         params = dict(frozen.params)
         if set(params) != set(self.study.info.space.distributions()):
             sampler = self.optuna.sampler
             if not isinstance(sampler, QuasiRandomSampler):
-                return  # an adaptive sampler's point was never drawn: the next ask draws afresh
+                return 0  # an adaptive sampler's point was never drawn: the next ask draws afresh
             params = sampler.point_params(point)
         task = {key: frozen.user_attrs[key] for key in TASK_ATTRS if key in frozen.user_attrs}
         self.optuna.enqueue_trial(params, user_attrs={**task, POINT: point, RETRY_OF: number})
+        return 1
 
     def reclaim_dead_workers(self) -> None:
         """Give back the points of RUNNING trials whose process on this host has ended, and of

@@ -52,7 +52,8 @@ def divergent_tail(records: Sequence[TrialRecord], spec: HyperparameterSpec) -> 
 
 
 def infeasible(records: Sequence[TrialRecord], space: SearchSpace) -> list[Finding]:
-    finished = [r for r in records if r.state != State.RUNNING]
+    # A trial given back (interrupted, or stopped with a run of failures) ran again as another.
+    finished = [r for r in records if r.state != State.RUNNING and not r.given_back]
     diverged = [r for r in finished if r.state == State.INFEASIBLE]
     failed = [r for r in finished if r.state == State.FAILED]
     if not finished or not (diverged or failed):

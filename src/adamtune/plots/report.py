@@ -96,7 +96,8 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>adamtune report: {e(study.name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>adamtune report: {e(study.name)}</h1>",
-        f"<p>{tally.results} of {study.budget} trials with a result, {tally.failed} failed. "
+        f"<p>{tally.results} of {study.budget} trials with a result, "
+        f"{tally.failed} failed{tally.given_back_text()}. "
         f"Objective: {e(info.metric)} ({e(info.direction)}), search seed {info.seed}. "
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by adamtune {e(__version__)}."
         f"{_created_with(info)}</p>",
@@ -290,8 +291,8 @@ def _trial_row(
         duration_text(record),
     ]
     reason = (record.reason or "").strip()
-    last = reason.splitlines()[-1] if reason else ""
-    detail = f"<details><summary>{e(last[:100])}</summary><pre>{e(reason)}</pre></details>" if reason else ""
+    summary = e(record.reason_line(100))
+    detail = f"<details><summary>{summary}</summary><pre>{e(reason)}</pre></details>" if reason else ""
     return (
         f"<tr class='{e(str(record.state))}{' recommended' if recommended else ''}'>"
         + "".join(f"<td>{c}</td>" for c in cells)
