@@ -189,14 +189,14 @@ def test_a_run_of_crashes_runs_again_once_the_program_is_fixed(tmp_path: Path) -
     (tmp_path / "fixed").write_text("")
     result = run(tmp_path, *args)
     assert result.returncode == 0, result.stderr
-    assert "3 trials with a result (0 failed, 2 stopped or failed and run again)" in result.stdout
+    assert "3 trials with a result (0 failed, 2 stopped or failed and queued again)" in result.stdout
     records = study(tmp_path).trials
     assert sorted(r.point for r in records if r.state == State.COMPLETE) == [0, 1, 2]
     wide = {**os.environ, "COLUMNS": "300"}
     listed = subprocess.run(
         [ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True, env=wide, check=True
     )
-    assert listed.stdout.count("No module named 'torch' (run again)") == 2
+    assert listed.stdout.count("No module named 'torch' (queued again)") == 2
 
 
 def test_garbage_output_is_ignored_but_kept_in_the_log(tmp_path: Path) -> None:

@@ -96,8 +96,8 @@ class Tally:
     """Trials that ended without a result and whose points were queued to run again."""
 
     def given_back_text(self) -> str:
-        """``, 5 stopped or failed and run again`` after the failed count, or nothing."""
-        return f", {self.given_back} stopped or failed and run again" if self.given_back else ""
+        """``, 5 stopped or failed and queued again`` after the failed count, or nothing."""
+        return f", {self.given_back} stopped or failed and queued again" if self.given_back else ""
 
     def open_slots(self, budget: int) -> int:
         """How many more trials may start now without overrunning the budget."""

@@ -59,7 +59,7 @@ class TrialRecord:
         ran again."""
         lines = (self.reason or "").strip().splitlines()
         last = lines[-1][:width] if lines else ""
-        return f"{last} (run again)" if self.given_back else last
+        return f"{last} (queued again)" if self.given_back else last
 
     def params(self, names: Sequence[str]) -> dict[str, float]:
         if self.adam is None:

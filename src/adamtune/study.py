@@ -496,6 +496,12 @@ def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures:
         for thread in threads:
             thread.join()
         raise
+    finally:
+        # The threads' runs of failures, given back together in point order: the next run then
+        # takes the sequence's points first, as an uninterrupted study would have.
+        stopped = [trial for runner in runners for trial in runner.to_give_back]
+        if stopped and not any(thread.is_alive() for thread in threads):
+            runners[0].give_back_failures(stopped)
     failures = [e for e in errors if not isinstance(e, KeyboardInterrupt)]
     if failures:
         raise failures[0]
@@ -798,6 +804,7 @@ class _Runner:
         self.heartbeat = _Heartbeat(self.storage) if is_heartbeat_enabled(self.storage) else None
         self._next_stale_check = 0.0
         self.halt: threading.Event | None = None  # set by a sibling runner stopped by failures
+        self.to_give_back: list[Trial] = []  # with ``halt``: this thread's failures, stopped
 
     def _trials(self) -> list[FrozenTrial]:
         return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
@@ -829,7 +836,7 @@ class _Runner:
         failures: list[tuple[Trial, str]] = []  # the current run of failures in a row
         while True:
             if self.halt is not None and self.halt.is_set():
-                self._give_back_failures([trial for trial, _ in failures])
+                self.to_give_back = [trial for trial, _ in failures]
                 return
             self._reclaim_stale()
             counts = tally(self._trials())
@@ -855,9 +862,13 @@ class _Runner:
                 if self.progress is not None:
                     self.progress.trial_finished(self.study, record, tally(self._trials()).results)
             if len(failures) >= max_consecutive_failures:
-                if self.halt is not None:
+                stopped = [trial for trial, _ in failures]
+                if self.halt is None:
+                    given = self.give_back_failures(stopped)
+                else:  # the threads give back together (_run_threads)
                     self.halt.set()
-                given = self._give_back_failures([trial for trial, _ in failures])
+                    self.to_give_back = stopped
+                    given = len(self._not_failed_before(stopped))
                 reason = failures[-1][1].strip()
                 last = reason.splitlines()[-1] if reason else "?"
                 raise TooManyFailuresError(
@@ -867,17 +878,17 @@ class _Runner:
                     "(tracebacks: adamtune trials --state failed --reasons)"
                 )
 
-    def _give_back_failures(self, failed: Sequence[Trial]) -> int:
-        """Queue the points of a run of failed trials to run again, except those that had failed
-        before (see ``allocation``); how many were queued."""
+    def give_back_failures(self, failed: Sequence[Trial]) -> int:
+        """Queue the points of failed trials to run again, in point order, except those that had
+        failed before (see ``allocation``); how many were queued."""
         given = 0
-        for trial in failed:
-            number = trial.optuna_trial.number
-            trials = self._trials()
-            if failed_before(trials[number], trials):
-                continue
-            given += self._queue_again(number, trial.point)
+        for trial in sorted(self._not_failed_before(failed), key=lambda t: t.point):
+            given += self._queue_again(trial.optuna_trial.number, trial.point)
         return given
+
+    def _not_failed_before(self, failed: Sequence[Trial]) -> list[Trial]:
+        trials = self._trials()
+        return [t for t in failed if not failed_before(trials[t.optuna_trial.number], trials)]
 
     def _execute(self, batch: Sequence[Trial]) -> list[Outcome]:
         try:
