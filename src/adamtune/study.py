@@ -508,8 +508,9 @@ def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures:
 
 
 def _halt_together(runners: Sequence[_Runner]) -> None:
-    """Make the runners of one process stop together when a run of failures stops one of them:
-    the others would otherwise take its given-back points and, failing them again, keep them."""
+    """Make the runners of one process stop together when a run of failures stops one of them,
+    so that none goes on drawing points (or runs one given back, failing it again for good), and
+    ``_run_threads`` gives their failures back together, in point order."""
     halt = threading.Event()
     for runner in runners:
         runner.halt = halt
