@@ -596,9 +596,9 @@ def _study_row(name: str, study: Study | None) -> dict[str, Any]:
         config = recommendation.record.adam.short()
         recommended = {**recommendation.to_dict(study.param_names), "config": config}
     adopted = study.adopted  # the recommended trial, or the confirmation's winner over it
-    adopt = None
-    if adopted.record is not None and adopted.record.adam is not None:
-        adopt = {"number": adopted.record.number, "why": adopted.why, "config": adopted.record.adam.short()}
+    adopt = adopted.to_dict(study.param_names)
+    if adopt is not None and adopted.record is not None and adopted.record.adam is not None:
+        adopt["config"] = adopted.record.adam.short()
     return {
         "name": name,
         "adamtune": True,
@@ -693,13 +693,9 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
         confirmation = study.confirmation
         if confirmation is not None:
             body["confirmation"] = confirmation.to_dict()
-        adopted = study.adopted
-        if adopted.record is not None:  # the one to use: a script's "jq .adopt.params"
-            body["adopt"] = {
-                "number": adopted.record.number,
-                "why": adopted.why,
-                "params": adopted.record.params(study.param_names),
-            }
+        adopt = study.adopted.to_dict(study.param_names)
+        if adopt is not None:  # the one to use: a script's "jq .adopt.params"
+            body["adopt"] = adopt
         click.echo(json.dumps(body, indent=2))
         return
     _print_best_trial(study, record)

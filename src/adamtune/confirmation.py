@@ -528,6 +528,12 @@ class Adopted(NamedTuple):
             return "no trial to adopt yet"
         return f"trial {self.record.number} ({self.why}): {self.record.adam.short()}"
 
+    def to_dict(self, names: Sequence[str]) -> dict[str, Any] | None:
+        """The JSON shape: number, why and the values of ``names`` (None without a trial)."""
+        if self.record is None or self.record.adam is None:
+            return None
+        return {"number": self.record.number, "why": self.why, "params": self.record.params(names)}
+
 
 def to_adopt(study: Study) -> Adopted:
     """The confirmation's winner where a complete confirmation of the study as it is prefers
