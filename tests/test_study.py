@@ -7,6 +7,7 @@ import logging
 import math
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +303,31 @@ def test_a_study_extended_past_a_tier_keeps_what_it_tunes(
         "study 'synthetic' keeps the hyperparameters it was planned with (lr): a budget of 12 alone "
         "would tune lr, beta1 (the tiers); give another --study name to tune those"
     ) in caplog.text
+    # The same command again (the stored budget is now 12) reruns the finished extension ...
+    assert adamtune.tune(SyntheticObjective(), 12, **settings).tally().results == 12
+    # ... and resumes an interrupted one, still tuning what the study was planned with.
+    with pytest.raises(KeyboardInterrupt):
+        adamtune.tune(InterruptedAfter(2), 16, **settings)
+    assert adamtune.load_study("synthetic", journal).tally().results == 14
+    resumed = adamtune.tune(SyntheticObjective(), 16, **settings)
+    assert resumed.space.tuned == ("lr",) and resumed.tally().results == 16
+
+
+@dataclass
+class InterruptedAfter:
+    """The synthetic objective, interrupted (as by Ctrl-C) on its call after ``calls`` calls."""
+
+    calls: int
+
+    @property
+    def __name__(self) -> str:
+        return "synthetic"
+
+    def __call__(self, trial: adamtune.Trial) -> float:
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        self.calls -= 1
+        return SyntheticObjective()(trial)
 
 
 def test_interrupt_gives_the_point_back_and_resume_reruns_it(journal: str) -> None:

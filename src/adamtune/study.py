@@ -400,8 +400,9 @@ def _planned_choice(
     name: str, storage: BaseStorage, choice: TierChoice, budget: int, fixed: Mapping[str, float]
 ) -> TierChoice:
     """The tiers' choice for ``budget``, or, where it extends a stored study whose tiers chose
-    another set, the set the study was planned with: its trials were searched in that space, and
-    a study's space is fixed (a new set is a new study, as the warning says)."""
+    another set (or resumes such an extension), the set the study was planned with: its trials
+    were searched in that space, and a study's space is fixed (a new set is a new study, as the
+    warning says)."""
     if choice.source != "tiers":
         return choice
     try:
@@ -412,7 +413,9 @@ def _planned_choice(
         return choice
     planned = StudyInfo.from_dict(attrs[INFO_ATTR]).tiers
     kept_fixed = not any(tuned in fixed for tuned in planned.tuned)
-    extends = budget > int(attrs.get(BUDGET_ATTR, 0))
+    # The stored budget is the latest asked for: equal to it, the run resumes an extension (a
+    # study planned with that budget would have the tiers' set) or reruns a finished one.
+    extends = budget >= int(attrs.get(BUDGET_ATTR, 0))
     if planned.source != "tiers" or planned.tuned == choice.tuned or not (kept_fixed and extends):
         return choice  # resumed as planned, or another change the study refuses with its reason
     logger.warning(
