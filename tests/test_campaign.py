@@ -649,6 +649,32 @@ def test_an_interrupted_confirmation_resumes_the_runs_it_queued(tmp_path: Path) 
     assert sum(len(c.values) for c in confirmation.trained) == 12
 
 
+def test_a_confirmation_stopped_while_queueing_its_runs_queues_each_run_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objective, journal = noisy_valley(1e-4, 0.01), str(tmp_path / "s.journal")
+    enqueue = optuna.Study.enqueue_trial
+    queued: list[int] = []
+
+    def stopped_after_five(self: optuna.Study, *args: Any, **kwargs: Any) -> None:
+        if len(queued) == 5:
+            raise KeyboardInterrupt
+        queued.append(kwargs["user_attrs"]["point"])
+        enqueue(self, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(optuna.Study, "enqueue_trial", stopped_after_five)
+        with pytest.raises(KeyboardInterrupt):
+            adamtune.tune(objective, 8, storage=journal, tune=["lr"], seed=2, study="s")
+    assert queued == [0, 1, 2, 3, 4]
+    study = adamtune.tune(objective, 8, storage=journal, tune=["lr"], seed=2, study="s")
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.complete
+    runs = optuna.load_study(study_name="s::confirm", storage=open_storage(journal)).trials
+    assert sorted(t.user_attrs["point"] for t in runs) == list(range(12))  # 3 candidates, defaults
+    assert sum(len(c.values) for c in confirmation.trained) == 12
+
+
 @pytest.mark.parametrize("strategy", ["playbook", "quasi-random"])
 def test_a_study_grown_after_its_confirmation_is_confirmed_again_and_keeps_the_first(
     tmp_path: Path, strategy: str

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import optuna
 import pytest
 
 import adamtune
@@ -119,6 +120,29 @@ def test_playbook_campaign_with_workers(tmp_path: Path) -> None:
     assert campaign.optuna.user_attrs["launch"]["options"]["strategy"] == "playbook"
     assert campaign.tally().results == 6
     assert campaign.tally().failed == 0
+
+
+def test_a_campaign_in_two_processes_runs_every_round_and_one_confirmation(tmp_path: Path) -> None:
+    # Three rounds: whichever process finishes a round last finds the next one planned by the
+    # other, and must run it (it once took that for the end and confirmed the study early).
+    # Half a second a trial, as above, so that both processes have started before round 0 ends.
+    (tmp_path / "train.py").write_text(OBJECTIVE.replace("time.sleep(0.02)", "time.sleep(0.1)"))
+    command = [ADAMTUNE, "tune", "train.py:objective", "--budget", "20", "--confirm", "2", "--workers", "2"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    campaign = adamtune.load_study("objective", str(tmp_path / "adamtune.journal"))
+    assert isinstance(campaign, Campaign) and len(campaign.rounds) >= 2
+    for planned in campaign.rounds:
+        assert campaign.round_study(planned.index).tally().results == planned.budget
+    assert campaign.tally().results == 20
+    assert all(len(_pids(campaign.round_study(r.index))) == 2 for r in campaign.rounds)
+    confirmation = campaign.optuna._storage.get_all_studies()
+    names = sorted(s.study_name for s in confirmation if "::confirm" in s.study_name)
+    assert names == ["objective::confirm"]  # none planned early and set aside as outdated
+    confirm = optuna.load_study(study_name="objective::confirm", storage=campaign.optuna._storage)
+    assert confirm.user_attrs["confirmation"]["after"] == 20
+    assert sorted(t.user_attrs["point"] for t in confirm.trials) == list(range(len(confirm.trials)))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in confirm.trials)
 
 
 @pytest.mark.parametrize(

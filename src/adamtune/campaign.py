@@ -267,6 +267,9 @@ def run_campaign(
                 max_consecutive_failures,
                 workers,
             )
+            latest = campaign.rounds[-1]
+            if (latest.index, latest.budget) != (current.index, current.budget):
+                continue  # another process planned the next round (or extended this one): run it
             if not _plan_next(campaign, budget):
                 break
     return Campaign(campaign.optuna, campaign.start_info)

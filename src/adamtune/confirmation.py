@@ -450,7 +450,12 @@ def run_confirmation(
     count = len(tasks) if count is None else count
     handle = _create_or_resume(name, storage, confirm_info, count, optuna.pruners.NopPruner(), internal=True)
     if CONFIRM_ATTR not in handle.optuna.user_attrs:
+        # Each run is queued once, also where a planner stopped halfway (its settings, written
+        # last, are missing) or another process is planning the same runs at the same time.
+        queued = {t.user_attrs.get(POINT) for t in handle.optuna.get_trials(deepcopy=False)}
         for point, task in enumerate(tasks):
+            if point in queued:
+                continue
             params = {
                 spec.param_name: spec.param_from_value(getattr(task.adam, spec.name))
                 for spec in space.tuned_specs
