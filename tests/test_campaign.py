@@ -675,6 +675,29 @@ def test_a_confirmation_stopped_while_queueing_its_runs_queues_each_run_once(
     assert sum(len(c.values) for c in confirmation.trained) == 12
 
 
+def test_runs_queued_twice_run_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two processes planning one confirmation at the same moment both queue its 12 runs; here
+    # each run is queued twice in a row, the worst interleaving: the first 12 asked are 6 runs.
+    objective, journal = noisy_valley(1e-4, 0.01), str(tmp_path / "s.journal")
+    enqueue = optuna.Study.enqueue_trial
+
+    def twice(self: optuna.Study, *args: Any, **kwargs: Any) -> None:
+        enqueue(self, *args, **kwargs)
+        enqueue(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", twice)
+    study = adamtune.tune(objective, 8, storage=journal, tune=["lr"], seed=2, study="s")
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.complete
+    runs = optuna.load_study(study_name="s::confirm", storage=open_storage(journal)).trials
+    ran = [t for t in runs if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.user_attrs["point"] for t in ran) == list(range(12))
+    skipped = [t for t in runs if t.state == optuna.trial.TrialState.FAIL]
+    assert skipped and all(t.user_attrs["outcome"] == "surplus" for t in skipped)
+    assert all("runs the same task (it was queued twice)" in t.user_attrs["reason"] for t in skipped)
+    assert len(skipped) + len(ran) + sum(t.state == optuna.trial.TrialState.WAITING for t in runs) == 24
+
+
 @pytest.mark.parametrize("strategy", ["playbook", "quasi-random"])
 def test_a_study_grown_after_its_confirmation_is_confirmed_again_and_keeps_the_first(
     tmp_path: Path, strategy: str

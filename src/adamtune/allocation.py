@@ -10,8 +10,11 @@ trial to exactly one process. Those retries also take trial numbers, so a fresh 
     point(n) = n - (number of retry trials numbered below n)
 
 which no process can compute differently: a retry's attributes are written in the same storage
-operation that creates it. A trial whose objective raised (failed) keeps its point: rerunning
-the same configuration and seed would fail the same way. Except where a run of failures in a
+operation that creates it. A task queued twice (two processes planning the same confirmation
+at once) has a twin, an earlier trial holding its point; only the earlier one runs.
+
+A trial whose objective raised (failed) keeps its point: rerunning the same configuration and
+seed would fail the same way. Except where a run of failures in a
 row stops the study: a cause outside the configurations (a missing package, a full disk, a bug
 since fixed) is then the likelier one, so those points are given back too, once (a retry that
 fails again keeps its point, so a configuration that always fails cannot stall the study).
@@ -112,6 +115,24 @@ def tally(trials: Sequence[FrozenTrial]) -> Tally:
         waiting=sum(1 for t in trials if t.state == TrialState.WAITING),
         failed=sum(1 for t in trials if t.state == TrialState.FAIL and not is_given_back(t, retried)),
         given_back=sum(1 for t in trials if is_given_back(t, retried)),
+    )
+
+
+def twin_of(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> int | None:
+    """The number of an earlier trial that holds ``trial``'s queued point and was not given back
+    (None if there is none): two processes that queue the same tasks at once (a confirmation
+    planned by both) leave such twins, and only the earliest of each may run."""
+    if POINT not in trial.user_attrs:
+        return None  # a fresh trial: its point follows from its number and is its own
+    point = trial.user_attrs[POINT]
+    retried = retried_numbers(trials)
+    return next(
+        (
+            t.number
+            for t in trials
+            if t.number < trial.number and t.user_attrs.get(POINT) == point and not is_given_back(t, retried)
+        ),
+        None,
     )
 
 

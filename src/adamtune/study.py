@@ -50,6 +50,7 @@ from adamtune.allocation import (
     is_surplus,
     point_of,
     tally,
+    twin_of,
 )
 from adamtune.config import AdamConfig, OptimizerName
 from adamtune.environment import current_environment, environment_differences
@@ -924,6 +925,12 @@ class _Runner:
                 # it gave back, which must wait for the next run.
                 self._give_back(optuna_trial.number, point, INTERRUPTED, "not run: the study was stopping")
                 break
+            twin = twin_of(frozen, trials)
+            if twin is not None:
+                # Queued twice (two planners at once): trial ``twin`` runs this task; skip it.
+                reason = f"not run: trial {twin} runs the same task (it was queued twice)"
+                self._give_back(optuna_trial.number, point, SURPLUS, reason, queue_again=False)
+                continue
             if is_surplus(frozen, trials, self.budget):
                 # Another process filled the budget first: give the point back, run nothing.
                 self._give_back(
@@ -1018,8 +1025,11 @@ class _Runner:
             return 1e6 if self.study.info.direction == "minimize" else -1e6
         return max(candidates) if self.study.info.direction == "minimize" else min(candidates)
 
-    def _give_back(self, number: int, point: int, outcome: str, reason: str) -> None:
-        """End trial ``number`` without a result and queue its point for another run.
+    def _give_back(
+        self, number: int, point: int, outcome: str, reason: str, *, queue_again: bool = True
+    ) -> None:
+        """End trial ``number`` without a result and queue its point for another run (unless
+        ``queue_again`` is False: another trial runs it).
 
         Only the process whose state change succeeds queues the point, so it is queued once.
         """
@@ -1032,7 +1042,8 @@ class _Runner:
             self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             return
-        self._queue_again(number, point)
+        if queue_again:
+            self._queue_again(number, point)
 
     def _queue_again(self, number: int, point: int) -> int:
         """Enqueue the task of ended trial ``number`` (its point, seed and role) as a new trial;
