@@ -17,6 +17,7 @@ import optuna
 import pytest
 
 import adamtune
+import adamtune.study as study_module
 from adamtune.campaign import Campaign, Round
 from adamtune.confirmation import ADAM_DEFAULTS, Confirmation, ConfirmedConfig, confirmation_seeds
 from adamtune.errors import ConfigError, StudyMismatchError
@@ -266,6 +267,55 @@ def test_an_interrupted_campaign_resumes_to_the_same_final_state(tmp_path: Path,
     assert _final_state(resumed) == _final_state(straight)
     interrupted = [r for r in resumed.trials if r.state == "failed"]
     assert len(interrupted) == 1 and "interrupted" in (interrupted[0].reason or "")
+
+
+def test_an_interrupt_while_the_gp_suggests_gives_the_trial_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C lands most often inside the exploit round's GP suggestion (seconds, before the
+    # trial runs); it once left the trial RUNNING for ever and the resumed campaign waited on it.
+    objective = valley(1e-4)  # 10 trials explored, then 10 exploited
+    straight = campaign(objective, 20, tune=["lr", "beta1"], storage=str(tmp_path / "a.journal"), seed=4)
+    journal = str(tmp_path / "b.journal")
+    prepare = study_module._Runner._prepare
+    calls = []
+
+    def interrupted_in_round_2(self: Any, optuna_trial: optuna.Trial, point: int) -> Any:
+        calls.append(point)
+        if len(calls) == 13:  # the exploit round's third trial
+            raise KeyboardInterrupt
+        return prepare(self, optuna_trial, point)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(study_module._Runner, "_prepare", interrupted_in_round_2)
+        with pytest.raises(KeyboardInterrupt):
+            campaign(objective, 20, tune=["lr", "beta1"], storage=journal, seed=4)
+    stopped = adamtune.load_study("valley", journal)
+    assert isinstance(stopped, Campaign) and stopped.tally().running == 0
+    assert [r.reason for r in stopped.trials if r.state == "failed"] == ["interrupted before it started"]
+    resumed = campaign(objective, 20, tune=["lr", "beta1"], storage=journal, seed=4)
+    assert [r.to_dict() for r in resumed.rounds] == [r.to_dict() for r in straight.rounds]
+    assert _final_state(resumed) == _final_state(straight)
+
+
+def test_a_trial_left_unnamed_is_given_back_and_its_round_runs_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process stopped inside Optuna's ask leaves a RUNNING trial without a worker; the resumed
+    # campaign waits out the grace period at the end of the round, then runs the freed slot.
+    objective, journal = valley(1e-4), str(tmp_path / "s.journal")
+    with pytest.raises(KeyboardInterrupt):
+        campaign(_InterruptAt(objective, 14), 20, tune=["lr", "beta1"], storage=journal, seed=4)
+    stopped = adamtune.load_study("valley", journal)
+    assert isinstance(stopped, Campaign) and stopped.rounds[-1].kind == "exploit"
+    stopped.round_study(stopped.rounds[-1].index).optuna.ask()  # the process stopped here
+    monkeypatch.setattr(study_module, "UNNAMED_GRACE_S", 1.0)
+    resumed = campaign(objective, 20, tune=["lr", "beta1"], storage=journal, seed=4)
+    assert resumed.tally().results == 20 and resumed.tally().running == 0
+    for planned in resumed.rounds:
+        assert resumed.round_study(planned.index).tally().results == planned.budget
+    reasons = [r.reason or "" for r in resumed.trials if r.state == "failed"]
+    assert any(reason.startswith("its process ended before naming itself") for reason in reasons)
 
 
 def test_a_campaign_interrupted_in_the_first_half_of_a_split_round_plans_the_same_second(

@@ -145,6 +145,31 @@ def test_a_campaign_in_two_processes_runs_every_round_and_one_confirmation(tmp_p
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in confirm.trials)
 
 
+def test_two_processes_confirm_a_study_after_its_last_trial(tmp_path: Path) -> None:
+    # Trial 5, the last, runs for 3 s: the other process runs out of trials first, and must
+    # wait for it before planning the confirmation (it once confirmed the first 5 results,
+    # and the slow process then set that confirmation aside and deleted it under it).
+    slow_last = OBJECTIVE.replace("time.sleep(0.02)", "time.sleep(0.6 if trial.number == 5 else 0.02)")
+    assert slow_last != OBJECTIVE
+    (tmp_path / "train.py").write_text(slow_last)
+    command = [ADAMTUNE, "tune", "train.py:objective", "--budget", "6", "--strategy", "quasi-random"]
+    command += ["--confirm", "2"]
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err
+    study = adamtune.load_study("objective", str(tmp_path / "adamtune.journal"))
+    assert len(_pids(study)) == 2
+    storage = study.optuna._storage
+    names = sorted(s.study_name for s in storage.get_all_studies())
+    assert names == ["objective", "objective::confirm"]
+    confirm = optuna.load_study(study_name="objective::confirm", storage=storage)
+    assert confirm.user_attrs["confirmation"]["after"] == 6
+
+
 @pytest.mark.parametrize(
     ("setup", "args", "message"),
     [

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -270,6 +269,8 @@ def run_campaign(
             latest = campaign.rounds[-1]
             if (latest.index, latest.budget) != (current.index, current.budget):
                 continue  # another process planned the next round (or extended this one): run it
+            if not _finished(campaign, current):
+                continue  # a dead worker's trial was given back while this one waited: run it
             if not _plan_next(campaign, budget):
                 break
     return Campaign(campaign.optuna, campaign.start_info)
@@ -360,17 +361,7 @@ def _run_round(
         runners[0].run(max_consecutive_failures)
     else:
         _run_threads(runners, objective, max_consecutive_failures)
-    _wait_for_the_rest(study, runners[0])
-
-
-ROUND_POLL_S = 0.5
-
-
-def _wait_for_the_rest(study: Study, runner: _Runner) -> None:
-    """Wait until no trial of the round runs in another process: the next plan needs them all."""
-    while study.tally().running:
-        runner.reclaim_dead_workers()
-        time.sleep(ROUND_POLL_S)
+    runners[0].wait_for_others()  # the next plan needs all of the round's trials
 
 
 class _CampaignProgress:

@@ -16,6 +16,7 @@ The budget counts trials with a result (complete, infeasible, pruned); failed on
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
@@ -377,10 +378,18 @@ def tune(
         if progress is not None:
             progress.started(handle, handle.tally().results)
         with _sigterm_as_interrupt():
-            if workers == 1:
-                runners[0].run(max_consecutive_failures)
-            else:
-                _run_threads(runners, objective, max_consecutive_failures)
+            while True:
+                if workers == 1:
+                    runners[0].run(max_consecutive_failures)
+                else:
+                    _run_threads(runners, objective, max_consecutive_failures)
+                if not seeds:
+                    break  # other processes finish their own trials
+                # The confirmation is planned from every trial: wait for other processes' last
+                # ones, and run again for any point a dead one's gave back.
+                runners[0].wait_for_others()
+                if handle.tally().results >= budget:
+                    break
     if seeds:
         with _sigterm_as_interrupt():
             run_confirmation(
@@ -913,34 +922,43 @@ class _Runner:
 
     def _start(self, count: int) -> list[Trial]:
         started: list[Trial] = []
-        for _ in range(count):
-            optuna_trial = self.optuna.ask()
-            if self.heartbeat is not None:
-                self.heartbeat.add(optuna_trial._trial_id)
-            trials = self._trials()
-            frozen = trials[optuna_trial.number]
-            point = point_of(frozen, trials)
-            if self.halt is not None and self.halt.is_set():
-                # A sibling stopped the study after this ask began: this may be one of the points
-                # it gave back, which must wait for the next run.
-                self._give_back(optuna_trial.number, point, INTERRUPTED, "not run: the study was stopping")
-                break
-            twin = twin_of(frozen, trials)
-            if twin is not None:
-                # Queued twice (two planners at once): trial ``twin`` runs this task; skip it.
-                reason = f"not run: trial {twin} runs the same task (it was queued twice)"
-                self._give_back(optuna_trial.number, point, SURPLUS, reason, queue_again=False)
-                continue
-            if is_surplus(frozen, trials, self.budget):
-                # Another process filled the budget first: give the point back, run nothing.
-                self._give_back(
-                    optuna_trial.number,
-                    point,
-                    SURPLUS,
-                    "not run: other workers had already filled the budget",
-                )
-                break
-            started.append(self._prepare(optuna_trial, point))
+        preparing: tuple[int, int] | None = None  # (number, point) of the trial being suggested
+        try:
+            for _ in range(count):
+                optuna_trial = self.optuna.ask()
+                # Named at once: a trial stopped before it runs (a GP suggestion takes seconds)
+                # is given back below, or found by the next run on this host if this one dies.
+                optuna_trial.set_user_attr(WORKER, self.worker)
+                if self.heartbeat is not None:
+                    self.heartbeat.add(optuna_trial._trial_id)
+                trials = self._trials()
+                frozen = trials[optuna_trial.number]
+                point = point_of(frozen, trials)
+                if self.halt is not None and self.halt.is_set():
+                    # A sibling stopped the study after this ask began: this may be one of the
+                    # points it gave back, which must wait for the next run.
+                    reason = "not run: the study was stopping"
+                    self._give_back(optuna_trial.number, point, INTERRUPTED, reason)
+                    break
+                twin = twin_of(frozen, trials)
+                if twin is not None:
+                    # Queued twice (two planners at once): trial ``twin`` runs this task; skip it.
+                    reason = f"not run: trial {twin} runs the same task (it was queued twice)"
+                    self._give_back(optuna_trial.number, point, SURPLUS, reason, queue_again=False)
+                    continue
+                if is_surplus(frozen, trials, self.budget):
+                    # Another process filled the budget first: give the point back, run nothing.
+                    reason = "not run: other workers had already filled the budget"
+                    self._give_back(optuna_trial.number, point, SURPLUS, reason)
+                    break
+                preparing = (optuna_trial.number, point)
+                started.append(self._prepare(optuna_trial, point))
+                preparing = None
+        except BaseException:  # Ctrl-C or a sampler's error: nothing asked for here may stay RUNNING
+            unrun = [(trial.optuna_trial.number, trial.point) for trial in started]
+            for number, point in [*unrun, *([preparing] if preparing else [])]:
+                self._give_back(number, point, INTERRUPTED, "interrupted before it started")
+            raise
         return started
 
     def _prepare(self, optuna_trial: optuna.Trial, point: int) -> Trial:
@@ -958,7 +976,6 @@ class _Runner:
             optuna_trial.set_user_attr(POINT, point)
         optuna_trial.set_user_attr(SEED, seed)
         optuna_trial.set_user_attr(ADAM, adam.as_dict())
-        optuna_trial.set_user_attr(WORKER, self.worker)
         return Trial(
             optuna_trial, adam, seed=seed, point=point, metric=self.study.info.metric, rules=self.rules
         )
@@ -1055,20 +1072,36 @@ class _Runner:
         params = dict(frozen.params)
         if set(params) != set(self.study.info.space.distributions()):
             sampler = self.optuna.sampler
-            if not isinstance(sampler, QuasiRandomSampler):
-                return 0  # an adaptive sampler's point was never drawn: the next ask draws afresh
-            params = sampler.point_params(point)
+            if isinstance(sampler, QuasiRandomSampler):
+                params = sampler.point_params(point)
+            elif frozen.user_attrs.get(OUTCOME) == INTERRUPTED:
+                # Stopped while an adaptive sampler suggested: the retry keeps the point and its
+                # seed, and the sampler suggests again (seeded as it was: the same suggestion).
+                params = {}
+            else:
+                return 0  # a surplus trial's point was never drawn: the next ask draws afresh
         task = {key: frozen.user_attrs[key] for key in TASK_ATTRS if key in frozen.user_attrs}
         self.optuna.enqueue_trial(params, user_attrs={**task, POINT: point, RETRY_OF: number})
         return 1
 
+    def wait_for_others(self) -> None:
+        """Wait until no trial of the study runs in another process, giving back the trials of
+        dead ones (which may leave the budget short again)."""
+        while self.study.tally().running:
+            self.reclaim_dead_workers()
+            time.sleep(_WAIT_POLL_S)
+
     def reclaim_dead_workers(self) -> None:
-        """Give back the points of RUNNING trials whose process on this host has ended, and of
-        those whose worker on any host stopped sending heartbeats (database storage)."""
+        """Give back the points of RUNNING trials whose process on this host has ended, of those
+        whose worker on any host stopped sending heartbeats (database storage), and, without
+        heartbeats, of those that never named their process within ``UNNAMED_GRACE_S``."""
         self._reclaim_stale(force=True)
         for frozen in self._trials():
+            if frozen.state != TrialState.RUNNING:
+                continue
             worker = frozen.user_attrs.get(WORKER)
-            if frozen.state != TrialState.RUNNING or not worker:
+            if not worker:
+                self._reclaim_unnamed(frozen)
                 continue
             if worker.get("host") != self.worker["host"]:
                 continue  # another machine's worker: only heartbeats can tell (RDB storage)
@@ -1082,6 +1115,22 @@ class _Runner:
                 INTERRUPTED,
                 f"the process running it (pid {pid} on {worker['host']}) ended before it finished",
             )
+
+    def _reclaim_unnamed(self, frozen: optuna.trial.FrozenTrial) -> None:
+        """A process names a trial right after creating it; one stopped in between (inside
+        Optuna's ask) leaves it RUNNING with no name, which would hold a slot for ever."""
+        started = frozen.datetime_start
+        if self.heartbeat is not None or started is None:
+            return  # with heartbeats it goes stale like any other
+        waited = (datetime.datetime.now() - started).total_seconds()
+        if waited < UNNAMED_GRACE_S:
+            return
+        self._give_back(
+            frozen.number,
+            point_of(frozen, self._trials()),
+            INTERRUPTED,
+            f"its process ended before naming itself (still unnamed {waited:.0f} s after it began)",
+        )
 
     def _reclaim_stale(self, force: bool = False) -> None:
         """Give back the points of trials whose worker sent no heartbeat for the grace period.
@@ -1113,6 +1162,9 @@ class _Runner:
 
 
 _WAIT_POLL_S = 0.5
+UNNAMED_GRACE_S = 60.0
+"""A RUNNING trial still without a ``worker`` after this long was left by a process stopped
+inside Optuna's ask (which takes milliseconds), and is given back."""
 
 
 class _Heartbeat:
