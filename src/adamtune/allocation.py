@@ -14,10 +14,10 @@ operation that creates it. A task queued twice (two processes planning the same 
 at once) has a twin, an earlier trial holding its point; only the earlier one runs.
 
 A trial whose objective raised (failed) keeps its point: rerunning the same configuration and
-seed would fail the same way. Except where a run of failures in a
-row stops the study: a cause outside the configurations (a missing package, a full disk, a bug
-since fixed) is then the likelier one, so those points are given back too, once (a retry that
-fails again keeps its point, so a configuration that always fails cannot stall the study).
+seed would fail the same way. Except where a run of failures in a row stops the study: a cause
+outside the configurations (a missing package, a full disk, a bug since fixed) is then the
+likelier one, so those points are given back too, once (a retry that fails again keeps its
+point, so a configuration that always fails cannot stall the study).
 """
 
 from __future__ import annotations
