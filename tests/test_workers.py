@@ -135,7 +135,8 @@ def test_a_campaign_in_two_processes_runs_every_round_and_one_confirmation(tmp_p
     for planned in campaign.rounds:
         assert campaign.round_study(planned.index).tally().results == planned.budget
     assert campaign.tally().results == 20
-    assert all(len(_pids(campaign.round_study(r.index))) == 2 for r in campaign.rounds)
+    ran = set().union(*(_pids(campaign.round_study(r.index)) for r in campaign.rounds))
+    assert len(ran) == 2  # both processes took part (not necessarily in every round)
     confirmation = campaign.optuna._storage.get_all_studies()
     names = sorted(s.study_name for s in confirmation if "::confirm" in s.study_name)
     assert names == ["objective::confirm"]  # none planned early and set aside as outdated
@@ -161,8 +162,10 @@ def test_two_processes_confirm_a_study_after_its_last_trial(tmp_path: Path) -> N
     for process in processes:
         _, err = process.communicate(timeout=180)
         assert process.returncode == 0, err
+    # Whichever process started later may run none of the trials (the other can have taken
+    # the fast ones first); it still reaches the confirmation while trial 5 runs.
     study = adamtune.load_study("objective", str(tmp_path / "adamtune.journal"))
-    assert len(_pids(study)) == 2
+    assert study.tally().results == 6
     storage = study.optuna._storage
     names = sorted(s.study_name for s in storage.get_all_studies())
     assert names == ["objective", "objective::confirm"]
