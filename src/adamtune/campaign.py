@@ -76,9 +76,9 @@ from adamtune.study import (
     Study,
     StudyInfo,
     _create_or_resume,
-    _run_threads,
     _Runner,
     _sigterm_as_interrupt,
+    run_to_budget,
 )
 from adamtune.trial import StopRules
 
@@ -269,8 +269,6 @@ def run_campaign(
             latest = campaign.rounds[-1]
             if (latest.index, latest.budget) != (current.index, current.budget):
                 continue  # another process planned the next round (or extended this one): run it
-            if not _finished(campaign, current):
-                continue  # a dead worker's trial was given back while this one waited: run it
             if not _plan_next(campaign, budget):
                 break
     return Campaign(campaign.optuna, campaign.start_info)
@@ -357,11 +355,7 @@ def _run_round(
     relay = _CampaignProgress(progress, campaign, offset) if progress is not None else None
     runners = [_Runner(study, objective, executor, planned.budget, relay, rules) for _ in range(workers)]
     runners[0].reclaim_dead_workers()
-    if workers == 1:
-        runners[0].run(max_consecutive_failures)
-    else:
-        _run_threads(runners, objective, max_consecutive_failures)
-    runners[0].wait_for_others()  # the next plan needs all of the round's trials
+    run_to_budget(runners, objective, max_consecutive_failures, wait=True)  # the next plan needs them all
 
 
 class _CampaignProgress:

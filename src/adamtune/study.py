@@ -378,18 +378,9 @@ def tune(
         if progress is not None:
             progress.started(handle, handle.tally().results)
         with _sigterm_as_interrupt():
-            while True:
-                if workers == 1:
-                    runners[0].run(max_consecutive_failures)
-                else:
-                    _run_threads(runners, objective, max_consecutive_failures)
-                if not seeds:
-                    break  # other processes finish their own trials
-                # The confirmation is planned from every trial: wait for other processes' last
-                # ones, and run again for any point a dead one's gave back.
-                runners[0].wait_for_others()
-                if handle.tally().results >= budget:
-                    break
+            # A confirmation is planned from every trial; without one, other processes finish
+            # their own trials.
+            run_to_budget(runners, objective, max_consecutive_failures, wait=bool(seeds))
     if seeds:
         with _sigterm_as_interrupt():
             run_confirmation(
@@ -482,6 +473,22 @@ def _check_strategy_of(study: Study, strategy: str) -> None:
             f"study {study.name!r} was searched with strategy {stored}, got {strategy}: resume it "
             f"with --strategy {stored}, or give another --study name"
         )
+
+
+def run_to_budget(runners: Sequence[_Runner], objective: Objective, max_failures: int, *, wait: bool) -> None:
+    """Run the runners of one study (several as threads) until no slot of its budget is open;
+    with ``wait``, until it has all its results: wait for other processes' running trials, and
+    run again for the points that dead ones gave back."""
+    while True:
+        if len(runners) == 1:
+            runners[0].run(max_failures)
+        else:
+            _run_threads(runners, objective, max_failures)
+        if not wait:
+            return
+        runners[0].wait_for_others()
+        if runners[0].study.tally().results >= runners[0].budget:
+            return
 
 
 def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures: int) -> None:
@@ -1096,27 +1103,27 @@ class _Runner:
         whose worker on any host stopped sending heartbeats (database storage), and, without
         heartbeats, of those that never named their process within ``UNNAMED_GRACE_S``."""
         self._reclaim_stale(force=True)
-        for frozen in self._trials():
+        trials = self._trials()  # a point given back is queued as a later trial: points stay
+        for frozen in trials:
             if frozen.state != TrialState.RUNNING:
                 continue
             worker = frozen.user_attrs.get(WORKER)
             if not worker:
-                self._reclaim_unnamed(frozen)
+                self._reclaim_unnamed(frozen, trials)
                 continue
             if worker.get("host") != self.worker["host"]:
                 continue  # another machine's worker: only heartbeats can tell (RDB storage)
             pid = int(worker.get("pid", -1))
             if pid != os.getpid() and _process_alive(pid):
                 continue
-            point = point_of(frozen, self._trials())
             self._give_back(
                 frozen.number,
-                point,
+                point_of(frozen, trials),
                 INTERRUPTED,
                 f"the process running it (pid {pid} on {worker['host']}) ended before it finished",
             )
 
-    def _reclaim_unnamed(self, frozen: optuna.trial.FrozenTrial) -> None:
+    def _reclaim_unnamed(self, frozen: FrozenTrial, trials: Sequence[FrozenTrial]) -> None:
         """A process names a trial right after creating it; one stopped in between (inside
         Optuna's ask) leaves it RUNNING with no name, which would hold a slot for ever."""
         started = frozen.datetime_start
@@ -1127,7 +1134,7 @@ class _Runner:
             return
         self._give_back(
             frozen.number,
-            point_of(frozen, self._trials()),
+            point_of(frozen, trials),
             INTERRUPTED,
             f"its process ended before naming itself (still unnamed {waited:.0f} s after it began)",
         )
