@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 
 import adamtune
 from adamtune import State
-from adamtune.executors.command import CommandObjective, fill
+from adamtune.executors.command import CommandObjective, fill, pair_metrics
+from adamtune.workers import build_objective
 from test_processes import ctrl_c_as_in_a_terminal
 
 ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
@@ -73,8 +75,16 @@ def script(tmp_path: Path) -> list[str]:
     return [sys.executable, "train.py"]
 
 
+def script_args() -> list[str]:
+    return [sys.executable, "train.py"]
+
+
 def study(tmp_path: Path) -> adamtune.Study:
     return adamtune.load_study(None, str(tmp_path / "adamtune.journal"))
+
+
+def study_named(tmp_path: Path, name: str) -> adamtune.Study:
+    return adamtune.load_study(name, str(tmp_path / "adamtune.journal"))
 
 
 def test_complete_trials_get_placeholders_env_and_logs(tmp_path: Path) -> None:
@@ -367,3 +377,103 @@ def test_a_command_that_passes_no_tuned_value_is_warned_about(tmp_path: Path) ->
     quiet = run(tmp_path, "--budget", "2", "--study", "env", "--", sys.executable, "env.py")
     assert quiet.returncode == 0, quiet.stderr
     assert "passes no" not in quiet.stderr
+
+
+PAIRS_SCRIPT = textwrap.dedent(
+    """
+    import math, sys
+    style, lr = sys.argv[1], float(sys.argv[2])
+    value = (math.log10(lr) + 4) ** 2
+    print(f"Namespace(lr={lr!r}, style={style!r})")  # the program echoes its arguments
+    for step in range(3):
+        loss = float("nan") if style == "nan" and step == 1 else value + 1 / (step + 1)
+        if style == "keras":
+            print(f"Epoch {step + 1}/3")
+            print(f"10/10 [======] - 0s 2ms/step - loss: 2.0000 - val_loss: {loss:.6f}")
+        else:  # one pair a line, the step on a line of its own
+            print(f"step: {step * 10}")
+            print("train_loss: 2.0")
+            print(f"val_loss: {loss}")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "metrics"),
+    [
+        ("step 100: loss=0.52 val_loss=0.41", {"loss": 0.52, "val_loss": 0.41}),
+        (
+            "1875/1875 [====] - 3s 2ms/step - loss: 0.2931 - val_accuracy: 0.9590",
+            {"loss": 0.2931, "val_accuracy": 0.959},
+        ),
+        ("INFO:root:step=5, val/loss=-.5e+2; lr_now=3e-4", {"step": 5.0, "val/loss": -50.0, "lr_now": 3e-4}),
+        ("Namespace(lr=0.001, beta1=0.9, seed=7, epochs=3)", {"epochs": 3.0}),  # inputs are not metrics
+        ("Epoch 1/10", {}),
+        ("acc: 95.3%  time: 12:30:01  version=1.2.3", {}),  # not numbers where the pair ends
+        ("python train.py --lr=0.001 -b=0.9 /tmp/run:3", {}),  # flags and paths are not metrics
+    ],
+)
+def test_pairs_are_read_from_a_line(line: str, metrics: dict[str, float]) -> None:
+    assert pair_metrics(line) == metrics
+
+
+def test_a_pair_may_be_nan_or_infinite() -> None:
+    nan, inf = pair_metrics("val_loss: nan, train_loss=-Inf").values()
+    assert math.isnan(nan) and inf == -math.inf
+
+
+def test_metrics_printed_as_pairs(tmp_path: Path) -> None:
+    (tmp_path / "pairs.py").write_text(PAIRS_SCRIPT)
+
+    def tune(name: str, style: str, *options: str) -> subprocess.CompletedProcess[str]:
+        command = ["--", sys.executable, "pairs.py", style, "{lr}"]
+        return run(tmp_path, "--budget", "2", "--max-failures", "1", "--study", name, *options, *command)
+
+    # Without the option the pairs are not read, and the reason says how to read them.
+    unread = tune("json", "lines")
+    assert unread.returncode == 1
+    reason = study_named(tmp_path, "json").trials[0].reason or ""
+    assert "no metric named 'val_loss' was printed as JSON; it was printed as a pair" in reason
+    assert "pass --metrics-format pairs" in reason
+
+    # A step printed on its own line holds for the lines after it.
+    lines = tune("lines", "lines", "--metrics-format", "pairs")
+    assert lines.returncode == 0, lines.stderr
+    for record in study_named(tmp_path, "lines").trials:
+        assert record.state == State.COMPLETE and record.adam is not None
+        assert record.value == pytest.approx((math.log10(record.adam.lr) + 4) ** 2 + 1 / 3)
+        assert [step for step, _ in record.curves["val_loss"]] == [0, 10, 20]
+        assert [step for step, _ in record.curves["train_loss"]] == [0, 10, 20]
+    launch = study_named(tmp_path, "lines").optuna.user_attrs["launch"]
+    rebuilt = build_objective(launch, str(tmp_path / "adamtune.journal"), "lines")  # a worker's
+    assert isinstance(rebuilt, CommandObjective) and rebuilt.metrics_format == "pairs"
+
+    # Keras's progress lines print no step: the reports are counted.
+    keras = tune("keras", "keras", "--metrics-format", "pairs")
+    assert keras.returncode == 0, keras.stderr
+    record = study_named(tmp_path, "keras").trials[0]
+    assert record.adam is not None
+    assert record.value == pytest.approx((math.log10(record.adam.lr) + 4) ** 2 + 1 / 3, abs=1e-6)
+    assert [step for step, _ in record.curves["val_loss"]] == [0, 1, 2]
+    assert set(record.curves) == {"loss", "val_loss"}  # not the echoed lr
+
+    diverged = tune("nan", "nan", "--metrics-format", "pairs")
+    assert diverged.returncode == 0, diverged.stderr
+    record = study_named(tmp_path, "nan").trials[0]
+    assert record.state == State.INFEASIBLE and "val_loss was nan at step 10" in (record.reason or "")
+
+    refused = tune("bad", "lines", "--metrics-format", "csv")
+    assert refused.returncode == 2 and "'csv' is not one of 'json', 'pairs'" in refused.stderr
+    expected = "--metrics-format: expected one of json, pairs, got 'csv'"
+    with pytest.raises(adamtune.ConfigError, match=expected):
+        CommandObjective(("x",), tmp_path, metrics_format="csv")  # type: ignore[arg-type]
+
+
+def test_a_missing_objective_names_the_metrics_printed(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(SCRIPT.replace('"val_loss": loss', '"valid_loss": loss'))
+    result = run(tmp_path, "--budget", "1", "--max-failures", "1", "--", *script_args(), "ok", "{lr}")
+    assert result.returncode == 1
+    assert study(tmp_path).trials[0].reason == (
+        "no metric named 'val_loss' was printed (metrics printed: train_loss, valid_loss; "
+        "--metric names the one to optimise)"
+    )

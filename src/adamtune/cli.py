@@ -24,7 +24,13 @@ from adamtune.config import cell_text
 from adamtune.confirmation import Confirmation, parse_baseline
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
-from adamtune.executors.command import CommandObjective, log_dir, unpassed_warning
+from adamtune.executors.command import (
+    METRICS_FORMATS,
+    CommandObjective,
+    MetricsFormat,
+    log_dir,
+    unpassed_warning,
+)
 from adamtune.outcomes import State
 from adamtune.progress import ProgressBar
 from adamtune.records import TrialRecord, duration_text
@@ -277,6 +283,14 @@ def worker(study_name: str | None, storage: str | None, wait: float) -> None:
     show_default=True,
     help="The best value printed during training, or the last.",
 )
+@click.option(
+    "--metrics-format",
+    type=click.Choice(METRICS_FORMATS),
+    default="json",
+    show_default=True,
+    help='How the program prints its metrics: JSON lines ({"step": 100, "val_loss": 0.41}), or '
+    "pairs: JSON lines and name=value or name: value pairs (step 100: val_loss=0.41).",
+)
 @click.option("--timeout", type=float, metavar="SECONDS", help="End a trial (and its children) after this.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Commands to run at once.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -285,6 +299,7 @@ def run_command(
     budget: int | None,
     metric: str,
     objective_kind: str,
+    metrics_format: MetricsFormat,
     timeout: float | None,
     **options: Any,
 ) -> None:
@@ -293,7 +308,8 @@ def run_command(
     Placeholders {lr} {beta1} {beta2} {eps} {weight_decay} {seed} {trial} {run} in the arguments
     get the trial's values (also in ADAMTUNE_LR, ...); {run} names the run uniquely in the study
     ({trial} restarts in each round). Each line the command prints that is a JSON
-    object is a report, e.g. {"step": 100, "val_loss": 0.41}.
+    object is a report, e.g. {"step": 100, "val_loss": 0.41}; with --metrics-format pairs, so is
+    a line with name=value or name: value pairs, e.g. step=100 val_loss=0.41.
     """
     if budget is None:
         raise ConfigError("--budget: expected a whole number of trials >= 1, got nothing")
@@ -306,6 +322,7 @@ def run_command(
         objective=objective_kind,  # type: ignore[arg-type]
         direction=options["direction"],
         timeout_s=timeout,
+        metrics_format=metrics_format,
     )
     launch = launch_spec(
         "command",
@@ -315,6 +332,7 @@ def run_command(
         metric=metric,
         objective=objective_kind,
         timeout=timeout,
+        metrics_format=metrics_format,
     )
     _run(objective, budget, name, storage, metric=metric, launch=launch, **options)
 

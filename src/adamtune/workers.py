@@ -6,7 +6,8 @@ knows nothing but the study's name and storage: the command that created the stu
 *launch spec* in the study's user attribute ``launch``,
 
     {"kind": "target", "target": "train.py:objective", ...}
-    {"kind": "command", "argv": [...], "metric": ..., "objective": ..., "timeout": ..., ...}
+    {"kind": "command", "argv": [...], "metric": ..., "objective": ..., "timeout": ...,
+     "metrics_format": ..., ...}
     {"kind": "demo", "model": "mlp", "steps": 8000, ...}
 
 each with ``budget``, the command's study ``options`` (seed, ranges, strategy, ...), ``cwd``,
@@ -137,6 +138,7 @@ def build_objective(spec: Mapping[str, Any], storage: str | None, name: str) -> 
             objective=spec.get("objective", "best"),
             direction=spec.get("options", {}).get("direction", "minimize"),
             timeout_s=float(timeout) if timeout is not None else None,
+            metrics_format=spec.get("metrics_format", "json"),
         )
     from adamtune.workloads.mnist1d import Mnist1dWorkload
 

@@ -8,14 +8,18 @@ precision); the same values are in the environment as ``ADAMTUNE_LR``, ..., ``AD
 in its confirmation; ``{run}`` names the run uniquely in the study (``trial-3``,
 ``round-1-trial-3``, ``confirm-trial-0``), for naming the program's own files. Every line of
 standard output that is a JSON object is a report, such as
-``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``; other lines only go to the trial's log,
-``adamtune-logs/STUDY/trial-N.stdout`` (``.../round-K/trial-N`` for a campaign's round, whose
-trials Optuna numbers from 0 in each round).
+``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``. With ``metrics_format="pairs"`` a line
+may instead hold ``name=value`` or ``name: value`` pairs, as many programs already print them
+(``step 100: loss=0.52 val_loss=0.41``, Keras's ``- loss: 0.5231 - val_loss: 0.4102``), and a
+``step`` printed on a line of its own holds for the lines after it. Every line goes to the
+trial's log, ``adamtune-logs/STUDY/trial-N.stdout`` (``.../round-K/trial-N`` for a campaign's
+round, whose trials Optuna numbers from 0 in each round).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -35,6 +39,19 @@ from adamtune.trial import Trial
 PLACEHOLDERS = ("lr", "beta1", "beta2", "eps", "weight_decay", "seed", "trial", "run")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 STDERR_TAIL = 20  # lines of standard error kept as the reason of a failed trial
+
+MetricsFormat = Literal["json", "pairs"]
+METRICS_FORMATS: tuple[MetricsFormat, ...] = ("json", "pairs")
+
+# A name (a letter first: not a number, a time or a path) not glued to what precedes it (so the
+# echo of a --flag=value argument is not a metric), = or :, and a number or nan/inf that ends
+# where the pair ends (so 95.3% or 12:30:01 is not one).
+_PAIR = re.compile(
+    r"(?<![\w.\-/])([A-Za-z_][\w./-]*)\s*[=:]\s*"
+    r"([-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?))"
+    r"(?=$|[\s,;|)\]}])",
+    re.IGNORECASE,
+)
 
 
 def trial_values(trial: Trial) -> dict[str, str]:
@@ -100,6 +117,7 @@ class CommandObjective:
     objective: Literal["best", "last"] = "best"
     direction: Literal["minimize", "maximize"] = "minimize"
     timeout_s: float | None = None
+    metrics_format: MetricsFormat = "json"
     _running: dict[int, subprocess.Popen[str]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
@@ -111,6 +129,10 @@ class CommandObjective:
             raise ConfigError(f"--objective: expected best or last, got {self.objective!r}")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise ConfigError(f"--timeout: expected a number of seconds > 0, got {self.timeout_s}")
+        if self.metrics_format not in METRICS_FORMATS:
+            raise ConfigError(
+                f"--metrics-format: expected one of {', '.join(METRICS_FORMATS)}, got {self.metrics_format!r}"
+            )
 
     @property
     def __name__(self) -> str:
@@ -160,7 +182,7 @@ class CommandObjective:
                 _end_group(process)
             timer = _Watchdog(process, self.timeout_s)
             try:
-                reported = self._read_reports(process, trial, out_log)
+                reported, printed = self._read_reports(process, trial, out_log)
                 code = process.wait()
             finally:
                 timer.cancel()
@@ -174,7 +196,7 @@ class CommandObjective:
             if code != 0:
                 raise TrialFailed(f"exit code {code}: {_tail(err_log) or '(nothing on standard error)'}")
         if not reported:
-            raise TrialFailed(f"no metric named {self.metric!r} was printed")
+            raise TrialFailed(f"no metric named {self.metric!r} was printed{self._unread(printed)}")
         return self._value(reported)
 
     def cancel(self) -> None:
@@ -185,30 +207,77 @@ class CommandObjective:
         for process in running:
             _end_group(process)
 
-    def _read_reports(self, process: subprocess.Popen[str], trial: Trial, log: IO[str]) -> list[float]:
-        """Feed each JSON line to ``trial.report``; return the objective metric's values."""
+    def _read_reports(
+        self, process: subprocess.Popen[str], trial: Trial, log: IO[str]
+    ) -> tuple[list[float], _Printed]:
+        """Feed each report line to ``trial.report``; return the objective metric's values, and
+        what else was printed (for the reason of a trial that printed no objective)."""
         assert process.stdout is not None
         reported: list[float] = []
+        printed = _Printed()
         count = 0
+        held: int | None = None  # pairs: the last step printed, for lines that print none
         for line in process.stdout:
             log.write(line)
             metrics = _json_metrics(line)
+            if metrics is None and self.metrics_format == "pairs":
+                metrics = pair_metrics(line) or None
             if metrics is None:
+                if self.metric in line and self.metric in pair_metrics(line):
+                    printed.as_pairs = True
                 continue
-            step = metrics.pop("step", None)
-            step_number = int(step) if step is not None and float(step).is_integer() else count
+            step = _whole(metrics.pop("step", None))
+            if self.metrics_format == "pairs" and step is not None:
+                held = step
+            step_number = step if step is not None else held if held is not None else count
             count += 1
             if not metrics:
                 continue
+            printed.names.update(metrics)
             if self.metric in metrics:
                 reported.append(metrics[self.metric])
             trial.report(max(step_number, trial.last_step), **metrics)  # raises Diverged on NaN
-        return reported
+        return reported, printed
+
+    def _unread(self, printed: _Printed) -> str:
+        """Why no objective was read, where the output says: it was printed as pairs, or under
+        other names."""
+        if printed.as_pairs:
+            return (
+                f" as JSON; it was printed as a pair such as {self.metric}=0.41 (pass "
+                "--metrics-format pairs to read those)"
+            )
+        if printed.names:
+            names = sorted(printed.names)
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+            return f" (metrics printed: {shown}; --metric names the one to optimise)"
+        return ""
 
     def _value(self, reported: list[float]) -> float:
         if self.objective == "last":
             return reported[-1]
         return min(reported) if self.direction == "minimize" else max(reported)
+
+
+@dataclass
+class _Printed:
+    """What a command printed besides the objective: the metrics' names, and whether the
+    objective appeared as a pair that the JSON format does not read."""
+
+    names: set[str] = field(default_factory=set)
+    as_pairs: bool = False
+
+
+def _whole(step: float | None) -> int | None:
+    """A printed step as a whole number; None when there is none (or it is not one)."""
+    return int(step) if step is not None and math.isfinite(step) and step.is_integer() else None
+
+
+def pair_metrics(line: str) -> dict[str, float]:
+    """The ``name=value`` and ``name: value`` pairs of ``line`` whose value is a number, but for
+    the trial's own inputs (``lr``, ..., ``seed``): a program that echoes its arguments prints
+    them, and they are recorded already."""
+    return {name: float(value) for name, value in _PAIR.findall(line) if name not in PLACEHOLDERS}
 
 
 def _json_metrics(line: str) -> dict[str, float] | None:
