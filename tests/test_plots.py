@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -138,6 +139,25 @@ def test_history_best_so_far_and_infeasible_trials() -> None:
     assert data.values == [0.5, 0.2, 0.3, 0.25]
     assert data.best_so_far == [0.5, 0.2, 0.2, 0.2]
     assert data.infeasible == [3]
+
+
+def test_history_shows_where_each_round_of_a_campaign_starts() -> None:
+    rounds = [0, 0, 0, 1, 1, 2]  # a campaign numbers its trials across rounds
+    records = [replace(r, round=k) for r, k in zip(RECORDS, rounds, strict=True)]
+    data = plot_data.history_data(records, "minimize", kinds={0: "explore", 1: "explore", 2: "exploit"})
+    assert data.rounds == [(0, "round 0 explore"), (3, "round 1 explore"), (5, "round 2 exploit")]
+    assert plot_data.history_data(RECORDS, "minimize").rounds == []  # one study: no rounds
+
+    axes = render.history_plot(data, "val_loss", "minimize").axes[0]
+    render.png(axes.figure)  # labels are set when the figure is drawn
+    (top,) = axes.child_axes
+    labelled = [
+        (at, label.get_text()) for at, label in zip(top.get_xticks(), top.get_xticklabels(), strict=True)
+    ]
+    # Each label at the middle of its round, which runs to the next round's first trial.
+    assert labelled == [(1.0, "0 explore"), (3.5, "1 explore"), (5.0, "2 exploit")]
+    shaded = [patch for patch in axes.patches if patch.get_facecolor()[:3] == pytest.approx((0.92,) * 3)]
+    assert len(shaded) == 1 and shaded[0].get_x() == 2.5 and shaded[0].get_width() == 2.0  # round 1
 
 
 def test_curves_of_the_best_trials_in_order() -> None:

@@ -6,8 +6,8 @@ Betas are plotted as ``1 - beta`` on a log axis, the scale they are searched on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -203,13 +203,15 @@ def curves_data(
 
 @dataclass(frozen=True)
 class HistoryData:
-    """Objective and best-so-far against trial number."""
+    """Objective and best-so-far against trial number; in a campaign, where each round starts
+    (its first trial's number) and its label."""
 
     numbers: list[int]
     values: list[float]
     best_so_far: list[float]
     infeasible: list[int]
     marked: Marked | None = None
+    rounds: list[tuple[int, str]] = field(default_factory=list)
 
 
 def history_data(
@@ -217,7 +219,9 @@ def history_data(
     direction: str,
     adopted: TrialRecord | None = None,
     label: str = "recommended",
+    kinds: Mapping[int, str] | None = None,
 ) -> HistoryData:
+    """``kinds``: a campaign's round kinds by index, for the rounds' labels."""
     numbers, values, best, bad = [], [], [], []
     current: float | None = None
     for record in sorted(records, key=lambda r: r.number):
@@ -233,4 +237,16 @@ def history_data(
         best.append(current)
     answer = _answer(adopted)
     marked = None if answer is None else Marked(answer[0], answer[0], answer[2], label)
-    return HistoryData(numbers, values, best, bad, marked)
+    return HistoryData(numbers, values, best, bad, marked, _round_starts(records, kinds or {}))
+
+
+def _round_starts(records: Sequence[TrialRecord], kinds: Mapping[int, str]) -> list[tuple[int, str]]:
+    """Each round's first trial number and label ("round 1 explore"), in order."""
+    first: dict[int, int] = {}
+    for record in records:
+        if record.round is not None:
+            first[record.round] = min(first.get(record.round, record.number), record.number)
+    return [
+        (number, f"round {index}" + (f" {kinds[index]}" if index in kinds else ""))
+        for index, number in sorted(first.items(), key=lambda item: item[1])
+    ]

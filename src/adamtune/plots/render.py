@@ -177,6 +177,22 @@ def history_plot(data: HistoryData, metric: str, direction: str) -> Figure:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("trial number")
     axes.set_ylabel(metric)
+    if len(data.rounds) > 1:  # a campaign: which round found what
+        _rounds(axes, data.rounds, max([*data.numbers, *data.infeasible]))
+        title += " and round"
     axes.set_title(title)
     axes.legend(loc="best", fontsize="small")
     return figure
+
+
+def _rounds(axes: Axes, rounds: list[tuple[int, str]], last: int) -> None:
+    """Every other round shaded, each named above the axes at its middle."""
+    ends = [number for number, _ in rounds[1:]] + [max(last + 1, rounds[-1][0] + 1)]
+    middles = []
+    for index, ((start, _), end) in enumerate(zip(rounds, ends, strict=True)):
+        if index % 2:
+            axes.axvspan(start - 0.5, end - 0.5, color="0.92", zorder=0, linewidth=0)
+        middles.append((start + end - 1) / 2)
+    top = axes.secondary_xaxis("top")
+    top.set_xticks(middles, [label.removeprefix("round ") for _, label in rounds], fontsize="x-small")
+    top.tick_params(length=0)

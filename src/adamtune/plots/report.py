@@ -66,9 +66,15 @@ def figures(study: Study, adopted: Adopted | None = None) -> list[tuple[str, byt
         shown.append((f"isolation of {spec.name}", render.png(render.isolation_plot(isolation, metric))))
     curves = plot_data.curves_data(records, metric, direction)
     shown.append(("training curves", render.png(render.curves_plot(curves, metric))))
-    history = plot_data.history_data(records, direction, chosen, label)
+    history = plot_data.history_data(records, direction, chosen, label, _round_kinds(study))
     shown.append(("by trial", render.png(render.history_plot(history, metric, direction))))
     return shown
+
+
+def _round_kinds(study: Study) -> dict[int, str]:
+    from adamtune.campaign import Campaign
+
+    return {planned.index: planned.kind for planned in study.rounds} if isinstance(study, Campaign) else {}
 
 
 def report_path(path: Path, study_name: str) -> Path:
