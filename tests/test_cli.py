@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 import pytest
 
-from adamtune import StudyInfo
+from adamtune import AdamConfig, StudyInfo
 from adamtune.choice import TOP
 
 ADAMTUNE = Path(sys.executable).parent / "adamtune"
@@ -289,6 +289,11 @@ def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     text = ok(demo.directory, "best", "--study", DEMO_STUDY).stdout
     assert f"(trial {best['number']}, round {best['round']}, seed {best['seed']})" in text
     assert "\nconfirmation on 3 seeds: the winner #" in text  # the verdict, as the report states it
+    # Last, the trial to adopt as code to paste, in full precision.
+    adopted = next(row["params"] for row in demo.trials if row["number"] == winner)
+    use = f"train with trial {winner}: {AdamConfig(**adopted).torch_code()}"
+    assert text.splitlines()[-1] == use
+    assert demo.result.stdout.splitlines()[-3] == use  # the demo's summary ends with it too
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 
 import adamtune
 from adamtune import State
-from adamtune.executors.command import CommandObjective, fill, pair_metrics
+from adamtune.executors.command import CommandObjective, fill, pair_metrics, with_values
 from adamtune.workers import build_objective
 from test_processes import ctrl_c_as_in_a_terminal
 
@@ -106,6 +107,18 @@ def test_complete_trials_get_placeholders_env_and_logs(tmp_path: Path) -> None:
         assert (tmp_path / stdout_log).read_text().count("plain text line") == 3
     listed = subprocess.run([ADAMTUNE, "trials"], cwd=tmp_path, capture_output=True, text=True)
     assert "adamtune-logs/train.py/trial-0.stdout" in listed.stdout
+    # The trial to adopt as the command to run: its values and seed filled in, as it ran.
+    adopted = study(tmp_path).adopted.record
+    assert adopted is not None and adopted.adam is not None
+    best = subprocess.run([ADAMTUNE, "best"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    command = shlex.join([*script(tmp_path), "ok", repr(adopted.adam.lr), str(adopted.seed)])
+    assert best.stdout.splitlines()[-1] == f"train with trial {adopted.number}: {command}"
+    assert with_values(["{lr}", "--b={beta2}", "{seed}", "{run}"], adopted.adam, None) == [
+        repr(adopted.adam.lr),
+        "--b=0.999",
+        "{seed}",
+        "{run}",
+    ]
 
     # The finished study given a larger budget goes on; a budget below its results is refused.
     grown = run(tmp_path, "--budget", "5", "--", *script(tmp_path), "ok", "{lr}", "{seed}")

@@ -68,6 +68,9 @@ def test_report_is_self_contained(storage: str) -> None:
     assert chosen is not None and page.count(" recommended'>") == 1
     assert f"<tr class='complete recommended'><td>{chosen.record.number}</td>" in page
     assert f"The recommended trial, {chosen.record.number}, is in bold (a star on the plots)." in page
+    assert chosen.record.adam is not None  # and the code that trains with it, to paste
+    use = f"<p>Train with trial {chosen.record.number}: <code>{chosen.record.adam.torch_code()}</code></p>"
+    assert use in page
     # Where the study was created: its Bayesian rounds repeat exactly only there.
     python = platform.python_version()
     created = f"The study was created with Python {python}, adamtune {adamtune.__version__}"

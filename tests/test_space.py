@@ -388,6 +388,37 @@ def test_make_optimizer(name: str, cls: type[torch.optim.Optimizer]) -> None:
     assert group["params"] == [weight]
 
 
+@pytest.mark.parametrize(
+    ("config", "code"),
+    [
+        (
+            AdamConfig(lr=0.012959664982864487, beta1=0.9832474950061473),
+            "torch.optim.Adam(model.parameters(), lr=0.012959664982864487, "
+            "betas=(0.9832474950061473, 0.999), eps=1e-08)",
+        ),
+        (
+            AdamConfig(lr=1e-4, weight_decay=0.01, optimizer="adamw"),
+            "torch.optim.AdamW(model.parameters(), lr=0.0001, "
+            "betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01)",
+        ),
+        (
+            AdamConfig(lr=1e-4, optimizer="adamw"),  # AdamW's own default is 0.01: say 0
+            "torch.optim.AdamW(model.parameters(), lr=0.0001, "
+            "betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)",
+        ),
+    ],
+)
+def test_torch_code_builds_the_same_optimizer(config: AdamConfig, code: str) -> None:
+    assert config.torch_code() == code
+    model = torch.nn.Linear(2, 1)
+    pasted = eval(code, {"torch": torch, "model": model})  # what a user pastes into a script
+    built = config.make_optimizer(model.parameters())
+    assert type(pasted) is type(built)
+    assert {k: v for k, v in pasted.param_groups[0].items() if k != "params"} == {
+        k: v for k, v in built.param_groups[0].items() if k != "params"
+    }
+
+
 def test_torch_kwargs_shape() -> None:
     config = AdamConfig(lr=1e-4, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.1)
     assert config.torch_kwargs() == {"lr": 1e-4, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}

@@ -21,7 +21,7 @@ from rich.console import Console
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
 from adamtune.config import cell_text
-from adamtune.confirmation import Confirmation, parse_baseline
+from adamtune.confirmation import Confirmation, how_to_use, parse_baseline
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
 from adamtune.executors.command import (
@@ -527,6 +527,15 @@ def _print_best(study: Study) -> None:
         outdated = confirmation.outdated(tally.results)
         if outdated:
             out.print(f"note: {outdated}", markup=False)
+    _print_use(study)
+
+
+def _print_use(study: Study) -> None:
+    """The trial to adopt as what to train with: code to paste, or the command filled in."""
+    adopted = study.adopted
+    use = how_to_use(study, adopted)
+    if use is not None and adopted.record is not None:
+        out.print(f"train with trial {adopted.record.number}: {use}", markup=False, soft_wrap=True)
 
 
 def _print_confirmation(confirmation: Confirmation, metric: str, tuned: Sequence[str]) -> None:
@@ -721,6 +730,7 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
     if confirmation is not None:
         for line in confirmation.summary(record.number, study.tally().results):
             out.print(line, markup=False)
+    _print_use(study)
 
 
 def _print_best_trial(study: Study, best: TrialRecord) -> None:

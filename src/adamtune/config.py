@@ -89,6 +89,15 @@ class AdamConfig:
         optimizer_class = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
         return optimizer_class(params, **self.torch_kwargs())
 
+    def torch_code(self, params: str = "model.parameters()") -> str:
+        """The torch optimizer's constructor with these values in full precision, to paste into a
+        training script: ``torch.optim.Adam(model.parameters(), lr=..., betas=(...), eps=...)``."""
+        name = "AdamW" if self.optimizer == "adamw" else "Adam"
+        args = [params, f"lr={self.lr!r}", f"betas=({self.beta1!r}, {self.beta2!r})", f"eps={self.eps!r}"]
+        if self.weight_decay or self.optimizer == "adamw":
+            args.append(f"weight_decay={self.weight_decay!r}")
+        return f"torch.optim.{name}({', '.join(args)})"
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

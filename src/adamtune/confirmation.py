@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shlex
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ from adamtune.outcomes import State
 from adamtune.records import SEED, TrialRecord, records_of
 from adamtune.space import HYPERPARAMETERS, SearchSpace
 from adamtune.trial import StopRules
+from adamtune.workers import LAUNCH_ATTR
 
 if TYPE_CHECKING:
     from adamtune.executors import Executor, Objective
@@ -538,6 +540,21 @@ class Adopted(NamedTuple):
         if self.record is None or self.record.adam is None:
             return None
         return {"number": self.record.number, "why": self.why, "params": self.record.params(names)}
+
+
+def how_to_use(study: Study, adopted: Adopted | None = None) -> str | None:
+    """What trains with the trial to adopt (``adopted``: ``study.adopted`` when not given): the
+    command that started the study with its values and seed filled in (a study of ``adamtune
+    run``), else the torch optimizer's constructor; None before any trial completes."""
+    record = (adopted if adopted is not None else study.adopted).record
+    if record is None or record.adam is None:
+        return None
+    launch = study.optuna.user_attrs.get(LAUNCH_ATTR)
+    if isinstance(launch, dict) and launch.get("kind") == "command":
+        from adamtune.executors.command import with_values
+
+        return shlex.join(with_values([str(arg) for arg in launch["argv"]], record.adam, record.seed))
+    return record.adam.torch_code()
 
 
 def to_adopt(study: Study) -> Adopted:

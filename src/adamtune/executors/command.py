@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from adamtune.config import AdamConfig
 from adamtune.errors import ConfigError, TrialFailed
 from adamtune.outcomes import as_number
 from adamtune.records import LOGS
@@ -95,6 +96,14 @@ def _mentions_environment(arg: str) -> bool:
         )
     except OSError:
         return False
+
+
+def with_values(argv: Sequence[str], adam: AdamConfig, seed: int | None) -> list[str]:
+    """``argv`` with the hyperparameters' and the seed's placeholders filled in as a trial's are,
+    and ``{trial}`` and ``{run}`` (the names of a study's runs) left as they are."""
+    values = {name: repr(float(getattr(adam, name))) for name in PLACEHOLDERS[:5]}
+    seeded = str(seed) if seed is not None else "{seed}"
+    return fill(argv, {**values, "seed": seeded, "trial": "{trial}", "run": "{run}"})
 
 
 def fill(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:

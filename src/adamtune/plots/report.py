@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
 from adamtune.config import cell_text
-from adamtune.confirmation import Adopted, earlier_confirmations
+from adamtune.confirmation import Adopted, earlier_confirmations, how_to_use
 from adamtune.diagnostics import Finding, diagnose
 from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
@@ -45,6 +45,7 @@ tr.infeasible td { color: #c0392b; } tr.failed td, tr.pruned td { color: #888; }
 tr.recommended td { font-weight: bold; }
 .nowrap { white-space: nowrap; vertical-align: top; }
 pre { white-space: pre-wrap; font-size: .8rem; background: #f4f4f4; padding: .5rem; }
+code { font-size: .8rem; background: #f4f4f4; padding: .1rem .3rem; overflow-wrap: anywhere; }
 """
 
 
@@ -107,7 +108,7 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         f"Objective: {e(info.metric)} ({e(info.direction)}), search seed {info.seed}. "
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by adamtune {e(__version__)}."
         f"{_created_with(info)}</p>",
-        _best_section(study),
+        _best_section(study, adopted),
         _confirmation_section(study),
         _rounds_section(study),
         "<h2>Diagnostics</h2>",
@@ -135,15 +136,21 @@ def _created_with(info: StudyInfo) -> str:
     return f" The study was created with {e(where)}." if where else ""
 
 
-def _best_section(study: Study) -> str:
+def _best_section(study: Study, adopted: Adopted) -> str:
     best = study.best
     if best is None or best.adam is None:
         return "<h2>Best configuration</h2><p>No trial has completed yet.</p>"
+    use = how_to_use(study, adopted)
+    use_note = (
+        f"<p>Train with trial {adopted.record.number}: <code>{e(use)}</code></p>"
+        if use is not None and adopted.record is not None
+        else ""
+    )
     return (
         "<h2>Best configuration</h2>"
         f"<p>Trial {best.number}: {e(study.info.metric)} = {best.value:.6g} (training seed {best.seed}).</p>"
         f"{_params_table(best.params(study.param_names))}"
-        f"{_recommended_note(study, best.number)}{_preferred_note(study, best.number)}"
+        f"{_recommended_note(study, best.number)}{_preferred_note(study, best.number)}{use_note}"
     )
 
 
