@@ -263,7 +263,17 @@ def test_trials_lists_the_three_trials(demo: Demo) -> None:
 @pytest.mark.slow
 def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     body = json.loads(ok(demo.directory, "best", "--format", "json").stdout)
-    assert set(body) == {"number", "value", "params", "seed", "round", "recommended", "confirmation", "adopt"}
+    assert set(body) == {
+        "number",
+        "value",
+        "params",
+        "seed",
+        "round",
+        "recommended",
+        "confirmation",
+        "adopt",
+        "use",
+    }
     assert set(body["params"]) == {"lr", "beta1", "beta2", "eps"}
     best = min(demo.trials, key=lambda row: row["value"])
     assert {key: body[key] for key in ("number", "value", "params", "seed", "round")} == {
@@ -285,6 +295,7 @@ def test_best_json_is_the_lowest_loss_trial(demo: Demo) -> None:
     why = "recommended" if winner == recommended["number"] else "confirmed best"
     assert (body["adopt"]["number"], body["adopt"]["why"]) == (winner, why)
     assert body["adopt"]["params"] == next(row["params"] for row in demo.trials if row["number"] == winner)
+    assert body["use"] == AdamConfig(**body["adopt"]["params"]).torch_code()
 
     text = ok(demo.directory, "best", "--study", DEMO_STUDY).stdout
     assert f"(trial {best['number']}, round {best['round']}, seed {best['seed']})" in text

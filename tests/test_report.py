@@ -88,6 +88,9 @@ def test_text_report_lists_the_findings(storage: str) -> None:
     text = text_report(study)
     assert text.startswith(f"study {HOSTILE}: 12 of 12 trials with a result")
     assert text.splitlines()[1].startswith(f"created with Python {platform.python_version()}, adamtune ")
+    chosen = study.adopted.record
+    assert chosen is not None and chosen.adam is not None
+    assert f"\ntrain with trial {chosen.number}: {chosen.adam.torch_code()}\n" in text
     for finding in study.diagnostics():
         assert f"[{finding.severity}] {finding.check}: {finding.message}" in text
 

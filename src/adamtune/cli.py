@@ -21,7 +21,7 @@ from rich.console import Console
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
 from adamtune.config import cell_text
-from adamtune.confirmation import Confirmation, how_to_use, parse_baseline
+from adamtune.confirmation import Confirmation, how_to_use, parse_baseline, use_line
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
 from adamtune.executors.command import (
@@ -532,10 +532,9 @@ def _print_best(study: Study) -> None:
 
 def _print_use(study: Study) -> None:
     """The trial to adopt as what to train with: code to paste, or the command filled in."""
-    adopted = study.adopted
-    use = how_to_use(study, adopted)
-    if use is not None and adopted.record is not None:
-        out.print(f"train with trial {adopted.record.number}: {use}", markup=False, soft_wrap=True)
+    line = use_line(study)
+    if line is not None:
+        out.print(line, markup=False, soft_wrap=True)
 
 
 def _print_confirmation(confirmation: Confirmation, metric: str, tuned: Sequence[str]) -> None:
@@ -723,6 +722,7 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
         adopt = study.adopted.to_dict(study.param_names)
         if adopt is not None:  # the one to use: a script's "jq .adopt.params"
             body["adopt"] = adopt
+            body["use"] = how_to_use(study)  # the code or command that trains with it
         click.echo(json.dumps(body, indent=2))
         return
     _print_best_trial(study, record)

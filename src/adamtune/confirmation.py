@@ -557,6 +557,15 @@ def how_to_use(study: Study, adopted: Adopted | None = None) -> str | None:
     return record.adam.torch_code()
 
 
+def use_line(study: Study, adopted: Adopted | None = None) -> str | None:
+    """``how_to_use`` as the line that ends a summary: "train with trial N: ..."."""
+    adopted = adopted if adopted is not None else study.adopted
+    use = how_to_use(study, adopted)
+    if use is None or adopted.record is None:
+        return None
+    return f"train with trial {adopted.record.number}: {use}"
+
+
 def to_adopt(study: Study) -> Adopted:
     """The confirmation's winner where a complete confirmation of the study as it is prefers
     another trial than the recommended one (the verdict a user acts on), else the recommended

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
 from adamtune.config import cell_text
-from adamtune.confirmation import Adopted, earlier_confirmations, how_to_use
+from adamtune.confirmation import Adopted, earlier_confirmations, how_to_use, use_line
 from adamtune.diagnostics import Finding, diagnose
 from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
@@ -335,6 +335,9 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
     confirmation = study.confirmation
     if confirmation is not None:
         lines.extend(confirmation.summary(best.number if best is not None else None, study.tally().results))
+    use = use_line(study)
+    if use is not None:
+        lines.append(use)
     for finding in findings:
         lines.append(f"\n[{finding.severity}] {finding.check}: {finding.message}")
         if finding.action:
