@@ -145,7 +145,7 @@ def test_history_shows_where_each_round_of_a_campaign_starts() -> None:
     rounds = [0, 0, 0, 1, 1, 2]  # a campaign numbers its trials across rounds
     records = [replace(r, round=k) for r, k in zip(RECORDS, rounds, strict=True)]
     data = plot_data.history_data(records, "minimize", kinds={0: "explore", 1: "explore", 2: "exploit"})
-    assert data.rounds == [(0, "round 0 explore"), (3, "round 1 explore"), (5, "round 2 exploit")]
+    assert data.rounds == [(0, "0 explore"), (3, "1 explore"), (5, "2 exploit")]
     assert plot_data.history_data(RECORDS, "minimize").rounds == []  # one study: no rounds
 
     axes = render.history_plot(data, "val_loss", "minimize").axes[0]

@@ -719,10 +719,11 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
         confirmation = study.confirmation
         if confirmation is not None:
             body["confirmation"] = confirmation.to_dict()
-        adopt = study.adopted.to_dict(study.param_names)
+        adopted = study.adopted
+        adopt = adopted.to_dict(study.param_names)
         if adopt is not None:  # the one to use: a script's "jq .adopt.params"
             body["adopt"] = adopt
-            body["use"] = how_to_use(study)  # the code or command that trains with it
+            body["use"] = how_to_use(study, adopted)  # the code or command that trains with it
         click.echo(json.dumps(body, indent=2))
         return
     _print_best_trial(study, record)

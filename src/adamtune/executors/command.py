@@ -57,17 +57,17 @@ _PAIR = re.compile(
 
 def trial_values(trial: Trial) -> dict[str, str]:
     """The placeholder values of ``trial``: floats in full precision, integers as integers."""
-    adam = trial.adam
-    floats = {
-        "lr": adam.lr,
-        "beta1": adam.beta1,
-        "beta2": adam.beta2,
-        "eps": adam.eps,
-        "weight_decay": adam.weight_decay,
+    return {
+        **_hyperparameter_values(trial.adam),
+        "seed": str(trial.seed),
+        "trial": str(trial.number),
+        "run": trial.name,
     }
-    values = {name: repr(float(value)) for name, value in floats.items()}
-    values.update(seed=str(trial.seed), trial=str(trial.number), run=trial.name)
-    return values
+
+
+def _hyperparameter_values(adam: AdamConfig) -> dict[str, str]:
+    """``{lr}`` ... ``{weight_decay}``'s values: Python's ``repr``, full precision."""
+    return {name: repr(float(getattr(adam, name))) for name in PLACEHOLDERS[:5]}
 
 
 def unpassed_warning(argv: Sequence[str], tuned: Sequence[str]) -> str | None:
@@ -101,9 +101,8 @@ def _mentions_environment(arg: str) -> bool:
 def with_values(argv: Sequence[str], adam: AdamConfig, seed: int | None) -> list[str]:
     """``argv`` with the hyperparameters' and the seed's placeholders filled in as a trial's are,
     and ``{trial}`` and ``{run}`` (the names of a study's runs) left as they are."""
-    values = {name: repr(float(getattr(adam, name))) for name in PLACEHOLDERS[:5]}
     seeded = str(seed) if seed is not None else "{seed}"
-    return fill(argv, {**values, "seed": seeded, "trial": "{trial}", "run": "{run}"})
+    return fill(argv, {**_hyperparameter_values(adam), "seed": seeded, "trial": "{trial}", "run": "{run}"})
 
 
 def fill(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:

@@ -204,7 +204,7 @@ def curves_data(
 @dataclass(frozen=True)
 class HistoryData:
     """Objective and best-so-far against trial number; in a campaign, where each round starts
-    (its first trial's number) and its label."""
+    (its first trial's number) and its label above the plot (index and kind)."""
 
     numbers: list[int]
     values: list[float]
@@ -241,12 +241,12 @@ def history_data(
 
 
 def _round_starts(records: Sequence[TrialRecord], kinds: Mapping[int, str]) -> list[tuple[int, str]]:
-    """Each round's first trial number and label ("round 1 explore"), in order."""
+    """Each round's first trial number and label ("1 explore"), in order."""
     first: dict[int, int] = {}
     for record in records:
         if record.round is not None:
             first[record.round] = min(first.get(record.round, record.number), record.number)
     return [
-        (number, f"round {index}" + (f" {kinds[index]}" if index in kinds else ""))
+        (number, f"{index} {kinds[index]}" if index in kinds else str(index))
         for index, number in sorted(first.items(), key=lambda item: item[1])
     ]

@@ -194,5 +194,5 @@ def _rounds(axes: Axes, rounds: list[tuple[int, str]], last: int) -> None:
             axes.axvspan(start - 0.5, end - 0.5, color="0.92", zorder=0, linewidth=0)
         middles.append((start + end - 1) / 2)
     top = axes.secondary_xaxis("top")
-    top.set_xticks(middles, [label.removeprefix("round ") for _, label in rounds], fontsize="x-small")
+    top.set_xticks(middles, [label for _, label in rounds], fontsize="x-small")
     top.tick_params(length=0)
