@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import adamtune
-from adamtune import AdamConfig, SearchSpace, State, TrialRecord
-from adamtune.choice import MIN_FEASIBLE, TOP, Recommendation, recommend
+from adamtune import AdamConfig, SearchSpace, State, TrialRecord, choice
+from adamtune.choice import GP_TRIALS, MIN_FEASIBLE, TOP, Recommendation, nearest_rows, recommend
 
 WIDE = {"lr": (1e-5, 1.0), "beta1": (0.5, 0.999)}
 
@@ -54,6 +54,44 @@ def test_a_lucky_observation_among_bad_neighbours_is_not_recommended() -> None:
     assert chosen.adam is not None and abs(math.log10(chosen.adam.lr) + 2) < 0.5
     assert recommendation.posterior is not None
     assert f"trial 30, observed best at {observed_best.value:.6g}" in recommendation.reason
+
+
+def test_a_large_study_fits_its_gp_to_the_trials_nearest_the_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The lucky study among 2 * GP_TRIALS poor trials at small learning rates: the GP sees
+    # GP_TRIALS trials, the lucky study's all among them, and recommends what it did alone.
+    alone = recommend(lucky_study(), space(), "minimize")
+    rng = np.random.default_rng(1)
+    far = [
+        record(
+            100 + k,
+            9.0 + float(rng.random()),
+            10 ** float(rng.uniform(-5, -4)),
+            1 - 10 ** float(rng.uniform(-3, -0.3)),
+        )
+        for k in range(2 * GP_TRIALS)
+    ]
+    fitted: list[int] = []
+    full_fit = choice.posterior_means
+
+    def counted(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float] | None:
+        fitted.append(len(y))
+        assert int(np.sum(y < 9.0)) == len(lucky_study())  # every trial of the lucky study
+        return full_fit(x, y)
+
+    monkeypatch.setattr(choice, "posterior_means", counted)
+    large = recommend(lucky_study() + far, space(), "minimize")
+    assert fitted == [GP_TRIALS]
+    assert alone is not None and large is not None
+    assert large.record.number == alone.record.number != 30
+
+
+def test_the_rows_nearest_the_anchors_are_kept_in_their_order() -> None:
+    x = np.array([[0.0], [0.9], [0.5], [0.45], [1.0], [0.1]])
+    assert nearest_rows(x, [1], 6).tolist() == [0, 1, 2, 3, 4, 5]  # within the limit: all
+    assert nearest_rows(x, [1], 3).tolist() == [1, 2, 4]  # 0.9 itself, then 1.0 and 0.5
+    assert nearest_rows(x, [0, 4], 4).tolist() == [0, 1, 4, 5]  # near either end
+    same = np.zeros((5, 2))  # every row at the anchor's place: the anchor is kept
+    assert nearest_rows(same, [3], 2).tolist() == [0, 3]
 
 
 def test_only_the_best_few_observed_trials_can_be_recommended() -> None:

@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import adamtune
-from adamtune import Diverged
+from adamtune import AdamConfig, Diverged, State, TrialRecord
 from adamtune.campaign import Campaign
 from adamtune.diagnostics import (
     Finding,
@@ -26,6 +27,7 @@ from adamtune.diagnostics import (
 )
 from adamtune.diagnostics.boundary import NextRound, _company
 from adamtune.diagnostics.geometry import expanded, position
+from adamtune.diagnostics.importance import MAX_TRIALS, importance
 from adamtune.space import DEFAULT_SPECS, SearchSpace
 from adamtune.testing import SyntheticObjective
 
@@ -320,6 +322,25 @@ def test_importance_warns_below_its_trial_count() -> None:
     finding = only(diagnose(bigger), "importance")
     assert finding.severity == "info"
     assert max(finding.numbers["importance"], key=finding.numbers["importance"].get) == "lr"
+
+
+def test_importance_of_a_large_study_reads_a_random_sample_of_its_trials() -> None:
+    # fANOVA's cost grows faster than the square of its trials: past MAX_TRIALS it reads that
+    # many, drawn at random, and says so; lr (a bowl) still ranks first, beta1 (flat) last.
+    rng = np.random.default_rng(0)
+    records = []
+    for n in range(MAX_TRIALS + 100):
+        lr, beta1 = 10 ** rng.uniform(-5, -3), 1 - 10 ** rng.uniform(-3, -1)
+        value = (math.log10(lr) + 4) ** 2 + 0.01 * rng.normal()
+        records.append(TrialRecord(n, State.COMPLETE, value, AdamConfig(lr=lr, beta1=beta1), n, n))
+    space = SearchSpace.build(["lr", "beta1"])
+    (finding,) = importance(records, space)
+    assert finding.severity == "info"
+    assert finding.message.startswith(
+        f"fANOVA importance over a random {MAX_TRIALS} of {MAX_TRIALS + 100} trials: lr "
+    )
+    assert finding.numbers["trials"] == MAX_TRIALS and finding.numbers["feasible"] == MAX_TRIALS + 100
+    assert finding.numbers["importance"]["lr"] > 0.9
 
 
 def test_findings_come_most_urgent_first_and_serialise() -> None:

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from adamtune import AdamConfig, SearchSpace, State, TrialRecord
-from adamtune.choice import recommend
+from adamtune import AdamConfig, SearchSpace, State, TrialRecord, narrowing
+from adamtune.choice import GP_TRIALS, TOP, FittedGP, recommend
 from adamtune.narrowing import (
     MARGIN,
     MIN_FEASIBLE,
@@ -174,12 +174,32 @@ def bowl_in_lr(n_trials: int = 30) -> list[TrialRecord]:
 def test_trust_sides_follow_the_gp_length_scales() -> None:
     # lr's length scale is short, beta1's (flat) long: lr gets the minimum side, beta1 the whole
     # range; without variation in a dimension it keeps the whole range too.
-    sides = trust_sides(space(), bowl_in_lr())
+    sides = trust_sides(space(), bowl_in_lr(), "minimize")
     assert sides[0] == pytest.approx(MIN_WIDTH) and sides[1] == pytest.approx(1.0)
     same_beta1 = [record(r.number, r.value, r.adam.lr, 0.9) for r in bowl_in_lr() if r.adam]
-    assert trust_sides(space(), same_beta1)[1] == 1.0
+    assert trust_sides(space(), same_beta1, "minimize")[1] == 1.0
     flat = [record(r.number, 1.0, r.adam.lr, r.adam.beta1) for r in bowl_in_lr() if r.adam]
-    assert list(trust_sides(space(), flat)) == [1.0, 1.0]
+    assert list(trust_sides(space(), flat, "minimize")) == [1.0, 1.0]
+
+
+def test_trust_sides_of_many_trials_come_from_those_nearest_the_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past GP_TRIALS trials the GP (whose cost is the cube of its trials) sees the GP_TRIALS
+    # nearest the best: here a band around lr 1e-2, still a bowl in lr and flat in beta1.
+    fitted: list[np.ndarray] = []
+    full_fit = narrowing.fit_gp
+
+    def recorded(x: np.ndarray, y: np.ndarray) -> FittedGP | None:
+        fitted.append(y)
+        return full_fit(x, y)
+
+    monkeypatch.setattr(narrowing, "fit_gp", recorded)
+    records = bowl_in_lr(3 * GP_TRIALS)
+    sides = trust_sides(space(), records, "minimize")
+    assert sides[0] == pytest.approx(MIN_WIDTH) and sides[1] == pytest.approx(1.0)
+    assert len(fitted) == 1 and len(fitted[0]) == GP_TRIALS
+    best = sorted(r.value or 0.0 for r in records)[:TOP]
+    assert set(best) <= set(fitted[0].tolist())  # the best trials themselves among them
+    assert max(fitted[0]) < max(r.value or 0.0 for r in records) / 4  # the far, poor ones left out
 
 
 def test_a_trust_region_is_a_box_around_the_recommended_trial() -> None:

@@ -41,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from adamtune.choice import fit_gp, recommend
+from adamtune.choice import GP_TRIALS, TOP, fit_gp, nearest_rows, recommend
 from adamtune.outcomes import State
 from adamtune.records import TrialRecord
 from adamtune.space import HyperparameterSpec, SearchSpace
@@ -123,7 +123,7 @@ def second_trust_region(
         f"{spec.name} {spec.value_text(getattr(centre.adam, spec.name))}" for spec in settled.tuned_specs
     )
     where = f"a second trust region, around the best explored trial outside the first ({at})"
-    return box_around(settled, centre, trust_sides(settled, inside), where)
+    return box_around(settled, centre, trust_sides(settled, inside, direction), where)
 
 
 EDGE = 1e-9
@@ -194,7 +194,7 @@ def trust_region(
     assert recommendation is not None  # best_trials found feasible trials
     centre = recommendation.record
     where = f"a trust region around trial {centre.number}, the one recommended so far"
-    return box_around(space, centre, trust_sides(space, inside), where)
+    return box_around(space, centre, trust_sides(space, inside, direction), where)
 
 
 def box_around(
@@ -210,15 +210,21 @@ def box_around(
     return narrowed_to(space, spans, where)
 
 
-def trust_sides(space: SearchSpace, records: Sequence[TrialRecord]) -> np.ndarray:
+def trust_sides(
+    space: SearchSpace, records: Sequence[TrialRecord], direction: Literal["minimize", "maximize"]
+) -> np.ndarray:
     """TuRBO's sides of the trust region, one per tuned dimension: ``TRUST_SIDE`` times the
-    dimension's length scale in Optuna's GP fitted to ``records`` over the geometric mean of the
-    length scales, within [``MIN_WIDTH``, 1]. A dimension in which every record has the same
-    value, or that the GP finds flat, gets a side of 1 (as do all without a GP fit): the box
-    reaches half the range either side of the trial, clipped to the range."""
+    dimension's length scale in Optuna's GP fitted to ``records`` (at most ``GP_TRIALS``: those
+    nearest the best, as TuRBO's local model) over the geometric mean of the length scales,
+    within [``MIN_WIDTH``, 1]. A dimension in which every record has the same value, or that
+    the GP finds flat, gets a side of 1 (as do all without a GP fit): the box reaches half the
+    range either side of the trial, clipped to the range."""
     tuned = space.tuned_specs
     x = np.array([[spec.unit_from_value(getattr(r.adam, spec.name)) for spec in tuned] for r in records])
     y = np.array([_value(r) for r in records])  # the length scales are the same for -y
+    best = np.argsort(-y if direction == "maximize" else y, kind="stable")[:TOP]
+    rows = nearest_rows(x, best.tolist(), GP_TRIALS)
+    x, y = x[rows], y[rows]
     varying = x.max(axis=0) > x.min(axis=0)
     scales = np.full(len(tuned), np.inf)
     fitted = fit_gp(x[:, varying], y) if varying.any() else None
