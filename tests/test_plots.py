@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 import adamtune
@@ -190,6 +191,33 @@ def test_heatmap_points_and_surface() -> None:
     # Too few complete trials for a surface: points only.
     few = plot_data.heatmap_data(RECORDS[:3], SPACE)
     assert few is not None and few.grid_z is None
+
+
+def test_a_large_studys_dots_shrink_and_fade_with_their_count() -> None:
+    # Up to CROWDED trials, matplotlib's 6-point opaque dot; 4 times as many, half the size
+    # and opacity; never below 2 points and 0.25, so a huge study still shows every trial.
+    def drawn(count: int) -> tuple[float, float, float, float]:
+        values = [float(k % 7) for k in range(count)]
+        numbers = list(range(count))
+        lrs = [10 ** (-5 + 5 * k / count) for k in range(count)]
+        axis = plot_data.AxisData("lr", lrs, values, [], (1e-5, 1.0))
+        dots = render.axis_plot(axis, "val_loss", "minimize").axes[0].lines[0]
+        history = plot_data.HistoryData(numbers, values, values, [])
+        by_trial = render.history_plot(history, "val_loss", "minimize").axes[0].lines[0]
+        grid = np.linspace(0.0, 1.0, 3)
+        heatmap = plot_data.HeatmapData(values, values, values, [], [], grid, grid, None)
+        scatter = render.heatmap_plot(heatmap, "val_loss").axes[0].collections[0]
+        assert by_trial.get_markersize() == dots.get_markersize() and by_trial.get_alpha() == dots.get_alpha()
+        return (
+            dots.get_markersize(),
+            float(dots.get_alpha() or 1.0),
+            float(scatter.get_sizes()[0]),
+            float(scatter.get_alpha() or 1.0),
+        )
+
+    assert drawn(render.CROWDED) == (6.0, 1.0, 30.0, 1.0)
+    assert drawn(4 * render.CROWDED) == pytest.approx((3.0, 0.5, 7.5, 0.5))
+    assert drawn(20 * render.CROWDED) == pytest.approx((2.0, 0.25, 30 * (2 / 6) ** 2, 0.25))
 
 
 def test_rendering_leaves_matplotlib_global_state_alone() -> None:

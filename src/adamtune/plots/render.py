@@ -54,6 +54,20 @@ def _log_x(axes: Axes) -> None:
         axes.xaxis.set_minor_formatter(NullFormatter())
 
 
+CROWDED = 100
+"""Past this many trials on one plot, their dots shrink and fade with the count, so that a
+large study's plot shows where its trials are dense instead of one solid blot."""
+
+
+def _dots(count: int) -> dict[str, Any]:
+    """Marker size (points) and opacity of ``count`` trial dots: matplotlib's 6 and opaque up
+    to ``CROWDED``, then both scaled by sqrt(CROWDED / count), to at least 2 points and 0.25."""
+    if count <= CROWDED:
+        return {"markersize": 6.0, "alpha": 1.0}
+    scale = math.sqrt(CROWDED / count)
+    return {"markersize": max(2.0, 6.0 * scale), "alpha": max(0.25, scale)}
+
+
 def _top_edge(values: Sequence[float], direction: str) -> float:
     """Where infeasible trials are drawn: just beyond the worst value, at the 'bad' edge."""
     if not values:
@@ -85,7 +99,7 @@ def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
     if not data.x and not data.infeasible_x:
         return _empty(figure, title, "no finished trials yet")
     axes = figure.add_subplot()
-    axes.plot(data.x, data.y, "o", color="tab:blue", label="trials")
+    axes.plot(data.x, data.y, "o", color="tab:blue", label="trials", **_dots(len(data.x)))
     _mark(axes, data.marked)
     if data.infeasible_x:
         edge = _top_edge(data.y, direction)
@@ -125,7 +139,11 @@ def heatmap_plot(data: HeatmapData, metric: str) -> Figure:
             0.5, 0.92, "too few trials for a surface", ha="center", transform=axes.transAxes, color="gray"
         )
     if data.x:
-        axes.scatter(data.x, data.y, c="white", edgecolors="black", s=30, label="trials")
+        dots = _dots(len(data.x))  # a scatter's size is an area: 30 points^2 for the 6-point dot
+        size = 30 * (dots["markersize"] / 6) ** 2
+        axes.scatter(
+            data.x, data.y, c="white", edgecolors="black", s=size, alpha=dots["alpha"], label="trials"
+        )
     _mark(axes, data.marked)
     if data.infeasible_x:
         axes.plot(data.infeasible_x, data.infeasible_y, **INFEASIBLE, label="diverged")
@@ -168,7 +186,7 @@ def history_plot(data: HistoryData, metric: str, direction: str) -> Figure:
     if not data.numbers and not data.infeasible:
         return _empty(figure, title, "no finished trials yet")
     axes = figure.add_subplot()
-    axes.plot(data.numbers, data.values, "o", color="tab:blue", label="trial")
+    axes.plot(data.numbers, data.values, "o", color="tab:blue", label="trial", **_dots(len(data.numbers)))
     axes.step(data.numbers, data.best_so_far, where="post", color="black", label="best so far")
     _mark(axes, data.marked)
     if data.infeasible:
