@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib.lines import Line2D
 
 import adamtune
 from adamtune.config import AdamConfig
@@ -208,6 +209,11 @@ def test_a_large_studys_dots_shrink_and_fade_with_their_count() -> None:
         heatmap = plot_data.HeatmapData(values, values, values, [], [], grid, grid, None)
         scatter = render.heatmap_plot(heatmap, "val_loss").axes[0].collections[0]
         assert by_trial.get_markersize() == dots.get_markersize() and by_trial.get_alpha() == dots.get_alpha()
+        for axes in (dots.axes, by_trial.axes):  # the legend's dot stays readable
+            legend = axes.get_legend()
+            assert legend is not None
+            handle = legend.legend_handles[0]
+            assert isinstance(handle, Line2D) and (handle.get_markersize(), handle.get_alpha()) == (6.0, 1.0)
         return (
             dots.get_markersize(),
             float(dots.get_alpha() or 1.0),

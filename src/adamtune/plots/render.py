@@ -14,6 +14,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
 from adamtune.plots.data import AxisData, CurveData, HeatmapData, HistoryData, IsolationData, Marked
@@ -68,6 +69,15 @@ def _dots(count: int) -> dict[str, Any]:
     return {"markersize": max(2.0, 6.0 * scale), "alpha": max(0.25, scale)}
 
 
+def _legend(axes: Axes) -> None:
+    """The legend, its trial dot full-sized and opaque however faded the plot's dots are."""
+    legend = axes.legend(loc="best", fontsize="small")
+    for handle in legend.legend_handles:
+        if isinstance(handle, Line2D) and handle.get_marker() == "o":
+            handle.set_alpha(1.0)
+            handle.set_markersize(6.0)
+
+
 def _top_edge(values: Sequence[float], direction: str) -> float:
     """Where infeasible trials are drawn: just beyond the worst value, at the 'bad' edge."""
     if not values:
@@ -110,7 +120,7 @@ def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
     axes.set_xlabel(data.label + " (dashed: search range)")
     axes.set_ylabel(f"{metric} (best during training)")
     axes.set_title(title)
-    axes.legend(loc="best", fontsize="small")
+    _legend(axes)
     return figure
 
 
@@ -199,7 +209,7 @@ def history_plot(data: HistoryData, metric: str, direction: str) -> Figure:
         _rounds(axes, data.rounds, max([*data.numbers, *data.infeasible]))
         title += " and round"
     axes.set_title(title)
-    axes.legend(loc="best", fontsize="small")
+    _legend(axes)
     return figure
 
 
