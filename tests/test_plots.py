@@ -18,6 +18,7 @@ from adamtune.errors import TooManyFailuresError
 from adamtune.outcomes import State
 from adamtune.plots import data as plot_data
 from adamtune.plots import figures, render
+from adamtune.plots.report import drawn
 from adamtune.records import TrialRecord
 from adamtune.space import SearchSpace
 from adamtune.study import load_study
@@ -224,6 +225,87 @@ def test_a_large_studys_dots_shrink_and_fade_with_their_count() -> None:
     assert drawn(render.CROWDED) == (6.0, 1.0, 30.0, 1.0)
     assert drawn(4 * render.CROWDED) == pytest.approx((3.0, 0.5, 7.5, 0.5))
     assert drawn(20 * render.CROWDED) == pytest.approx((2.0, 0.25, 30 * (2 / 6) ** 2, 0.25))
+
+
+@pytest.mark.parametrize(
+    ("values", "direction", "scale"),
+    [
+        ([0.15, 1.0, 14.7], "minimize", "log"),  # a loss whose worst trials are 100x its best
+        ([0.1, 0.5, 1.0], "minimize", "log"),  # a decade exactly
+        ([0.33, 0.5, 0.9], "minimize", "linear"),  # an error rate: less than a decade
+        ([0.15, 1.0, 14.7], "maximize", "linear"),  # the good values are the large ones
+        ([0.0, 1.0, 14.7], "minimize", "linear"),  # no log of 0
+        ([-2.0, 1.0, 14.7], "minimize", "linear"),
+        ([0.5, math.inf, 0.6], "minimize", "linear"),  # inf is not a value drawn
+        ([], "minimize", "linear"),
+    ],
+)
+def test_the_objective_axis_is_logarithmic_where_values_to_minimise_span_a_decade(
+    values: list[float], direction: str, scale: str
+) -> None:
+    assert plot_data.value_scale(values, direction) == scale
+
+
+def test_a_loss_spanning_decades_is_drawn_on_log_axes_labelled_as_numbers() -> None:
+    # A loss from about 0.1 to 4.1: on a linear axis the trials near the best, whose edges the
+    # boundary check reads, would be a flat line at the bottom.
+    def loss(trial: adamtune.Trial) -> float:
+        value = (math.log10(trial.adam.lr) + 3.0) ** 2 + 0.1
+        trial.report(0, train_loss=10 * value, val_loss=10 * value)
+        trial.report(1, train_loss=value, val_loss=value)
+        return value
+
+    study = quasi_random(loss, 12, storage="memory", seed=0)
+    shown = dict(drawn(study))
+    for caption in ("val_loss against lr", "isolation of lr", "training curves", "by trial"):
+        axes = shown[caption].axes[0]
+        assert axes.get_yscale() == "log", caption
+    lr_axes = shown["val_loss against lr"].axes[0]
+    lr_axes.figure.canvas.draw()
+    labels = {t.get_text() for t in [*lr_axes.get_yticklabels(), *lr_axes.get_yticklabels(minor=True)]}
+    assert {"0.2", "0.5", "1", "2", "5"} <= labels  # under 3 decades: 2x and 5x, as numbers
+    heatmap = shown["lr x beta1"]
+    assert isinstance(heatmap.axes[0].collections[0].norm, matplotlib.colors.LogNorm)
+
+    # An error rate from 0.3 to 0.5 (under a decade) keeps linear axes, also where its train
+    # loss falls by decades: the curves' scale is the objective's, the curves compared there.
+    def error_rate(trial: adamtune.Trial) -> float:
+        value = 0.3 + ((math.log10(trial.adam.lr) + 3.0) ** 2) / 20
+        trial.report(0, train_loss=1.0, val_error=0.9)
+        trial.report(1, train_loss=1e-4, val_error=value)
+        return value
+
+    rate = quasi_random(error_rate, 12, storage="memory", seed=0, metric="val_error")
+    assert all(figure.axes[0].get_yscale() == "linear" for _, figure in drawn(rate))
+
+
+def test_the_heatmaps_surface_stays_within_the_trials_values() -> None:
+    # Trials in the middle of the lr range, their value a power law of lr: the surface fitted
+    # to log10 of the values reproduces the power law exactly where the trials are, and where
+    # it would extrapolate beyond the best or worst trial it stops at their values.
+    lrs = [10 ** (-4.5 + k / 6) for k in range(7)]
+    records = [
+        record(k, 10 ** (-2 * math.log10(lr) - 8), lr, beta1)
+        for k, lr in enumerate(lrs)
+        for beta1 in (0.9, 0.99)
+    ]
+    records = [replace(r, number=n) for n, r in enumerate(records)]
+    values = [float(r.value or 0.0) for r in records]
+    for scale in ("log", "linear"):
+        data = plot_data.heatmap_data(records, SPACE, resolution=13, scale=scale)
+        assert data is not None and data.grid_z is not None and data.scale == scale
+        assert data.grid_z.min() == pytest.approx(min(values)) and data.grid_z.max() == pytest.approx(
+            max(values)
+        )
+    logged = plot_data.heatmap_data(records, SPACE, resolution=13, scale="log")
+    assert logged is not None and logged.grid_z is not None
+    inside = (logged.grid_x >= -4.5) & (logged.grid_x <= -3.5)
+    expected = 10 ** (-2 * logged.grid_x[inside] - 8)
+    assert logged.grid_z[inside] == pytest.approx(expected, rel=1e-6)
+    # Values of 0 or below have no log: the surface is fitted to the values themselves.
+    zero = [replace(r, value=float(r.value or 0.0) - min(values)) for r in records]
+    flat = plot_data.heatmap_data(zero, SPACE, resolution=13, scale="log")
+    assert flat is not None and flat.scale == "linear"
 
 
 def test_rendering_leaves_matplotlib_global_state_alone() -> None:

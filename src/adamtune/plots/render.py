@@ -12,12 +12,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
-from adamtune.plots.data import AxisData, CurveData, HeatmapData, HistoryData, IsolationData, Marked
+from adamtune.plots.data import (
+    AxisData,
+    CurveData,
+    HeatmapData,
+    HistoryData,
+    IsolationData,
+    Marked,
+    ValueScale,
+)
 
 SIZE = (5.0, 3.4)
 INFEASIBLE: dict[str, Any] = {"color": "red", "marker": "x", "linestyle": "none", "markersize": 7}
@@ -47,12 +57,30 @@ def _log_x(axes: Axes) -> None:
     """A log x axis labelled at the decades, and on a short axis (one or no decade labelled)
     also at 2x and 5x; never at every minor tick, whose labels overlap."""
     axes.set_xscale("log")
-    low, high = axes.get_xlim()
-    if math.log10(high / low) < SHORT_DECADES:
-        axes.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-        axes.xaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(3, 3)))
+    _label_log_axis(axes.xaxis, *axes.get_xlim())
+
+
+SHORT_VALUE_DECADES = 3.0
+"""The same for a vertical log axis, whose stacked labels have room for more."""
+
+
+def _label_log_axis(axis: Axis, low: float, high: float, short: float = SHORT_DECADES) -> None:
+    """Labels of a log axis from ``low`` to ``high``: see ``_log_x``."""
+    if math.log10(high / low) < short:
+        axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        axis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(3, 3)))
     else:
-        axes.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _log_values(axis: Axis, low: float, high: float) -> None:
+    """A log axis of objective values, labelled as numbers are written (0.2, 0.5, 1, 2, 10)
+    rather than as powers of ten, and at 2x and 5x below ``SHORT_VALUE_DECADES``."""
+    _label_log_axis(axis, low, high, SHORT_VALUE_DECADES)
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axis.set_major_formatter(plain)
+    if math.log10(high / low) < SHORT_VALUE_DECADES:
+        axis.set_minor_formatter(plain)
 
 
 CROWDED = 100
@@ -78,13 +106,24 @@ def _legend(axes: Axes) -> None:
             handle.set_markersize(6.0)
 
 
-def _top_edge(values: Sequence[float], direction: str) -> float:
-    """Where infeasible trials are drawn: just beyond the worst value, at the 'bad' edge."""
+def _top_edge(values: Sequence[float], direction: str, scale: ValueScale = "linear") -> float:
+    """Where infeasible trials are drawn: just beyond the worst value, at the 'bad' edge (a
+    twentieth of the values' span beyond it, on the axis's scale)."""
     if not values:
         return 1.0
     low, high = min(values), max(values)
+    if scale == "log":
+        return high * math.pow(high / low, 0.05)  # log scale: only for values to minimise
     pad = 0.05 * (high - low or abs(high) or 1.0)
     return high + pad if direction == "minimize" else low - pad
+
+
+def _value_axis(axes: Axes, scale: ValueScale) -> None:
+    """The objective's axis on ``scale`` (``data.value_scale`` decides), labelled as ``_log_x``
+    labels a log axis."""
+    if scale == "log":
+        axes.set_yscale("log")
+        _log_values(axes.yaxis, *axes.get_ylim())
 
 
 def _mark(axes: Axes, marked: Marked | None) -> None:
@@ -103,7 +142,7 @@ def _mark(axes: Axes, marked: Marked | None) -> None:
         )
 
 
-def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
+def axis_plot(data: AxisData, metric: str, direction: str, scale: ValueScale = "linear") -> Figure:
     figure = Figure(figsize=SIZE)
     title = f"{metric} against {data.label}"
     if not data.x and not data.infeasible_x:
@@ -112,11 +151,12 @@ def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
     axes.plot(data.x, data.y, "o", color="tab:blue", label="trials", **_dots(len(data.x)))
     _mark(axes, data.marked)
     if data.infeasible_x:
-        edge = _top_edge(data.y, direction)
+        edge = _top_edge(data.y, direction, scale)
         axes.plot(data.infeasible_x, [edge] * len(data.infeasible_x), **INFEASIBLE, label="diverged")
     for edge_x in data.edges:
         axes.axvline(edge_x, color="gray", linestyle="--", linewidth=1)
     _log_x(axes)
+    _value_axis(axes, scale)
     axes.set_xlabel(data.label + " (dashed: search range)")
     axes.set_ylabel(f"{metric} (best during training)")
     axes.set_title(title)
@@ -124,7 +164,7 @@ def axis_plot(data: AxisData, metric: str, direction: str) -> Figure:
     return figure
 
 
-def isolation_plot(data: IsolationData, metric: str) -> Figure:
+def isolation_plot(data: IsolationData, metric: str, scale: ValueScale = "linear") -> Figure:
     figure = Figure(figsize=SIZE)
     title = f"isolation: best {metric} per {data.label} bucket"
     if not data.centres:
@@ -132,6 +172,7 @@ def isolation_plot(data: IsolationData, metric: str) -> Figure:
     axes = figure.add_subplot()
     axes.plot(data.centres, data.best, "o-", color="tab:green")
     _log_x(axes)
+    _value_axis(axes, scale)
     axes.set_xlabel(data.label)
     axes.set_ylabel(f"best {metric} in bucket")
     axes.set_title(title)
@@ -142,8 +183,13 @@ def heatmap_plot(data: HeatmapData, metric: str) -> Figure:
     figure = Figure(figsize=(5.6, 4.2))
     axes = figure.add_subplot()
     if data.grid_z is not None:
-        mesh = axes.pcolormesh(data.grid_x, data.grid_y, data.grid_z, shading="auto", cmap="viridis_r")
-        figure.colorbar(mesh, ax=axes, label=f"{metric} (fitted surface)")
+        norm = LogNorm() if data.scale == "log" else None
+        mesh = axes.pcolormesh(
+            data.grid_x, data.grid_y, data.grid_z, shading="auto", cmap="viridis_r", norm=norm
+        )
+        bar = figure.colorbar(mesh, ax=axes, label=f"{metric} (fitted surface)")
+        if data.scale == "log":
+            _log_values(bar.ax.yaxis, *bar.ax.get_ylim())
     else:
         axes.text(
             0.5, 0.92, "too few trials for a surface", ha="center", transform=axes.transAxes, color="gray"
@@ -168,7 +214,7 @@ def heatmap_plot(data: HeatmapData, metric: str) -> Figure:
     return figure
 
 
-def curves_plot(data: Sequence[CurveData], metric: str) -> Figure:
+def curves_plot(data: Sequence[CurveData], metric: str, scale: ValueScale = "linear") -> Figure:
     figure = Figure(figsize=(6.4, 3.6))
     title = "training curves of the best trials"
     if not any(curve.series for curve in data):
@@ -184,13 +230,14 @@ def curves_plot(data: Sequence[CurveData], metric: str) -> Figure:
     others = sorted({name for curve in data for name in curve.series if name != metric})
     axes.set_xlabel("step")
     axes.set_ylabel("value")
+    _value_axis(axes, scale)
     axes.set_title(title + f"\n(solid: {metric}" + (f"; dotted: {', '.join(others)})" if others else ")"))
     # Beside the axes: inside, the legend covers the curves' flat ends, where they are compared.
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", frameon=False)
     return figure
 
 
-def history_plot(data: HistoryData, metric: str, direction: str) -> Figure:
+def history_plot(data: HistoryData, metric: str, direction: str, scale: ValueScale = "linear") -> Figure:
     figure = Figure(figsize=SIZE)
     title = f"{metric} by trial"
     if not data.numbers and not data.infeasible:
@@ -200,8 +247,9 @@ def history_plot(data: HistoryData, metric: str, direction: str) -> Figure:
     axes.step(data.numbers, data.best_so_far, where="post", color="black", label="best so far")
     _mark(axes, data.marked)
     if data.infeasible:
-        edge = _top_edge(data.values, direction)
+        edge = _top_edge(data.values, direction, scale)
         axes.plot(data.infeasible, [edge] * len(data.infeasible), **INFEASIBLE, label="diverged")
+    _value_axis(axes, scale)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("trial number")
     axes.set_ylabel(metric)

@@ -25,6 +25,8 @@ from adamtune.plots import render
 from adamtune.records import duration_text
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from adamtune.records import TrialRecord
     from adamtune.study import Study, StudyInfo
 
@@ -52,23 +54,30 @@ code { font-size: .8rem; background: #f4f4f4; padding: .1rem .3rem; overflow-wra
 def figures(study: Study, adopted: Adopted | None = None) -> list[tuple[str, bytes]]:
     """Every plot of the study as (caption, PNG bytes), in report order; ``adopted``: the trial
     the plots mark (``study.adopted`` when not given)."""
+    return [(caption, render.png(figure)) for caption, figure in drawn(study, adopted)]
+
+
+def drawn(study: Study, adopted: Adopted | None = None) -> list[tuple[str, Figure]]:
+    """``figures`` before they are PNG images: (caption, matplotlib figure)."""
     records, info = study.trials, study.info
     metric, direction = info.metric, info.direction
     chosen, label = adopted if adopted is not None else study.adopted
-    shown: list[tuple[str, bytes]] = []
+    scale = plot_data.value_scale(plot_data.complete_values(records), direction)
+    shown: list[tuple[str, Figure]] = []
     for spec in info.space.tuned_specs:
         axis = plot_data.axis_data(records, spec, chosen, label)
-        shown.append((f"{metric} against {spec.name}", render.png(render.axis_plot(axis, metric, direction))))
-    heatmap = plot_data.heatmap_data(records, info.space, adopted=chosen, label=label)
+        shown.append((f"{metric} against {spec.name}", render.axis_plot(axis, metric, direction, scale)))
+    heatmap = plot_data.heatmap_data(records, info.space, adopted=chosen, label=label, scale=scale)
     if heatmap is not None:
-        shown.append(("lr x beta1", render.png(render.heatmap_plot(heatmap, metric))))
+        shown.append(("lr x beta1", render.heatmap_plot(heatmap, metric)))
     for spec in info.space.tuned_specs:
         isolation = plot_data.isolation_data(records, spec, direction)
-        shown.append((f"isolation of {spec.name}", render.png(render.isolation_plot(isolation, metric))))
+        shown.append((f"isolation of {spec.name}", render.isolation_plot(isolation, metric, scale)))
     curves = plot_data.curves_data(records, metric, direction)
-    shown.append(("training curves", render.png(render.curves_plot(curves, metric))))
+    curves_scale = plot_data.value_scale(plot_data.curve_values(curves, metric), direction)
+    shown.append(("training curves", render.curves_plot(curves, metric, curves_scale)))
     history = plot_data.history_data(records, direction, chosen, label, _round_kinds(study))
-    shown.append(("by trial", render.png(render.history_plot(history, metric, direction))))
+    shown.append(("by trial", render.history_plot(history, metric, direction, scale)))
     return shown
 
 
