@@ -420,7 +420,12 @@ PAIRS_SCRIPT = textwrap.dedent(
             {"loss": 0.2931, "val_accuracy": 0.959},
         ),
         ("INFO:root:step=5, val/loss=-.5e+2; lr_now=3e-4", {"step": 5.0, "val/loss": -50.0, "lr_now": 3e-4}),
-        ("Namespace(lr=0.001, beta1=0.9, seed=7, epochs=3)", {"epochs": 3.0}),  # inputs are not metrics
+        # A call's arguments echo the program's inputs: argparse's Namespace, a config's repr.
+        ("Namespace(lr=0.001, beta1=0.9, seed=7, epochs=3)", {}),
+        ("INFO args: Config(betas=(0.9, 0.999), model=MLP(width=128), epochs=3) loss=0.5", {"loss": 0.5}),
+        ("Epoch(3) loss=0.5 val_loss=0.4", {"loss": 0.5, "val_loss": 0.4}),
+        ("loss=0.5 (val_loss=0.4) lr_scale=2", {"loss": 0.5, "val_loss": 0.4, "lr_scale": 2.0}),
+        ("Trainer(max_epochs=3, precision=16", {}),  # unclosed: to the end of the line
         ("Epoch 1/10", {}),
         ("acc: 95.3%  time: 12:30:01  version=1.2.3", {}),  # not numbers where the pair ends
         ("python train.py --lr=0.001 -b=0.9 /tmp/run:3", {}),  # flags and paths are not metrics

@@ -11,7 +11,8 @@ standard output that is a JSON object is a report, such as
 ``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``. With ``metrics_format="pairs"`` a line
 may instead hold ``name=value`` or ``name: value`` pairs, as many programs already print them
 (``step 100: loss=0.52 val_loss=0.41``, Keras's ``- loss: 0.5231 - val_loss: 0.4102``), and a
-``step`` printed on a line of its own holds for the lines after it. Every line goes to the
+``step`` printed on a line of its own holds for the lines after it; the arguments of a call
+(argparse's ``Namespace(epochs=3)``) are the program's inputs, not pairs. Every line goes to the
 trial's log, ``adamtune-logs/STUDY/trial-N.stdout`` (``.../round-K/trial-N`` for a campaign's
 round, whose trials Optuna numbers from 0 in each round).
 """
@@ -53,6 +54,25 @@ _PAIR = re.compile(
     r"(?=$|[\s,;|)\]}])",
     re.IGNORECASE,
 )
+
+
+# The start of a call's arguments: a name glued to "(", as in Namespace(lr=0.1, epochs=3).
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")
+
+
+def _without_calls(line: str) -> str:
+    """``line`` with the parenthesised arguments of every call blanked out: a program that
+    prints its argparse ``Namespace(...)`` or a config object's repr echoes inputs, not
+    metrics. An unclosed call runs to the end of the line."""
+    while (call := _CALL.search(line)) is not None:
+        depth, end = 0, len(line)
+        for index in range(call.end() - 1, len(line)):
+            depth += {"(": 1, ")": -1}.get(line[index], 0)
+            if depth == 0:
+                end = index + 1
+                break
+        line = line[: call.start()] + " " + line[end:]
+    return line
 
 
 def trial_values(trial: Trial) -> dict[str, str]:
@@ -283,9 +303,10 @@ def _whole(step: float | None) -> int | None:
 
 def pair_metrics(line: str) -> dict[str, float]:
     """The ``name=value`` and ``name: value`` pairs of ``line`` whose value is a number, but for
-    the trial's own inputs (``lr``, ..., ``seed``): a program that echoes its arguments prints
-    them, and they are recorded already."""
-    return {name: float(value) for name, value in _PAIR.findall(line) if name not in PLACEHOLDERS}
+    the trial's own inputs (``lr``, ..., ``seed``) and a call's arguments (``Namespace(epochs=3)``):
+    a program that echoes its arguments prints them, and they are not metrics."""
+    pairs = _PAIR.findall(_without_calls(line))
+    return {name: float(value) for name, value in pairs if name not in PLACEHOLDERS}
 
 
 def _json_metrics(line: str) -> dict[str, float] | None:
