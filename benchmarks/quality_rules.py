@@ -18,6 +18,9 @@ its true regret; this scores, per run, the configuration each rule would have ch
                 half of the trials does not set its length scales and noise)
   clip-quartile as adamtune, the values clipped at their lower quartile
   better-half   as adamtune, the GP fitted to the better half of the trials only
+  values        as adamtune before session 29: the GP fitted to the values as they are, also
+                where they span a decade or more (``adamtune.scale``), which adamtune fits as
+                their logs
 
 "Better / worse" counts the runs in which a rule chose a configuration with a lower / higher true
 regret than the best observation.
@@ -47,6 +50,7 @@ RULES = (
     "clip-median",
     "clip-quartile",
     "better-half",
+    "values",
 )
 
 
@@ -77,6 +81,9 @@ def picks(run: dict[str, Any]) -> dict[str, int]:
     recommendation = recommend(records, space, "minimize")
     assert recommendation is not None
     chosen["adamtune"] = recommendation.record.number
+    as_they_are = recommend(records, space, "minimize", scale="linear")
+    assert as_they_are is not None
+    chosen["values"] = as_they_are.record.number
     ranked_x, ranked_y = x[order], y[order]
     clipped = {
         "clip-median": (ranked_x, np.minimum(ranked_y, np.median(ranked_y))),

@@ -227,25 +227,6 @@ def test_a_large_studys_dots_shrink_and_fade_with_their_count() -> None:
     assert drawn(20 * render.CROWDED) == pytest.approx((2.0, 0.25, 30 * (2 / 6) ** 2, 0.25))
 
 
-@pytest.mark.parametrize(
-    ("values", "direction", "scale"),
-    [
-        ([0.15, 1.0, 14.7], "minimize", "log"),  # a loss whose worst trials are 100x its best
-        ([0.1, 0.5, 1.0], "minimize", "log"),  # a decade exactly
-        ([0.33, 0.5, 0.9], "minimize", "linear"),  # an error rate: less than a decade
-        ([0.15, 1.0, 14.7], "maximize", "linear"),  # the good values are the large ones
-        ([0.0, 1.0, 14.7], "minimize", "linear"),  # no log of 0
-        ([-2.0, 1.0, 14.7], "minimize", "linear"),
-        ([0.5, math.inf, 0.6], "minimize", "linear"),  # inf is not a value drawn
-        ([], "minimize", "linear"),
-    ],
-)
-def test_the_objective_axis_is_logarithmic_where_values_to_minimise_span_a_decade(
-    values: list[float], direction: str, scale: str
-) -> None:
-    assert plot_data.value_scale(values, direction) == scale
-
-
 def test_a_loss_spanning_decades_is_drawn_on_log_axes_labelled_as_numbers() -> None:
     # A loss from about 0.1 to 4.1: on a linear axis the trials near the best, whose edges the
     # boundary check reads, would be a flat line at the bottom.

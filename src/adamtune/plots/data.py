@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -17,23 +16,8 @@ from adamtune.diagnostics._base import complete, ranked
 from adamtune.diagnostics.geometry import position
 from adamtune.outcomes import State
 from adamtune.records import TrialRecord
+from adamtune.scale import ValueScale
 from adamtune.space import HyperparameterSpec, SearchSpace
-
-ValueScale = Literal["linear", "log"]
-
-LOG_SPREAD = 10.0
-"""Values to minimise that span this factor or more are drawn on a log axis."""
-
-
-def value_scale(values: Sequence[float], direction: str) -> ValueScale:
-    """How a plot's objective axis is drawn. Log where positive values to minimise span a
-    decade or more (a loss whose worst trials are 100 times its best): on a linear axis the
-    good region, where the best trials are compared, would be a flat line at the bottom. To
-    maximise (accuracy), the good values are the large ones, which a log axis squeezes."""
-    finite = [v for v in values if math.isfinite(v)]
-    if direction != "minimize" or not finite or min(finite) <= 0:
-        return "linear"
-    return "log" if max(finite) / min(finite) >= LOG_SPREAD else "linear"
 
 
 def complete_values(records: Sequence[TrialRecord]) -> list[float]:
@@ -169,7 +153,7 @@ def heatmap_data(
     scale: ValueScale = "linear",
 ) -> HeatmapData | None:
     """``scale``: "log" fits the surface to log10 of the values (positive ones only: see
-    ``value_scale``). The surface stays within the trials' values: where it would extrapolate
+    ``adamtune.scale``). The surface stays within the trials' values: where it would extrapolate
     beyond the best or worst trial, a colour would show a value no trial reached."""
     if not {"lr", "beta1"} <= set(space.tuned):
         return None

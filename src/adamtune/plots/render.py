@@ -26,8 +26,8 @@ from adamtune.plots.data import (
     HistoryData,
     IsolationData,
     Marked,
-    ValueScale,
 )
+from adamtune.scale import ValueScale
 
 SIZE = (5.0, 3.4)
 INFEASIBLE: dict[str, Any] = {"color": "red", "marker": "x", "linestyle": "none", "markersize": 7}
@@ -119,7 +119,7 @@ def _top_edge(values: Sequence[float], direction: str, scale: ValueScale = "line
 
 
 def _value_axis(axes: Axes, scale: ValueScale) -> None:
-    """The objective's axis on ``scale`` (``data.value_scale`` decides), labelled as ``_log_x``
+    """The objective's axis on ``scale`` (``adamtune.scale.value_scale`` decides), labelled as ``_log_x``
     labels a log axis."""
     if scale == "log":
         axes.set_yscale("log")

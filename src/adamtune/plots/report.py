@@ -23,6 +23,7 @@ from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
 from adamtune.plots import render
 from adamtune.records import duration_text
+from adamtune.scale import value_scale
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,7 +63,7 @@ def drawn(study: Study, adopted: Adopted | None = None) -> list[tuple[str, Figur
     records, info = study.trials, study.info
     metric, direction = info.metric, info.direction
     chosen, label = adopted if adopted is not None else study.adopted
-    scale = plot_data.value_scale(plot_data.complete_values(records), direction)
+    scale = value_scale(plot_data.complete_values(records), direction)
     shown: list[tuple[str, Figure]] = []
     for spec in info.space.tuned_specs:
         axis = plot_data.axis_data(records, spec, chosen, label)
@@ -74,7 +75,7 @@ def drawn(study: Study, adopted: Adopted | None = None) -> list[tuple[str, Figur
         isolation = plot_data.isolation_data(records, spec, direction)
         shown.append((f"isolation of {spec.name}", render.isolation_plot(isolation, metric, scale)))
     curves = plot_data.curves_data(records, metric, direction)
-    curves_scale = plot_data.value_scale(plot_data.curve_values(curves, metric), direction)
+    curves_scale = value_scale(plot_data.curve_values(curves, metric), direction)
     shown.append(("training curves", render.curves_plot(curves, metric, curves_scale)))
     history = plot_data.history_data(records, direction, chosen, label, _round_kinds(study))
     shown.append(("by trial", render.history_plot(history, metric, direction, scale)))
