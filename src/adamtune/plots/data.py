@@ -171,12 +171,13 @@ def heatmap_data(
         np.linspace(math.log10(lr.low), math.log10(lr.high), resolution),
         np.linspace(math.log10(1.0 - beta1.high), math.log10(1.0 - beta1.low), resolution),
     )
+    values = complete_values(records)  # the values of ``done``, in its order
     grid_z = None
     if len(done) >= MIN_SURFACE_TRIALS:
         from scipy.interpolate import RBFInterpolator
 
         points = np.column_stack([x, y])
-        observed = np.array([float(r.value or 0.0) for r in done])
+        observed = np.array(values)
         scale = scale if observed.min() > 0 else "linear"  # no log of a value of 0 or below
         if scale == "log":
             observed = np.log10(observed)
@@ -187,7 +188,6 @@ def heatmap_data(
         grid_z = np.clip(surface, observed.min(), observed.max())
         if scale == "log":
             grid_z = 10.0**grid_z
-    values = [float(r.value or 0.0) for r in done]
     answer = _answer(adopted)
     marked = None
     if answer is not None:

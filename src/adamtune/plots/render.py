@@ -64,22 +64,24 @@ SHORT_VALUE_DECADES = 3.0
 """The same for a vertical log axis, whose stacked labels have room for more."""
 
 
-def _label_log_axis(axis: Axis, low: float, high: float, short: float = SHORT_DECADES) -> None:
-    """Labels of a log axis from ``low`` to ``high``: see ``_log_x``."""
+def _label_log_axis(axis: Axis, low: float, high: float, short: float = SHORT_DECADES) -> bool:
+    """Labels of a log axis from ``low`` to ``high``: see ``_log_x``. True where the axis is
+    short enough to be labelled at 2x and 5x too."""
     if math.log10(high / low) < short:
         axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
         axis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(3, 3)))
-    else:
-        axis.set_minor_formatter(NullFormatter())
+        return True
+    axis.set_minor_formatter(NullFormatter())
+    return False
 
 
 def _log_values(axis: Axis, low: float, high: float) -> None:
     """A log axis of objective values, labelled as numbers are written (0.2, 0.5, 1, 2, 10)
     rather than as powers of ten, and at 2x and 5x below ``SHORT_VALUE_DECADES``."""
-    _label_log_axis(axis, low, high, SHORT_VALUE_DECADES)
+    short = _label_log_axis(axis, low, high, SHORT_VALUE_DECADES)
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     axis.set_major_formatter(plain)
-    if math.log10(high / low) < SHORT_VALUE_DECADES:
+    if short:
         axis.set_minor_formatter(plain)
 
 
