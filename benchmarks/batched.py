@@ -14,6 +14,7 @@ STEPS steps each, compare three ways of using this machine's cores:
 
     python benchmarks/batched.py            # N = 1, 8, 25, 64 on all three models
     python benchmarks/batched.py --quick    # MLP-100 at N = 25 only
+    python benchmarks/batched.py --updates  # the update's cost, Adam and NAdam, both updates
 
 Also prints where a batched step's time goes, and the batched run's matrix-multiply rate
 against this machine's. The last line is one JSON object (quick mode: the N = 25 MLP-100 row).
@@ -125,21 +126,36 @@ def batched(model: str, n: int, steps: int, threads: int, workers: int = 1, devi
         return n * steps / (time.perf_counter() - started)
 
 
-def batched_profile(model: str, n: int, steps: int) -> tuple[dict[str, float], str]:
+def batched_profile(
+    model: str, n: int, steps: int, optimizer: str = "adam", update: str = "auto"
+) -> tuple[dict[str, float], str]:
     """Milliseconds per step by phase: one trainer, all N members, one thread."""
     from adamtune.torch import BatchedTrainer, torch_threads
 
-    spec, members = _batched_setup(model, n, steps)
+    spec, members = _batched_setup(model, n, steps, optimizer)
     with torch_threads(1):
-        BatchedTrainer(_batched_setup(model, n, 5)[0], members, device="cpu").run()
-        trainer = BatchedTrainer(spec, members, device="cpu", profile=True)
+        BatchedTrainer(_batched_setup(model, n, 5)[0], members, device="cpu", update=update).run()  # type: ignore[arg-type]
+        trainer = BatchedTrainer(spec, members, device="cpu", profile=True, update=update)  # type: ignore[arg-type]
         trainer.run()
     assert trainer.timings is not None
     timings = {phase: 1e3 * seconds / steps for phase, seconds in trainer.timings.items()}
     return timings, f"{trainer.path} path, {trainer.backward} backward"
 
 
-def _batched_setup(model: str, n: int, steps: int) -> tuple[Any, list[Any]]:
+def updates(steps: int) -> None:
+    """The update phase's milliseconds per step for each optimizer family and update (one
+    trainer, one thread): which update ``auto`` should choose on the CPU."""
+    print("| model | N | optimizer | update | update ms/step | whole step ms |")
+    print("|---|---|---|---|---|---|")
+    for model, n in (("mlp100", 25), ("mlp256", 25), ("cnn", 25), ("mlp100", 64)):
+        for optimizer in ("adam", "nadam"):
+            for update in ("fused", "vectorised"):
+                per_step, _ = batched_profile(model, n, steps, optimizer, update)
+                whole = sum(per_step.values())
+                print(f"| {model} | {n} | {optimizer} | {update} | {per_step['update']:.3f} | {whole:.2f} |")
+
+
+def _batched_setup(model: str, n: int, steps: int, optimizer: str = "adam") -> tuple[Any, list[Any]]:
     from adamtune.config import AdamConfig
     from adamtune.torch import BatchedSpec, Member
     from adamtune.workloads.mnist1d import load_data
@@ -156,7 +172,8 @@ def _batched_setup(model: str, n: int, steps: int) -> tuple[Any, list[Any]]:
         eval_every=steps,  # one evaluation, at the end: the other set-ups do none
         divergence_factor=100.0,
     )
-    return spec, [Member(AdamConfig(lr=LRS[i % len(LRS)]), i) for i in range(n)]
+    configs = [AdamConfig(lr=LRS[i % len(LRS)], optimizer=optimizer) for i in range(n)]  # type: ignore[arg-type]
+    return spec, [Member(config, i) for i, config in enumerate(configs)]
 
 
 def matmul_rate(threads: int) -> dict[str, float]:
@@ -229,7 +246,15 @@ def main() -> None:
     parser.add_argument(
         "--cuda", action="store_true", help="the batched set-up alone on the GPU, MLP-100, N up to 4096"
     )
+    parser.add_argument(
+        "--updates",
+        action="store_true",
+        help="the update's cost per step: Adam and NAdam, fused and vectorised",
+    )
     args = parser.parse_args()
+    if args.updates:
+        updates(args.steps or 400)
+        return
     if args.cuda:
         for n in (1, 25, 64, 256, 1024, 4096):
             rate = batched("mlp100", n, args.steps or 400, 1, device="cuda")

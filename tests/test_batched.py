@@ -36,6 +36,13 @@ CONFIGS = (
     AdamConfig(lr=1e-2, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-2),  # L2 decay
     AdamConfig(lr=5e-3, beta1=0.95, weight_decay=0.1, optimizer="adamw"),  # decoupled decay
 )
+NADAM_CONFIGS = (
+    AdamConfig(lr=3e-2, optimizer="nadam"),
+    AdamConfig(lr=1e-2, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-2, optimizer="nadam"),
+    AdamConfig(lr=5e-3, beta1=0.95, weight_decay=0.1, optimizer="nadamw"),
+)
+FAMILIES = {"adam": CONFIGS, "nadam": NADAM_CONFIGS}
+UPDATES_OF_FAMILIES = [("adam", "auto"), ("nadam", "fused"), ("nadam", "vectorised")]
 SEEDS = (11, 12, 13)
 
 
@@ -68,7 +75,7 @@ def make_spec(model: Callable[[int], nn.Module] = mlp, steps: int = 12, **change
 def separate_run(
     spec: BatchedSpec, adam: AdamConfig, seed: int, dtype: torch.dtype, data_seed: int = 0
 ) -> tuple[list[float], torch.Tensor]:
-    """What the member stands for: one model, torch's own Adam/AdamW, the same batches."""
+    """What the member stands for: one model, torch's own Adam/AdamW/NAdam, the same batches."""
     model = spec.model(seed).to(dtype)
     optimizer = adam.make_optimizer(model.parameters())
     batches = batch_order(len(spec.x_train), spec.batch_size, data_seed)
@@ -100,16 +107,18 @@ def train(
 @pytest.mark.parametrize("model", [mlp, cnn], ids=["mlp", "cnn"])
 @pytest.mark.parametrize(("path", "backward"), [("bmm", "auto"), ("bmm", "autograd"), ("vmap", "auto")])
 @pytest.mark.parametrize("update", ["vectorised", "fused"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_members_reproduce_separate_adam_runs_in_float64(
-    model: Callable[[int], nn.Module], path: PathName, backward: BackwardName, update: UpdateName
+    model: Callable[[int], nn.Module], path: PathName, backward: BackwardName, update: UpdateName, family: str
 ) -> None:
     spec = make_spec(model)
-    trainer, results = train(spec, dtype=torch.float64, path=path, update=update, backward=backward)
+    configs = FAMILIES[family]
+    trainer, results = train(spec, configs, dtype=torch.float64, path=path, update=update, backward=backward)
     assert trainer.path == path and trainer.adam.update == update
     # "auto" trains the MLP by hand on the bmm path, with autograd otherwise.
     by_hand = model is mlp and path == "bmm" and backward == "auto"
     assert trainer.backward == ("manual" if by_hand else "autograd")
-    for adam, seed, result in zip(CONFIGS, SEEDS, results, strict=True):
+    for adam, seed, result in zip(configs, SEEDS, results, strict=True):
         losses, params = separate_run(spec, adam, seed, torch.float64)
         assert result.status == "complete" and len(result.losses) == spec.steps
         assert max(abs(a - b) for a, b in zip(losses, result.losses, strict=True)) < 1e-10
@@ -151,10 +160,11 @@ def test_a_cancelled_trainer_stops_at_the_next_step() -> None:
 
 
 @pytest.mark.parametrize("update", ["vectorised", "fused"])
-def test_members_reproduce_separate_adam_runs_in_float32(update: UpdateName) -> None:
+@pytest.mark.parametrize("family", FAMILIES)
+def test_members_reproduce_separate_adam_runs_in_float32(update: UpdateName, family: str) -> None:
     spec = make_spec(mlp)
-    _, results = train(spec, update=update)
-    for adam, seed, result in zip(CONFIGS, SEEDS, results, strict=True):
+    _, results = train(spec, FAMILIES[family], update=update)
+    for adam, seed, result in zip(FAMILIES[family], SEEDS, results, strict=True):
         losses, params = separate_run(spec, adam, seed, torch.float32)
         assert result.parameters is not None and result.parameters.dtype == torch.float32
         # float32 rounding (about 6e-8 relative), a little amplified by a dozen Adam steps
@@ -188,12 +198,19 @@ class Recorder:
 
 
 @pytest.mark.parametrize("compact_at", [0.25, 1.0])
-def test_divergent_member_is_frozen_and_the_others_are_unaffected(compact_at: float) -> None:
+@pytest.mark.parametrize(("family", "update"), UPDATES_OF_FAMILIES)
+def test_divergent_member_is_frozen_and_the_others_are_unaffected(
+    compact_at: float, family: str, update: UpdateName
+) -> None:
     spec = make_spec(divergence_factor=None)
-    healthy = [CONFIGS[0], CONFIGS[2]]
-    exploding = AdamConfig(lr=1e30)  # parameters ~1e30 after one step: inf logits at step 2
-    with_it, with_results = train(spec, [healthy[0], exploding, healthy[1]], [1, 2, 3], compact_at=compact_at)
-    _, without_results = train(spec, healthy, [1, 3])
+    configs = FAMILIES[family]
+    healthy = [configs[0], configs[2]]
+    # parameters ~1e30 after one step: inf logits at step 2
+    exploding = AdamConfig(lr=1e30, optimizer=configs[0].optimizer)
+    with_it, with_results = train(
+        spec, [healthy[0], exploding, healthy[1]], [1, 2, 3], compact_at=compact_at, update=update
+    )
+    _, without_results = train(spec, healthy, [1, 3], update=update)
     bad = with_results[1]
     assert bad.status == "diverged" and bad.step == 2 and bad.reason is not None and "step 2" in bad.reason
     assert len(bad.losses) == 2 and with_it.params.shape[0] == (2 if compact_at < 1 else 3)
@@ -214,14 +231,17 @@ def test_divergence_factor_freezes_a_member_whose_loss_explodes() -> None:
     assert "exceeded 3x its first value" in results[1].reason
 
 
-def test_stopped_members_are_compacted_away_and_the_rest_train_on() -> None:
+@pytest.mark.parametrize(("family", "update"), UPDATES_OF_FAMILIES)
+def test_stopped_members_are_compacted_away_and_the_rest_train_on(family: str, update: UpdateName) -> None:
     spec = make_spec(steps=12)
-    configs = [*CONFIGS, AdamConfig(lr=2e-3)]
+    configs = [*FAMILIES[family], AdamConfig(lr=2e-3, optimizer=FAMILIES[family][0].optimizer)]
     seeds = [*SEEDS, 14]
     reporters = [Recorder(), Recorder(4, Pruned("pruned at step 4")), Recorder(), Recorder(8, Pruned("p8"))]
-    trainer, results = train(spec, configs, seeds, reporters, dtype=torch.float64, compact_at=0.25)
+    trainer, results = train(
+        spec, configs, seeds, reporters, dtype=torch.float64, compact_at=0.25, update=update
+    )
     assert trainer.params.shape[0] == 2 and trainer.rows == [0, 2]
-    assert trainer.adam.exp_avg.shape[0] == 2
+    assert trainer.adam.exp_avg.shape[0] == 2 and trainer.adam.mu_product.shape[0] == 2
     assert [r.status for r in results] == ["complete", "stopped", "complete", "stopped"]
     assert (results[1].step, results[3].step) == (4, 8)
     assert isinstance(results[1].signal, Pruned) and len(results[1].losses) == 4
@@ -263,15 +283,17 @@ def tune(objective: Any, budget: int, **options: Any) -> adamtune.Study:
     return adamtune.tune(objective, budget, storage="memory", strategy="quasi-random", confirm=0, **options)
 
 
-def test_tune_with_the_batched_executor_matches_the_in_process_runs() -> None:
+@pytest.mark.parametrize("optimizer", ["adam", "nadamw"])
+def test_tune_with_the_batched_executor_matches_the_in_process_runs(optimizer: str) -> None:
     # The batched executor seeds the batch order with the study seed; the in-process workload
     # with data_seed set to it draws the same batches, so each trial must come out the same.
     executor = BatchedExecutor(max_members=8, workers=2)  # two trainers in threads
-    batched = tune(study_workload(), 4, seed=3, executor=executor)
-    separate = tune(study_workload(data_seed=3), 4, seed=3)
+    batched = tune(study_workload(), 4, seed=3, executor=executor, optimizer=optimizer)
+    separate = tune(study_workload(data_seed=3), 4, seed=3, optimizer=optimizer)
     assert executor.batches == [4]
     for one, other in zip(batched.trials, separate.trials, strict=True):
         assert one.state == other.state == State.COMPLETE
+        assert one.adam is not None and one.adam.optimizer == optimizer
         assert (one.adam, one.seed) == (other.adam, other.seed)
         assert one.value is not None and other.value is not None
         assert one.value == pytest.approx(other.value, rel=1e-5)
@@ -310,6 +332,11 @@ def test_divergent_and_stopped_trials_become_the_same_outcomes_as_in_process() -
             assert trial.value == min(v for _, v in trial.curves["val_loss"])
 
 
+def test_a_batch_holds_one_family() -> None:
+    with pytest.raises(ValueError, match=r"one family per batch.*\['adam', 'nadam'\]"):
+        train(make_spec(), [CONFIGS[0], NADAM_CONFIGS[0]], SEEDS[:2])
+
+
 def test_threads_are_restored_and_plain_objectives_are_refused() -> None:
     before = torch.get_num_threads()
     executor = BatchedExecutor(threads=1)
@@ -330,11 +357,12 @@ def test_threads_are_restored_and_plain_objectives_are_refused() -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("update", ["vectorised", "fused"])
-def test_members_reproduce_separate_runs_on_cuda(update: UpdateName) -> None:
+@pytest.mark.parametrize("family", FAMILIES)
+def test_members_reproduce_separate_runs_on_cuda(update: UpdateName, family: str) -> None:
     spec = make_spec(mlp)
-    trainer, results = train(spec, dtype=torch.float64, device="cuda", update=update)
+    trainer, results = train(spec, FAMILIES[family], dtype=torch.float64, device="cuda", update=update)
     assert trainer.params.device.type == "cuda"
-    for adam, seed, result in zip(CONFIGS, SEEDS, results, strict=True):
+    for adam, seed, result in zip(FAMILIES[family], SEEDS, results, strict=True):
         losses, params = separate_run(spec, adam, seed, torch.float64)
         assert max(abs(a - b) for a, b in zip(losses, result.losses, strict=True)) < 1e-10
         assert result.parameters is not None

@@ -19,7 +19,13 @@ import pytest
 import adamtune
 import adamtune.study as study_module
 from adamtune.campaign import Campaign, Round
-from adamtune.confirmation import ADAM_DEFAULTS, Confirmation, ConfirmedConfig, confirmation_seeds
+from adamtune.confirmation import (
+    ADAM_DEFAULTS,
+    Confirmation,
+    ConfirmedConfig,
+    confirmation_seeds,
+    how_to_use,
+)
 from adamtune.errors import ConfigError, StudyMismatchError
 from adamtune.storage import open_storage
 
@@ -562,6 +568,25 @@ def test_confirmation_is_off_with_zero_and_for_other_strategies_by_default() -> 
     assert one.confirmation is None
     asked = adamtune.tune(valley(1e-4), 4, storage="memory", tune=["lr"], strategy="quasi-random", confirm=2)
     assert asked.confirmation is not None and len(asked.confirmation.seeds) == 2
+
+
+def test_a_nadamw_study_trains_nadam_and_confirms_against_its_torch_defaults() -> None:
+    seen: list[adamtune.AdamConfig] = []
+
+    def objective(trial: adamtune.Trial) -> float:
+        seen.append(trial.adam)
+        return valley(3e-4)(trial)
+
+    study = adamtune.tune(objective, 6, storage="memory", tune=["lr"], optimizer="nadamw", confirm=2)
+    assert {(c.optimizer, c.weight_decay) for c in seen} == {("nadamw", 1e-2)}  # AdamW's default decay
+    assert study.param_names[-1] == "weight_decay"
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.baseline is not None
+    # torch.optim.NAdam's own lr is 2e-3, not Adam's 1e-3
+    assert confirmation.baseline.adam == adamtune.AdamConfig(lr=2e-3, weight_decay=1e-2, optimizer="nadamw")
+    use = how_to_use(study)
+    assert use is not None and use.startswith("torch.optim.NAdam(model.parameters(), lr=")
+    assert use.endswith("weight_decay=0.01, decoupled_weight_decay=True)")
 
 
 def test_a_baseline_outside_the_optimizer_is_refused() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from optuna.distributions import FloatDistribution
 
 from adamtune import DEFAULT_ADAM, DEFAULT_SPECS, AdamConfig, ConfigError, HyperparameterSpec, SearchSpace
+from adamtune.config import OptimizerName
 from adamtune.space import HYPERPARAMETERS, parse_fixed, parse_limit, parse_names, parse_range
 
 KNOWN = "lr, beta1, beta2, eps, weight_decay"
@@ -266,7 +268,7 @@ def test_differences() -> None:
         ({"fixed": {"weight_decay": -0.1}}, "fixed value for weight_decay: expected a value in [0, inf)"),
         ({"fixed": {"momentum": 0.9}}, f"unknown hyperparameter 'momentum': expected one of {KNOWN}"),
         ({"ranges": {"gamma": (0.1, 0.2)}}, f"unknown hyperparameter 'gamma': expected one of {KNOWN}"),
-        ({"optimizer": "sgd"}, "optimizer: expected one of ('adam', 'adamw'), got 'sgd'"),
+        ({"optimizer": "sgd"}, "optimizer: expected one of ('adam', 'adamw', 'nadam', 'nadamw'), got 'sgd'"),
     ],
 )
 def test_build_rejects_bad_settings(kwargs: dict[str, object], message: str) -> None:
@@ -363,18 +365,28 @@ def test_parse_names_rejects_malformed(text: str, message: str) -> None:
 # --- AdamW and the torch optimizer -----------------------------------------------------------
 
 
-def test_adamw_fixes_weight_decay_at_torch_default_unless_given() -> None:
-    adamw = SearchSpace.build(("lr",), optimizer="adamw")
-    assert adamw.spec("weight_decay").fixed == 1e-2
-    config = adamw.config_from_params({"lr": 1e-4})
-    assert (config.optimizer, config.weight_decay) == ("adamw", 1e-2)
-    given = SearchSpace.build(("lr",), optimizer="adamw", fixed={"weight_decay": 0.0})
+@pytest.mark.parametrize("name", ["adamw", "nadamw"])
+def test_decoupled_optimizers_fix_weight_decay_at_adamws_default_unless_given(name: OptimizerName) -> None:
+    decoupled = SearchSpace.build(("lr",), optimizer=name)
+    assert decoupled.spec("weight_decay").fixed == 1e-2 and decoupled.uses_weight_decay
+    config = decoupled.config_from_params({"lr": 1e-4})
+    assert (config.optimizer, config.weight_decay) == (name, 1e-2)
+    given = SearchSpace.build(("lr",), optimizer=name, fixed={"weight_decay": 0.0})
     assert given.config_from_params({"lr": 1e-4}).weight_decay == 0.0
-    adam = SearchSpace.build(("lr",))
-    assert adam.config_from_params({"lr": 1e-4}).weight_decay == 0.0
+    for coupled in ("adam", "nadam"):
+        space = SearchSpace.build(("lr",), optimizer=coupled)  # type: ignore[arg-type]
+        assert space.config_from_params({"lr": 1e-4}).weight_decay == 0.0 and not space.uses_weight_decay
 
 
-@pytest.mark.parametrize(("name", "cls"), [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("nadam", torch.optim.NAdam),
+        ("nadamw", torch.optim.NAdam),
+    ],
+)
 def test_make_optimizer(name: str, cls: type[torch.optim.Optimizer]) -> None:
     config = AdamConfig(lr=3e-4, beta1=0.95, beta2=0.98, eps=1e-7, weight_decay=0.05, optimizer=name)  # type: ignore[arg-type]
     weight = torch.nn.Parameter(torch.zeros(3))
@@ -386,6 +398,9 @@ def test_make_optimizer(name: str, cls: type[torch.optim.Optimizer]) -> None:
     assert group["eps"] == 1e-7
     assert group["weight_decay"] == 0.05
     assert group["params"] == [weight]
+    if cls is torch.optim.NAdam:
+        assert group["decoupled_weight_decay"] == (name == "nadamw")
+        assert group["momentum_decay"] == 0.004
 
 
 @pytest.mark.parametrize(
@@ -406,6 +421,15 @@ def test_make_optimizer(name: str, cls: type[torch.optim.Optimizer]) -> None:
             "torch.optim.AdamW(model.parameters(), lr=0.0001, "
             "betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)",
         ),
+        (
+            AdamConfig(lr=2e-3, beta1=0.95, optimizer="nadam"),
+            "torch.optim.NAdam(model.parameters(), lr=0.002, betas=(0.95, 0.999), eps=1e-08)",
+        ),
+        (
+            AdamConfig(lr=1e-3, weight_decay=0.05, optimizer="nadamw"),  # NAdamW: NAdam, decoupled
+            "torch.optim.NAdam(model.parameters(), lr=0.001, betas=(0.9, 0.999), eps=1e-08, "
+            "weight_decay=0.05, decoupled_weight_decay=True)",
+        ),
     ],
 )
 def test_torch_code_builds_the_same_optimizer(config: AdamConfig, code: str) -> None:
@@ -422,6 +446,13 @@ def test_torch_code_builds_the_same_optimizer(config: AdamConfig, code: str) -> 
 def test_torch_kwargs_shape() -> None:
     config = AdamConfig(lr=1e-4, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.1)
     assert config.torch_kwargs() == {"lr": 1e-4, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}
+    nadamw = AdamConfig(lr=1e-4, weight_decay=0.1, optimizer="nadamw")
+    assert nadamw.torch_kwargs()["decoupled_weight_decay"] is True
+    assert "decoupled_weight_decay" not in replace(nadamw, optimizer="nadam").torch_kwargs()
+    assert (nadamw.short(), replace(nadamw, weight_decay=0.0, optimizer="nadam").short()) == (
+        "lr=0.0001 beta1=0.9 beta2=0.999 eps=1e-08 weight_decay=0.1 (nadamw)",
+        "lr=0.0001 beta1=0.9 beta2=0.999 eps=1e-08 (nadam)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -437,7 +468,10 @@ def test_torch_kwargs_shape() -> None:
         ({"lr": 1e-3, "weight_decay": -1.0}, "weight_decay: expected a number >= 0, got -1.0"),
         ({"lr": "0.1"}, "lr: expected a number > 0, got '0.1'"),
         ({"lr": True}, "lr: expected a number > 0, got True"),
-        ({"lr": 1e-3, "optimizer": "sgd"}, "optimizer: expected one of ('adam', 'adamw'), got 'sgd'"),
+        (
+            {"lr": 1e-3, "optimizer": "sgd"},
+            "optimizer: expected one of ('adam', 'adamw', 'nadam', 'nadamw'), got 'sgd'",
+        ),
     ],
 )
 def test_adam_config_validation(kwargs: dict[str, object], message: str) -> None:

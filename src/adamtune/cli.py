@@ -20,7 +20,7 @@ from rich.console import Console
 
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
-from adamtune.config import cell_text
+from adamtune.config import OPTIMIZERS, cell_text
 from adamtune.confirmation import Confirmation, how_to_use, parse_baseline, use_line
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
@@ -100,7 +100,8 @@ def _study_options(command: F) -> F:
         click.option("--fix", "fixes", multiple=True, metavar="NAME=VALUE", help="Fixed value."),
         click.option(
             "--optimizer",
-            type=click.Choice(["adam", "adamw"]),
+            type=click.Choice(OPTIMIZERS),
+            help="adamw and nadamw decouple weight decay; nadam and nadamw are torch.optim.NAdam.",
             default="adam",
             show_default=True,
         ),
@@ -154,8 +155,9 @@ def _study_options(command: F) -> F:
         click.option(
             "--baseline",
             metavar="NAME=VALUE,...",
-            help="Your current configuration, to compare with (default: Adam's defaults "
-            "lr=1e-3,beta1=0.9,beta2=0.999,eps=1e-8).",
+            help="Your current configuration, to compare with (default: torch's defaults "
+            "lr=1e-3,beta1=0.9,beta2=0.999,eps=1e-8; NAdam's lr 2e-3; AdamW's and NAdamW's "
+            "weight_decay 0.01).",
         ),
         click.option(
             "--divergence-factor",

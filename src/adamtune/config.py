@@ -14,8 +14,14 @@ if TYPE_CHECKING:
 
     import torch
 
-OptimizerName = Literal["adam", "adamw"]
-OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "adamw")
+OptimizerName = Literal["adam", "adamw", "nadam", "nadamw"]
+OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "adamw", "nadam", "nadamw")
+DECOUPLED: frozenset[OptimizerName] = frozenset({"adamw", "nadamw"})
+"""The optimizers whose weight decay is decoupled (applied to the weights, scaled by lr)."""
+NESTEROV: frozenset[OptimizerName] = frozenset({"nadam", "nadamw"})
+"""The optimizers with Nesterov momentum (torch.optim.NAdam)."""
+MOMENTUM_DECAY = 0.004
+"""torch.optim.NAdam's momentum_decay (psi below), kept at torch's default: not tuned."""
 BETAS = ("beta1", "beta2")
 
 
@@ -46,8 +52,18 @@ class AdamConfig:
         m <- beta1 * m + (1 - beta1) * g          v <- beta2 * v + (1 - beta2) * g**2
         theta <- theta - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
 
-    ``weight_decay`` is L2 added to the gradient for ``adam`` and decoupled (applied to the
-    weights directly, scaled by lr) for ``adamw``.
+    ``weight_decay`` is L2 added to the gradient for ``adam`` and ``nadam``, and decoupled
+    (applied to the weights directly, scaled by lr) for ``adamw`` and ``nadamw``.
+
+    ``nadam`` and ``nadamw`` are torch.optim.NAdam (Dozat 2016): Adam with Nesterov momentum,
+    whose momentum coefficient warms up as ``mu_t = beta1 * (1 - 0.5 * 0.96**(t * psi))``
+    (psi = ``MOMENTUM_DECAY``), with ``P_t`` the product of ``mu_1 .. mu_t``::
+
+        theta <- theta - lr * ((1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_{t+1}) * m)
+                           / (sqrt(v / (1 - beta2**t)) + eps)
+
+    The same four hyperparameters (and weight decay) are tuned; NAdamW is the optimizer of
+    AlgoPerf's baseline.
     """
 
     lr: float
@@ -73,30 +89,51 @@ class AdamConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
 
+    @property
+    def decoupled(self) -> bool:
+        """Whether weight decay is decoupled (AdamW, NAdamW)."""
+        return self.optimizer in DECOUPLED
+
+    @property
+    def nesterov(self) -> bool:
+        """Whether the update uses Nesterov momentum (NAdam, NAdamW)."""
+        return self.optimizer in NESTEROV
+
+    @property
+    def torch_name(self) -> str:
+        """The class in ``torch.optim``: Adam, AdamW or NAdam (NAdamW is NAdam with
+        ``decoupled_weight_decay=True``)."""
+        return "NAdam" if self.nesterov else ("AdamW" if self.decoupled else "Adam")
+
     def torch_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``torch.optim.Adam`` or ``torch.optim.AdamW``."""
-        return {
+        """Keyword arguments for the class named by ``torch_name`` (``torch.optim.Adam`` for
+        Adam)."""
+        kwargs: dict[str, Any] = {
             "lr": self.lr,
             "betas": (self.beta1, self.beta2),
             "eps": self.eps,
             "weight_decay": self.weight_decay,
         }
+        if self.nesterov and self.decoupled:
+            kwargs["decoupled_weight_decay"] = True
+        return kwargs
 
     def make_optimizer(self, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
         """Build the torch optimizer this configuration describes."""
         import torch
 
-        optimizer_class = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
+        optimizer_class: type[torch.optim.Optimizer] = getattr(torch.optim, self.torch_name)
         return optimizer_class(params, **self.torch_kwargs())
 
     def torch_code(self, params: str = "model.parameters()") -> str:
         """The torch optimizer's constructor with these values in full precision, to paste into a
         training script: ``torch.optim.Adam(model.parameters(), lr=..., betas=(...), eps=...)``."""
-        name = "AdamW" if self.optimizer == "adamw" else "Adam"
         args = [params, f"lr={self.lr!r}", f"betas=({self.beta1!r}, {self.beta2!r})", f"eps={self.eps!r}"]
-        if self.weight_decay or self.optimizer == "adamw":
+        if self.weight_decay or self.decoupled:
             args.append(f"weight_decay={self.weight_decay!r}")
-        return f"torch.optim.{name}({', '.join(args)})"
+        if self.nesterov and self.decoupled:
+            args.append("decoupled_weight_decay=True")
+        return f"torch.optim.{self.torch_name}({', '.join(args)})"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,8 +156,10 @@ class AdamConfig:
         """A compact one-line rendering for tables and logs."""
         betas = f"beta1={value_text('beta1', self.beta1)} beta2={value_text('beta2', self.beta2)}"
         text = f"lr={self.lr:.3g} {betas} eps={self.eps:.3g}"
-        if self.weight_decay or self.optimizer == "adamw":
-            text += f" weight_decay={self.weight_decay:.3g} ({self.optimizer})"
+        if self.weight_decay or self.decoupled:
+            text += f" weight_decay={self.weight_decay:.3g}"
+        if self.weight_decay or self.optimizer != "adam":
+            text += f" ({self.optimizer})"
         return text
 
 

@@ -65,27 +65,31 @@ WIDE_RANGES: dict[str, tuple[float, float]] = {
 """The confirmation study's space: wide enough for any baseline a user may bring."""
 
 
-def uses_weight_decay(space: SearchSpace) -> bool:
-    return (
-        space.optimizer == "adamw" or "weight_decay" in space.tuned or bool(space.spec("weight_decay").fixed)
-    )
-
-
 def confirm_space(base: SearchSpace) -> SearchSpace:
     """Every hyperparameter in play tuned over ``WIDE_RANGES`` (weight decay when in play)."""
-    decay = uses_weight_decay(base)
+    decay = base.uses_weight_decay
     tuned = [name for name in HYPERPARAMETERS if name != "weight_decay" or decay]
     fixed = {} if decay else {"weight_decay": 0.0}
     return SearchSpace.build(tuned, ranges=WIDE_RANGES, fixed=fixed, optimizer=base.optimizer)
 
 
+TORCH_DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "nadam": 2e-3, "nadamw": 2e-3}
+"""The default learning rate of each optimizer's torch class (torch.optim.NAdam's is 2e-3)."""
+
+
 def default_baseline(space: SearchSpace) -> AdamConfig:
-    """Adam's defaults (AdamW: torch's default weight decay 0.01), for ``space``'s optimizer."""
+    """torch's defaults for ``space``'s optimizer: Adam's (AdamW and NAdamW with weight decay
+    0.01, torch.optim.AdamW's; NAdam's lr 2e-3)."""
     decay = 0.0
-    if uses_weight_decay(space):
+    if space.uses_weight_decay:
         decay = space.spec("weight_decay").fixed or 1e-2
     return AdamConfig(
-        lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=decay, optimizer=space.optimizer
+        lr=TORCH_DEFAULT_LR[space.optimizer],
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=decay,
+        optimizer=space.optimizer,
     )
 
 
@@ -111,7 +115,7 @@ def check_baseline(baseline: AdamConfig, space: SearchSpace) -> None:
     if baseline.optimizer != space.optimizer:
         raise ConfigError(f"baseline optimizer: expected {space.optimizer}, got {baseline.optimizer}")
     wide = confirm_space(space)
-    if not uses_weight_decay(space) and baseline.weight_decay:
+    if not space.uses_weight_decay and baseline.weight_decay:
         raise ConfigError(
             "baseline weight_decay: expected 0 (the study does not use weight decay), "
             f"got {baseline.weight_decay:g}"

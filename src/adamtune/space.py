@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from optuna.distributions import FloatDistribution
 
-from adamtune.config import OPTIMIZERS, AdamConfig, OptimizerName, value_text
+from adamtune.config import DECOUPLED, OPTIMIZERS, AdamConfig, OptimizerName, value_text
 from adamtune.errors import ConfigError
 
 Scale = Literal["log", "log1m"]
@@ -179,7 +179,8 @@ DEFAULT_SPECS: tuple[HyperparameterSpec, ...] = (
 """PLAYBOOK.md section 1's ranges and fixed values; weight_decay is off (0) unless asked for."""
 
 ADAMW_DEFAULT_WEIGHT_DECAY = 1e-2
-"""torch.optim.AdamW's default, used for AdamW when weight_decay is neither tuned nor fixed."""
+"""torch.optim.AdamW's default, used for AdamW and NAdamW when weight_decay is neither tuned nor
+fixed (torch.optim.NAdam's own default, 0, would make NAdamW plain NAdam)."""
 
 
 @dataclass(frozen=True)
@@ -234,11 +235,18 @@ class SearchSpace:
                 low, high = ranges.get(spec.name, (spec.low, spec.high))
                 spec = replace(spec, low=float(low), high=float(high), limit=limits.get(spec.name))
             default_fixed = spec.fixed
-            if spec.name == "weight_decay" and optimizer == "adamw":
+            if spec.name == "weight_decay" and optimizer in DECOUPLED:
                 default_fixed = ADAMW_DEFAULT_WEIGHT_DECAY
             fixed_value = fixed.get(spec.name, default_fixed)
             specs.append(replace(spec, fixed=None if fixed_value is None else float(fixed_value)))
         return cls(tuple(specs), tuple(tuned), optimizer)
+
+    @property
+    def uses_weight_decay(self) -> bool:
+        """Whether weight decay is in play: a decoupled optimizer, or a tuned or non-zero fixed
+        weight decay."""
+        tuned_or_fixed = "weight_decay" in self.tuned or bool(self.spec("weight_decay").fixed)
+        return self.optimizer in DECOUPLED or tuned_or_fixed
 
     def spec(self, name: str) -> HyperparameterSpec:
         _check_known(name)

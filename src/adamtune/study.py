@@ -178,7 +178,7 @@ class Study:
         """The Adam values every record shows: the four always, weight decay when in play."""
         names: tuple[str, ...] = ("lr", "beta1", "beta2", "eps")
         space = self.info.space
-        if space.optimizer == "adamw" or "weight_decay" in space.tuned or space.spec("weight_decay").fixed:
+        if space.uses_weight_decay:
             names += ("weight_decay",)
         return names
 
@@ -304,7 +304,8 @@ def tune(
     ``trial.report(step, **metrics)``, and returns the objective (a number, or a dict naming it
     by ``metric``). The budget decides what is tuned (see ``tiers``) unless ``tune`` names it;
     ``ranges`` and ``fixed`` override the default ranges and fixed values; ``limits`` bound how
-    far the playbook strategy may expand a range (default: the legal domain). The study is stored
+    far the playbook strategy may expand a range (default: the legal domain). ``optimizer`` is
+    "adam", "adamw", "nadam" or "nadamw" (``trial.adam.make_optimizer`` builds it). The study is stored
     under ``study`` (default: the objective's name) in ``storage`` (default: ``adamtune.journal``
     in the working directory); calling again with the same settings resumes it.
 
@@ -319,7 +320,7 @@ def tune(
     ``strategy`` (see ``adamtune.strategy``): "playbook" (rounds: explore, expand, exploit with
     constrained Bayesian optimisation; returns a ``Campaign``), or one study searched by
     "quasi-random", "random", "grid", "bayes" or "tpe". Afterwards the ``confirm_top`` best
-    configurations and ``baseline`` (default: Adam's defaults) are retrained on ``confirm``
+    configurations and ``baseline`` (default: torch's defaults for the optimizer) are retrained on ``confirm``
     fresh seeds (default 3 for "playbook", 0 for the others; 0 turns it off), outside the
     budget: ``study.confirmation`` has the table and the verdict.
     """
