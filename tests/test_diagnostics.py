@@ -262,6 +262,26 @@ def test_a_curve_that_overfits() -> None:
     assert len(rows) == 3
     assert all(row["best_step"] == 300 for row in rows)
     assert all(row["rise"] == pytest.approx(0.7) for row in rows)
+    assert "add regularisation (weight decay: --optimizer adamw or nadamw) or more data" in (
+        finding.action or ""
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "nadamw"])
+def test_overfitting_with_decoupled_weight_decay_asks_for_more_of_it(optimizer: str) -> None:
+    overfits = [1.0, 0.5, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    study = study_of(
+        lambda adam: valley(adam.lr),
+        4,
+        tune=["lr"],
+        shape=lambda v: [v + d for d in overfits],
+        optimizer=optimizer,
+    )
+    finding = only(curves(study.trials, "val_loss", "minimize", CURVE_NOISE), "curves")
+    assert (
+        "add more weight decay than these trials' 0.01 (tune it: add weight_decay to --tune) or more data"
+        in (finding.action or "")
+    )
 
 
 def test_a_curve_still_improving_at_the_end() -> None:

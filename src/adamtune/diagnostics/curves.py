@@ -28,7 +28,9 @@ def curves(records: Sequence[TrialRecord], metric: str, direction: str, noise: N
         tolerance = noise.value if noise.value > 0 else 0.01 * abs(min(values)) or 1e-12
         for kind, numbers in _shapes(steps, values, tolerance).items():
             found.setdefault(kind, []).append({"trial": record.number, **numbers})
-    return [_finding(kind, rows, len(best), metric) for kind, rows in found.items()]
+    overfit = {row["trial"] for row in found.get("overfitting", [])}
+    regularisation = _regularisation([r for r in best if r.number in overfit])
+    return [_finding(kind, rows, len(best), metric, regularisation) for kind, rows in found.items()]
 
 
 def _shapes(steps: list[float], values: list[float], tolerance: float) -> dict[str, dict[str, float]]:
@@ -54,7 +56,18 @@ def _shapes(steps: list[float], values: list[float], tolerance: float) -> dict[s
     return shapes
 
 
-def _finding(kind: str, rows: list[dict[str, float]], count: int, metric: str) -> Finding:
+def _regularisation(records: Sequence[TrialRecord]) -> str:
+    """How to regularise more, given the weight decay the trials already train with."""
+    configs = [r.adam for r in records if r.adam is not None]
+    if configs and all(c.decoupled for c in configs):
+        decays = ", ".join(f"{d:g}" for d in sorted({c.weight_decay for c in configs}))
+        return f"add more weight decay than these trials' {decays} (tune it: add weight_decay to --tune)"
+    return "add regularisation (weight decay: --optimizer adamw or nadamw)"
+
+
+def _finding(
+    kind: str, rows: list[dict[str, float]], count: int, metric: str, regularisation: str = ""
+) -> Finding:
     trials = ", ".join(str(int(row["trial"])) for row in rows)
     share = f"{len(rows)} of the best {count} trials ({trials})"
     numbers = {"trials": rows}
@@ -66,8 +79,8 @@ def _finding(kind: str, rows: list[dict[str, float]], count: int, metric: str) -
             f"(by {max(r['rise'] for r in rows):.3g}): overfitting.",
             numbers,
             "The objective keeps the best value during training, so the ranking stands; to use "
-            "more of the training, add regularisation (weight decay: --optimizer adamw) or more "
-            "data, or stop training near the best step.",
+            f"more of the training, {regularisation} or more data, or stop training near the "
+            "best step.",
         )
     if kind == "late_variance":
         return Finding(
