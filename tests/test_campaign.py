@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import subprocess
 import sys
@@ -587,6 +588,30 @@ def test_a_nadamw_study_trains_nadam_and_confirms_against_its_torch_defaults() -
     use = how_to_use(study)
     assert use is not None and use.startswith("torch.optim.NAdam(model.parameters(), lr=")
     assert use.endswith("weight_decay=0.01, decoupled_weight_decay=True)")
+
+
+def test_cli_names_the_optimizer_and_shows_the_weight_decay_it_confirms(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(
+        "import math\n"
+        "def objective(trial):\n"
+        "    return 0.1 + (math.log10(trial.adam.lr) + 4) ** 2 + (trial.seed % 7) * 1e-3\n"
+    )
+    run = [ADAMTUNE, "tune", "train.py:objective", "--budget", "4", "--confirm", "2", "--tune", "lr"]
+    wide = {**os.environ, "COLUMNS": "200"}
+    result = subprocess.run(
+        [*run, "--optimizer", "nadamw"], cwd=tmp_path, capture_output=True, text=True, env=wide
+    )
+    assert result.returncode == 0, result.stderr
+    assert "optimizer: nadamw (torch.optim.NAdam with decoupled_weight_decay=True)" in result.stderr
+    header = next(line for line in result.stdout.splitlines() if "mean val_loss" in line)
+    assert re.search(r"eps\W+weight_decay\W+$", header)  # in play: shown beside the four
+    baseline = next(line for line in result.stdout.splitlines() if "baseline" in line)
+    assert "0.002" in baseline and "0.01" in baseline  # torch.optim.NAdam's lr, AdamW's decay
+    assert "decoupled_weight_decay=True)" in result.stdout
+    plain = subprocess.run([*run, "--study", "plain"], cwd=tmp_path, capture_output=True, text=True, env=wide)
+    assert plain.returncode == 0, plain.stderr
+    assert "optimizer: adam (torch.optim.Adam)" in plain.stderr
+    assert "weight_decay" not in plain.stdout
 
 
 def test_a_baseline_outside_the_optimizer_is_refused() -> None:

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
-from adamtune.config import OPTIMIZERS, cell_text
+from adamtune.config import OPTIMIZER_TEXT, OPTIMIZERS, cell_text
 from adamtune.confirmation import Confirmation, how_to_use, parse_baseline, use_line
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
@@ -473,6 +473,8 @@ class _Announcer:
             f"study [bold]{study.name}[/] in {self._where}: budget {study.budget}, seed {study.info.seed}"
         )
         err.print(f"tuning: {study.info.tiers.reason}", markup=False)
+        optimizer = study.space.optimizer
+        err.print(f"optimizer: {optimizer} ({OPTIMIZER_TEXT[optimizer]})", markup=False)
         for line in study.space.describe():
             err.print(f"  {line}", markup=False)
         err.print(f"strategy: {study.strategy}: {STRATEGY_SUMMARY[study.strategy]}", markup=False)
@@ -525,7 +527,7 @@ def _print_best(study: Study) -> None:
     _print_best_trial(study, best)
     confirmation = study.confirmation
     if confirmation is not None:
-        _print_confirmation(confirmation, study.info.metric, study.space.tuned)
+        _print_confirmation(confirmation, study.info.metric, study.space.tuned, study.param_names)
         outdated = confirmation.outdated(tally.results)
         if outdated:
             out.print(f"note: {outdated}", markup=False)
@@ -539,9 +541,12 @@ def _print_use(study: Study) -> None:
         out.print(line, markup=False, soft_wrap=True)
 
 
-def _print_confirmation(confirmation: Confirmation, metric: str, tuned: Sequence[str]) -> None:
+def _print_confirmation(
+    confirmation: Confirmation, metric: str, tuned: Sequence[str], names: Sequence[str]
+) -> None:
+    """The confirmation's table: ``names`` are the study's Adam values (weight decay when in
+    play); the untuned ones are left out first when the terminal is narrow."""
     seeds = len(confirmation.seeds)
-    names = ("lr", "beta1", "beta2", "eps")
     columns = [Column(name) for name in ("config", f"mean {metric}", "std", "diverged", *names)]
     rows = [
         [

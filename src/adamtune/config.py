@@ -20,6 +20,13 @@ DECOUPLED: frozenset[OptimizerName] = frozenset({"adamw", "nadamw"})
 """The optimizers whose weight decay is decoupled (applied to the weights, scaled by lr)."""
 NESTEROV: frozenset[OptimizerName] = frozenset({"nadam", "nadamw"})
 """The optimizers with Nesterov momentum (torch.optim.NAdam)."""
+OPTIMIZER_TEXT: dict[OptimizerName, str] = {
+    "adam": "torch.optim.Adam",
+    "adamw": "torch.optim.AdamW: decoupled weight decay",
+    "nadam": "torch.optim.NAdam: Nesterov momentum",
+    "nadamw": "torch.optim.NAdam with decoupled_weight_decay=True",
+}
+"""What each optimizer name trains with, as the CLI shows it."""
 MOMENTUM_DECAY = 0.004
 """torch.optim.NAdam's momentum_decay (psi below), kept at torch's default: not tuned."""
 BETAS = ("beta1", "beta2")
