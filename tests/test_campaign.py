@@ -590,12 +590,17 @@ def test_a_nadamw_study_trains_nadam_and_confirms_against_its_torch_defaults() -
     assert use.endswith("weight_decay=0.01, decoupled_weight_decay=True)")
 
 
-def test_cli_names_the_optimizer_and_shows_the_weight_decay_it_confirms(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(
+def write_log_valley(path: Path, best_lr: float) -> None:
+    """A script whose objective is a quadratic valley in log lr, a little seed noise on it."""
+    path.write_text(
         "import math\n"
         "def objective(trial):\n"
-        "    return 0.1 + (math.log10(trial.adam.lr) + 4) ** 2 + (trial.seed % 7) * 1e-3\n"
+        f"    return 0.1 + (math.log10(trial.adam.lr / {best_lr!r})) ** 2 + (trial.seed % 7) * 1e-3\n"
     )
+
+
+def test_cli_names_the_optimizer_and_shows_the_weight_decay_it_confirms(tmp_path: Path) -> None:
+    write_log_valley(tmp_path / "train.py", best_lr=1e-4)
     run = [ADAMTUNE, "tune", "train.py:objective", "--budget", "4", "--confirm", "2", "--tune", "lr"]
     wide = {**os.environ, "COLUMNS": "200"}
     result = subprocess.run(
@@ -623,11 +628,7 @@ def test_a_baseline_outside_the_optimizer_is_refused() -> None:
 
 
 def test_cli_shows_rounds_confirmation_and_refuses_bad_input(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(
-        "import math\n"
-        "def objective(trial):\n"
-        "    return 0.1 + (math.log10(trial.adam.lr) + 2) ** 2 + (trial.seed % 7) * 1e-3\n"
-    )
+    write_log_valley(tmp_path / "train.py", best_lr=1e-2)
     run = [ADAMTUNE, "tune", "train.py:objective", "--budget", "8", "--confirm", "2", "--tune", "lr"]
     result = subprocess.run([*run, "--baseline", "lr=3e-4"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -160,26 +160,32 @@ class BatchedAdam:
                 maximize=False,
             )
 
-    def _vectorised(self, params: torch.Tensor, grads: torch.Tensor, active: Sequence[bool]) -> None:
-        h, dtype, t = self.hyper, params.dtype, self.t
-        frozen = not all(active)
-        if frozen:
-            mask = torch.tensor(active, device=params.device).view(-1, 1)
+    def _decay_and_moments(
+        self, params: torch.Tensor, grads: torch.Tensor, active: Sequence[bool]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """What both vectorised updates do first: weight decay, then m and v, frozen rows left
+        as they were. Returns the (decayed) gradients, each row's lr (0 when frozen) and the
+        rows' mask (None when every row is active)."""
+        h, dtype = self.hyper, params.dtype
+        mask = None if all(active) else torch.tensor(active, device=params.device).view(-1, 1)
+        if mask is not None:
             # A frozen row's gradient may be NaN: zero it so 0 * NaN never reaches its state.
             grads = torch.where(mask, grads, 0.0)
-        lr = h.lr * mask if frozen else h.lr
+        lr = h.lr if mask is None else h.lr * mask
         if bool((h.l2 > 0).any()):
             grads = grads.add(params * h.l2.to(dtype))
         if bool((h.decoupled > 0).any()):
             params.mul_((1 - lr * h.decoupled).to(dtype))
-        if frozen:
-            # Keep frozen moments as they were: beta = 1 leaves m and v unchanged.
-            beta1 = torch.where(mask, h.beta1, 1.0)
-            beta2 = torch.where(mask, h.beta2, 1.0)
-        else:
-            beta1, beta2 = h.beta1, h.beta2
+        # Keep frozen moments as they were: beta = 1 leaves m and v unchanged.
+        beta1 = h.beta1 if mask is None else torch.where(mask, h.beta1, 1.0)
+        beta2 = h.beta2 if mask is None else torch.where(mask, h.beta2, 1.0)
         self.exp_avg.lerp_(grads, (1 - beta1).to(dtype))
         self.exp_avg_sq.mul_(beta2.to(dtype)).addcmul_(grads, grads * (1 - beta2).to(dtype))
+        return grads, lr, mask
+
+    def _vectorised(self, params: torch.Tensor, grads: torch.Tensor, active: Sequence[bool]) -> None:
+        h, dtype, t = self.hyper, params.dtype, self.t
+        _, lr, _ = self._decay_and_moments(params, grads, active)
         step_size = lr / (1 - h.beta1**t)
         bias_correction2_sqrt = (1 - h.beta2**t).sqrt()
         denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt.to(dtype)).add_(h.eps.to(dtype))
@@ -208,27 +214,15 @@ class BatchedAdam:
 
     def _nadam_vectorised(self, params: torch.Tensor, grads: torch.Tensor, active: Sequence[bool]) -> None:
         h, dtype, t = self.hyper, params.dtype, self.t
-        frozen = not all(active)
-        if frozen:
-            mask = torch.tensor(active, device=params.device).view(-1, 1)
-            grads = torch.where(mask, grads, 0.0)
-        lr = h.lr * mask if frozen else h.lr
-        if bool((h.l2 > 0).any()):
-            grads = grads.add(params * h.l2.to(dtype))
-        if bool((h.decoupled > 0).any()):
-            params.mul_((1 - lr * h.decoupled).to(dtype))
+        grads, lr, mask = self._decay_and_moments(params, grads, active)
         # The warm-up factors in Python floats, as torch computes them, then per member.
         mu = h.beta1 * (1.0 - 0.5 * 0.96 ** (t * MOMENTUM_DECAY))
         mu_next = h.beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * MOMENTUM_DECAY))
         product = self.mu_product.view(-1, 1)
-        product.mul_(torch.where(mask, mu, 1.0).to(product.dtype) if frozen else mu.to(product.dtype))
+        product.mul_((mu if mask is None else torch.where(mask, mu, 1.0)).to(product.dtype))
         product_now = product.to(torch.float64)
         grad_scale = -lr * (1.0 - mu) / (1.0 - product_now)
         momentum_scale = -lr * mu_next / (1.0 - product_now * mu_next)
-        beta1 = torch.where(mask, h.beta1, 1.0) if frozen else h.beta1
-        beta2 = torch.where(mask, h.beta2, 1.0) if frozen else h.beta2
-        self.exp_avg.lerp_(grads, (1 - beta1).to(dtype))
-        self.exp_avg_sq.mul_(beta2.to(dtype)).addcmul_(grads, grads * (1 - beta2).to(dtype))
         denom = (self.exp_avg_sq / (1 - h.beta2**t).to(dtype)).sqrt_().add_(h.eps.to(dtype))
         params.addcdiv_(grads * grad_scale.to(dtype), denom)
         params.addcdiv_(self.exp_avg * momentum_scale.to(dtype), denom)
