@@ -563,6 +563,17 @@ def test_confirmation_says_when_the_winner_is_within_the_noise() -> None:
     assert "not shown to beat it" in confirmation.verdict()
 
 
+def test_confirmation_says_when_the_winner_ties_the_baseline() -> None:
+    # A saturated task (every configuration scores the same) ties: no margin to call worse.
+    study = adamtune.tune(lambda trial: 0.25, 4, storage="memory", tune=["lr"], confirm=2)
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.beats_baseline is False
+    assert (
+        confirmation.verdict()
+        == "the winner #1 (trial 0) ties the baseline (mean 0.25 each), not shown to beat it"
+    )
+
+
 def test_confirmation_is_off_with_zero_and_for_other_strategies_by_default() -> None:
     assert campaign(valley(1e-4), 4, tune=["lr"], confirm=0).confirmation is None
     one = adamtune.tune(valley(1e-4), 4, storage="memory", tune=["lr"], strategy="quasi-random")

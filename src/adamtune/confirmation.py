@@ -340,6 +340,11 @@ class Confirmation:
         if margin is None or noise is None:
             return f"the winner is {winner.label}; too few runs to compare it with the baseline"
         better = "better" if margin > 0 else "worse"
+        if margin == 0:
+            return (
+                f"the winner {winner.label} ties the baseline (mean {winner.mean:.4g} each), "
+                "not shown to beat it"
+            )
         if margin > noise:
             return (
                 f"the winner {winner.label} beats the baseline by {margin:.3g}, more than the trial "
