@@ -383,6 +383,30 @@ def test_a_command_that_passes_no_tuned_value_is_warned_about(tmp_path: Path) ->
         "warning: the command passes no {beta1}, {seed}: unless the program reads ADAMTUNE_BETA1, "
         "ADAMTUNE_SEED from its environment, every trial trains with its own values"
     ) in warned.stderr
+    # A fixed value the study records (AdamW's weight decay, a --fix) must reach the program too.
+    fixed = run(
+        tmp_path,
+        "--budget",
+        "2",
+        "--study",
+        "adamw",
+        "--optimizer",
+        "adamw",
+        "--fix",
+        "beta2=0.99",
+        "--",
+        sys.executable,
+        "fixed.py",
+        "{lr}",
+        "{seed}",
+        "{beta2}",
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert (
+        "warning: the command passes no {weight_decay}: unless the program reads "
+        "ADAMTUNE_WEIGHT_DECAY from its environment, every trial trains with its own values "
+        "(the study records weight_decay 0.01)"
+    ) in fixed.stderr
     # A program that reads its values from the environment is not warned about.
     (tmp_path / "env.py").write_text(
         "import json, os\nprint(json.dumps({'step': 0, 'val_loss': float(os.environ['ADAMTUNE_LR'])}))\n"

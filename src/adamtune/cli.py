@@ -478,7 +478,10 @@ class _Announcer:
         for line in study.space.describe():
             err.print(f"  {line}", markup=False)
         err.print(f"strategy: {study.strategy}: {STRATEGY_SUMMARY[study.strategy]}", markup=False)
-        unpassed = unpassed_warning(self._command, study.space.tuned) if self._command else None
+        unpassed = None
+        if self._command:
+            space = study.space
+            unpassed = unpassed_warning(self._command, space.tuned, space.fixed_apart_from_defaults())
         if unpassed is not None:
             err.print(f"warning: {unpassed}", markup=False)
         if done and study.extended_from == done:

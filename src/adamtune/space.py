@@ -241,6 +241,16 @@ class SearchSpace:
             specs.append(replace(spec, fixed=None if fixed_value is None else float(fixed_value)))
         return cls(tuple(specs), tuple(tuned), optimizer)
 
+    def fixed_apart_from_defaults(self) -> dict[str, float]:
+        """The untuned values that differ from PLAYBOOK.md's fixed values (beta1 0.9, beta2
+        0.999, eps 1e-8, no weight decay): the user's ``--fix`` or AdamW's weight decay."""
+        defaults = {spec.name: spec.fixed for spec in DEFAULT_SPECS}
+        return {
+            spec.name: spec.fixed
+            for spec in self.specs
+            if spec.name not in self.tuned and spec.fixed is not None and spec.fixed != defaults[spec.name]
+        }
+
     @property
     def uses_weight_decay(self) -> bool:
         """Whether weight decay is in play: a decoupled optimizer, or a tuned or non-zero fixed

@@ -90,19 +90,26 @@ def _hyperparameter_values(adam: AdamConfig) -> dict[str, str]:
     return {name: repr(float(getattr(adam, name))) for name in PLACEHOLDERS[:5]}
 
 
-def unpassed_warning(argv: Sequence[str], tuned: Sequence[str]) -> str | None:
+def unpassed_warning(
+    argv: Sequence[str], tuned: Sequence[str], chosen: Mapping[str, float] | None = None
+) -> str | None:
     """A warning when the command has no placeholder for a tuned hyperparameter or the seed and
     no file it names mentions ADAMTUNE_ variables: every trial would then train with the
-    program's own value, and the search (or the confirmation's fresh seeds) would measure nothing."""
+    program's own value, and the search (or the confirmation's fresh seeds) would measure nothing.
+    ``chosen``: fixed values other than Adam's defaults (``--fix``, AdamW's weight decay), which
+    the study records as trained with: unpassed, the records would be wrong."""
+    chosen = dict(chosen or {})
     used = {match.group(1) for arg in argv for match in _PLACEHOLDER.finditer(arg)}
-    missing = [name for name in (*tuned, "seed") if name not in used]
+    missing = [name for name in (*tuned, "seed", *chosen) if name not in used]
     if not missing or any(_mentions_environment(arg) for arg in argv):
         return None
     placeholders = ", ".join("{" + name + "}" for name in missing)
     variables = ", ".join(f"ADAMTUNE_{name.upper()}" for name in missing)
+    recorded = [f"{name} {chosen[name]:g}" for name in missing if name in chosen]
+    note = f" (the study records {', '.join(recorded)})" if recorded else ""
     return (
         f"the command passes no {placeholders}: unless the program reads {variables} from its "
-        "environment, every trial trains with its own values"
+        f"environment, every trial trains with its own values{note}"
     )
 
 
