@@ -76,6 +76,7 @@ def test_report_is_self_contained(storage: str) -> None:
     created = f"The study was created with Python {python}, adamtune {adamtune.__version__}"
     assert created in page
     assert f"optuna {optuna.__version__}" in page
+    assert "Optimizer: adam (torch.optim.Adam)." in page
 
 
 def test_report_path_sanitises_the_study_name(tmp_path: Path) -> None:
@@ -88,6 +89,7 @@ def test_text_report_lists_the_findings(storage: str) -> None:
     text = text_report(study)
     assert text.startswith(f"study {HOSTILE}: 12 of 12 trials with a result")
     assert text.splitlines()[1].startswith(f"created with Python {platform.python_version()}, adamtune ")
+    assert text.splitlines()[2] == "optimizer: adam (torch.optim.Adam)"
     chosen = study.adopted.record
     assert chosen is not None and chosen.adam is not None
     assert f"\ntrain with trial {chosen.number}: {chosen.adam.torch_code()}\n" in text

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
-from adamtune.config import OPTIMIZER_TEXT, OPTIMIZERS, cell_text
+from adamtune.config import OPTIMIZERS, cell_text, optimizer_text
 from adamtune.confirmation import Confirmation, how_to_use, parse_baseline, use_line
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
@@ -473,8 +473,7 @@ class _Announcer:
             f"study [bold]{study.name}[/] in {self._where}: budget {study.budget}, seed {study.info.seed}"
         )
         err.print(f"tuning: {study.info.tiers.reason}", markup=False)
-        optimizer = study.space.optimizer
-        err.print(f"optimizer: {optimizer} ({OPTIMIZER_TEXT[optimizer]})", markup=False)
+        err.print(f"optimizer: {optimizer_text(study.space.optimizer)}", markup=False)
         for line in study.space.describe():
             err.print(f"  {line}", markup=False)
         err.print(f"strategy: {study.strategy}: {STRATEGY_SUMMARY[study.strategy]}", markup=False)

@@ -26,7 +26,15 @@ OPTIMIZER_TEXT: dict[OptimizerName, str] = {
     "nadam": "torch.optim.NAdam: Nesterov momentum",
     "nadamw": "torch.optim.NAdam with decoupled_weight_decay=True",
 }
-"""What each optimizer name trains with, as the CLI shows it."""
+"""What each optimizer name trains with."""
+
+
+def optimizer_text(name: OptimizerName) -> str:
+    """``nadamw (torch.optim.NAdam with decoupled_weight_decay=True)``: as the CLI and the
+    report name a study's optimizer."""
+    return f"{name} ({OPTIMIZER_TEXT[name]})"
+
+
 MOMENTUM_DECAY = 0.004
 """torch.optim.NAdam's momentum_decay (psi below), kept at torch's default: not tuned."""
 BETAS = ("beta1", "beta2")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
-from adamtune.config import cell_text
+from adamtune.config import cell_text, optimizer_text
 from adamtune.confirmation import Adopted, earlier_confirmations, how_to_use, use_line
 from adamtune.diagnostics import Finding, diagnose
 from adamtune.environment import describe_environment
@@ -116,6 +116,7 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         f"<p>{tally.results} of {study.budget} trials with a result, "
         f"{tally.failed} failed{tally.given_back_text()}. "
         f"Objective: {e(info.metric)} ({e(info.direction)}), search seed {info.seed}. "
+        f"Optimizer: {e(optimizer_text(study.space.optimizer))}. "
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by adamtune {e(__version__)}."
         f"{_created_with(info)}</p>",
         _best_section(study, adopted),
@@ -330,6 +331,7 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
     where = describe_environment(study.info.environment)
     if where:
         lines.append(f"created with {where}")
+    lines.append(f"optimizer: {optimizer_text(study.space.optimizer)}")
     from adamtune.campaign import Campaign, campaign_rounds_text
 
     if isinstance(study, Campaign):
