@@ -66,7 +66,7 @@ def _regularisation(records: Sequence[TrialRecord]) -> str:
 
 
 def _finding(
-    kind: str, rows: list[dict[str, float]], count: int, metric: str, regularisation: str = ""
+    kind: str, rows: list[dict[str, float]], count: int, metric: str, regularisation: str
 ) -> Finding:
     trials = ", ".join(str(int(row["trial"])) for row in rows)
     share = f"{len(rows)} of the best {count} trials ({trials})"
