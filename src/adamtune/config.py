@@ -50,6 +50,19 @@ def value_text(name: str, value: float, digits: int = 3) -> str:
     return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
+def code_number(value: float) -> str:
+    """``value`` for code a person reads: the shortest decimal of at most 12 significant figures
+    within 2 units in the last place of it, else in full. A point on the range end 1 - beta1 =
+    0.1 trains with beta1 0.9000000000000001 (``1 - beta`` and the log scale each round): that
+    is 0.9 to every float32 tensor, and reads as a bug when pasted; a value the search drew
+    keeps all its digits (no shorter decimal is that close)."""
+    for digits in range(1, 13):
+        short = float(f"{value:.{digits}g}")
+        if abs(short - value) <= 2 * math.ulp(value):
+            return repr(short)
+    return repr(value)
+
+
 def cell_text(value: float | None, name: str = "") -> str:
     """A table cell: 4 significant figures (of ``1 - beta`` when ``name`` is a beta), "" for
     nothing."""
@@ -142,10 +155,13 @@ class AdamConfig:
 
     def torch_code(self, params: str = "model.parameters()") -> str:
         """The torch optimizer's constructor with these values in full precision, to paste into a
-        training script: ``torch.optim.Adam(model.parameters(), lr=..., betas=(...), eps=...)``."""
-        args = [params, f"lr={self.lr!r}", f"betas=({self.beta1!r}, {self.beta2!r})", f"eps={self.eps!r}"]
+        training script: ``torch.optim.Adam(model.parameters(), lr=..., betas=(...), eps=...)``
+        (a value a rounding away from a short one, as on a range's end, written short:
+        ``code_number``)."""
+        lr, beta1, beta2, eps = (code_number(v) for v in (self.lr, self.beta1, self.beta2, self.eps))
+        args = [params, f"lr={lr}", f"betas=({beta1}, {beta2})", f"eps={eps}"]
         if self.weight_decay or self.decoupled:
-            args.append(f"weight_decay={self.weight_decay!r}")
+            args.append(f"weight_decay={code_number(self.weight_decay)}")
         if self.nesterov and self.decoupled:
             args.append("decoupled_weight_decay=True")
         return f"torch.optim.{self.torch_name}({', '.join(args)})"
