@@ -374,6 +374,42 @@ def test_changed_space_for_an_existing_study_is_refused_and_keeps_its_trials(
 
 
 @pytest.mark.slow
+def test_the_language_model_demo_tunes_the_byte_transformer_on_its_loss(tmp_path: Path) -> None:
+    result = ok(tmp_path, "demo", "--model", "lm", "--budget", "3", "--steps", "30", "--confirm", "0")
+    assert "3 trials with a result (0 failed) in study demo-stdlib-lm" in result.stdout
+    printed = re.search(
+        r"best validation loss during training (\d\.\d{3}) nats per byte "
+        r"\((\d\.\d{3}) bits\) \(trial (\d+)\)",
+        result.stdout,
+    )
+    assert printed is not None, result.stdout
+    body = export_study(tmp_path)
+    best = min(body["trials"], key=lambda row: row["value"])
+    assert int(printed.group(3)) == best["number"]
+    assert float(printed.group(1)) == pytest.approx(best["value"], abs=5e-4)
+    assert float(printed.group(2)) == pytest.approx(best["value"] / math.log(2), abs=5e-4)
+    # Real training: 30 steps already predict bytes better than an untrained model (ln 256).
+    assert best["value"] == best["metrics"]["val_loss"] < math.log(256) - 0.5
+    launch = body["launch"]
+    assert (launch["kind"], launch["model"], launch["steps"]) == ("demo", "lm", 30)
+    assert (launch["options"]["metric"], launch["options"]["executor"]) == ("val_loss", "in-process")
+    # A worker rebuilds the same workload from the launch spec: nothing is left to run.
+    joined = ok(tmp_path, "worker", "--study", "demo-stdlib-lm")
+    assert "resuming: 3 of 3 trials already finished" in joined.stderr
+
+
+def test_the_language_model_demo_refuses_the_batched_executor_before_creating_a_study(
+    tmp_path: Path,
+) -> None:
+    line = user_error(adamtune(tmp_path, "demo", "--model", "lm", "--executor", "batched"))
+    assert line == (
+        "error: --executor batched: expected --model mlp or cnn, got lm (the language model trains "
+        "one trial after another: it has no batched form)"
+    )
+    assert not (tmp_path / JOURNAL).exists()
+
+
+@pytest.mark.slow
 def test_best_with_an_unknown_study_lists_the_existing_ones(demo: Demo) -> None:
     line = user_error(adamtune(demo.directory, "best", "--study", "nope"))
     assert "'nope'" in line

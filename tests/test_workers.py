@@ -18,6 +18,10 @@ from adamtune import State
 from adamtune.campaign import Campaign
 from adamtune.target import load_target
 from adamtune.testing import SyntheticObjective
+from adamtune.workloads import Mnist1dWorkload, StdlibLmWorkload
+from adamtune.workloads.demo import MAX_LM_THREADS, available_cores, demo_workload
+
+LM_THREADS = min(MAX_LM_THREADS, available_cores())  # the language model's trials run one at a time
 
 pytestmark = pytest.mark.slow
 
@@ -223,3 +227,26 @@ def test_a_stored_storage_option_is_left_to_the_worker() -> None:
     assert known_options(spec, _run) == {"seed": 0, "strategy": "playbook"}
     with pytest.raises(adamtune.ConfigError, match="got bogus"):
         known_options(launch_spec("demo", 3, {"bogus": 1}, model="mlp", steps=10), _run)
+
+
+@pytest.mark.parametrize(
+    ("spec", "built"),
+    [
+        ({"model": "mlp", "steps": 10}, Mnist1dWorkload(model="mlp", steps=10)),
+        ({"model": "cnn", "steps": 300}, Mnist1dWorkload(model="cnn", steps=300)),
+        ({"model": "lm", "steps": 30}, StdlibLmWorkload(steps=30, threads=LM_THREADS)),
+        ({"model": "lm"}, StdlibLmWorkload(steps=400, threads=LM_THREADS)),  # the workload's own steps
+        ({}, Mnist1dWorkload(model="mlp", steps=8000)),
+    ],
+)
+def test_a_worker_builds_the_demos_workload_from_its_launch_spec(
+    spec: dict[str, object], built: object
+) -> None:
+    from adamtune.workers import build_objective
+
+    assert build_objective({"kind": "demo", **spec}, None, "demo") == built
+
+
+def test_an_unknown_demo_model_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"^model: expected one of mlp, cnn, lm, got 'rnn'$"):
+        demo_workload("rnn")

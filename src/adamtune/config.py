@@ -50,15 +50,24 @@ def value_text(name: str, value: float, digits: int = 3) -> str:
     return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
+CODE_ULPS = 64
+"""How near a short decimal a value is written as it: exp(log(x)) alone is off by up to 11
+units at 1e-8 (its error grows with log x), and a sampler adds its own scaling."""
+CODE_DIGITS = 8
+"""The most significant figures of a short decimal: a drawn value lies within ``CODE_ULPS``
+of one with a chance of about 1e-6 at most."""
+
+
 def code_number(value: float) -> str:
-    """``value`` for code a person reads: the shortest decimal of at most 12 significant figures
-    within 2 units in the last place of it, else in full. A point on the range end 1 - beta1 =
-    0.1 trains with beta1 0.9000000000000001 (``1 - beta`` and the log scale each round): that
-    is 0.9 to every float32 tensor, and reads as a bug when pasted; a value the search drew
-    keeps all its digits (no shorter decimal is that close)."""
-    for digits in range(1, 13):
+    """``value`` for code a person reads: the shortest decimal of at most ``CODE_DIGITS`` figures
+    within ``CODE_ULPS`` units in the last place of it, else in full. A point on a range's end
+    trains with beta1 0.9000000000000001 or lr 0.0009999999999999994 (``1 - beta`` and the log
+    scale each round, by a few units): that is 0.9 or 1e-3 to every float32 tensor, and reads
+    as a bug when pasted; a value the search drew keeps all its digits (no shorter decimal is
+    that close)."""
+    for digits in range(1, CODE_DIGITS + 1):
         short = float(f"{value:.{digits}g}")
-        if abs(short - value) <= 2 * math.ulp(value):
+        if abs(short - value) <= CODE_ULPS * math.ulp(value):
             return repr(short)
     return repr(value)
 

@@ -140,9 +140,10 @@ def build_objective(spec: Mapping[str, Any], storage: str | None, name: str) -> 
             timeout_s=float(timeout) if timeout is not None else None,
             metrics_format=spec.get("metrics_format", "json"),
         )
-    from adamtune.workloads.mnist1d import Mnist1dWorkload
+    from adamtune.workloads.demo import demo_workload
 
-    return Mnist1dWorkload(model=spec.get("model", "mlp"), steps=int(spec.get("steps", 8000)))
+    steps = spec.get("steps")
+    return demo_workload(str(spec.get("model", "mlp")), int(steps) if steps is not None else None)
 
 
 def known_options(spec: Mapping[str, Any], run: Callable[..., Any]) -> dict[str, Any]:
