@@ -16,12 +16,13 @@ import pytest
 import adamtune
 from adamtune import State
 from adamtune.campaign import Campaign
+from adamtune.environment import cpu_cores
 from adamtune.target import load_target
 from adamtune.testing import SyntheticObjective
 from adamtune.workloads import Mnist1dWorkload, StdlibLmWorkload
-from adamtune.workloads.demo import MAX_LM_THREADS, available_cores, demo_workload
+from adamtune.workloads.demo import MAX_LM_THREADS, demo_workload
 
-LM_THREADS = min(MAX_LM_THREADS, available_cores())  # the language model's trials run one at a time
+LM_THREADS = min(MAX_LM_THREADS, cpu_cores())  # the language model's trials run one at a time
 
 pytestmark = pytest.mark.slow
 

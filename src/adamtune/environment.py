@@ -34,6 +34,14 @@ def current_environment() -> dict[str, str]:
     }
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def environment_differences(stored: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     """What differs between two environments, as "name stored -> now" (only what both
     record: a study from before adamtune recorded its environment differs in nothing)."""

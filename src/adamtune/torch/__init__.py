@@ -4,9 +4,10 @@ as one computation, and its vectorised Adam/AdamW update.
 ``import adamtune.torch`` imports torch; the rest of adamtune does not need it.
 """
 
+from adamtune.environment import cpu_cores
 from adamtune.torch._adam import UPDATES, BatchedAdam, Hyper, UpdateName
 from adamtune.torch._forward import PATHS, PathName, bmm_supported, make_forward
-from adamtune.torch._resources import cpu_cores, member_bytes, members_per_batch, memory_budget, torch_threads
+from adamtune.torch._resources import member_bytes, members_per_batch, memory_budget, torch_threads
 from adamtune.torch._trainer import (
     BACKWARDS,
     BackwardName,

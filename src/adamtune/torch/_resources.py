@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -64,14 +63,6 @@ def memory_budget(device: torch.device) -> int:
 def members_per_batch(spec: BatchedSpec, budget: int, dtype: torch.dtype = torch.float32) -> int:
     """How many members fit ``budget`` bytes (at least one: a single member runs regardless)."""
     return max(1, budget // member_bytes(spec, dtype))
-
-
-def cpu_cores() -> int:
-    """The cores this process may run on (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @contextmanager

@@ -3,9 +3,9 @@ language model of the standard library's source; each with its objective and stu
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
+from adamtune.environment import cpu_cores
 from adamtune.workloads.mnist1d import MODELS, Mnist1dWorkload
 from adamtune.workloads.stdlib_lm import StdlibLmWorkload
 
@@ -17,19 +17,13 @@ MAX_LM_THREADS = 4
 cores a 200-step run took 2.0 s with 2 threads against 2.9-3.5 s with 1."""
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its affinity where the platform says)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
-
-
 def demo_workload(model: str, steps: int | None = None) -> Mnist1dWorkload | StdlibLmWorkload:
     """The workload ``model`` names, training ``steps`` steps (None: its own default, 8000 for
     MNIST-1D as the paper trains, 400 for the language model)."""
     if model not in DEMO_MODELS:
         raise ValueError(f"model: expected one of {', '.join(DEMO_MODELS)}, got {model!r}")
     if model == LANGUAGE_MODEL:
-        threads = min(MAX_LM_THREADS, available_cores())
+        threads = min(MAX_LM_THREADS, cpu_cores())
         return (
             StdlibLmWorkload(threads=threads)
             if steps is None
