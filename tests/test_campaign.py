@@ -94,6 +94,59 @@ def test_expansion_stops_at_the_users_limit() -> None:
     assert "never beyond 1e-06 .. 0.005" in "\n".join(study.info.space.describe())
 
 
+def coupled(trial: adamtune.Trial) -> float:
+    """lr and beta1 coupled as on the language model: the best lr grows with 1 - beta1, to 3e-3
+    (beyond the default range) at beta1 0.9, the best beta1."""
+    adam = trial.adam
+    best_lr = 3e-3 * (1 - adam.beta1) / 0.1
+    value = 0.1 + (math.log10(adam.lr / best_lr)) ** 2 + 0.3 * (math.log10(1 - adam.beta1) + 1) ** 2
+    trial.report(0, val_loss=value)
+    return value
+
+
+def test_an_exploitation_round_that_finds_an_edge_explores_beyond_it() -> None:
+    study = campaign(coupled, 20, seed=0)
+    _, exploit, expand = study.rounds
+    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 10), ("exploit", 5), ("explore", 5)]
+    # The exploration's best was inside (not in lr's top 10%, so no expansion yet) ...
+    first = min((r for r in study.trials if r.round == 0), key=lambda r: r.value or math.inf)
+    assert first.adam is not None and first.adam.lr < 10**-3.2
+    assert (
+        "exploit" in exploit.reason
+        and "the first 5 of 10 trials, then the boundaries are read again" in exploit.reason
+    )
+    # ... the Bayesian half went to lr's edge, and the rest explores beyond it, where the best lies.
+    assert all(r.adam.lr > 10**-3.2 for r in study.trials if r.round == 1 and r.adam is not None)
+    assert expand.space.spec("lr").high == pytest.approx(1e-2)
+    assert "expand lr to 1e-05..0.01" in expand.reason
+    best = study.best
+    assert best is not None and best.adam is not None and best.round == 2 and best.adam.lr > 1e-3
+    assert study.tally().results == 20
+
+
+def test_an_exploitation_round_with_no_edge_to_expand_continues_as_one_round() -> None:
+    study = campaign(valley(1e-4), 20, tune=["lr"], seed=0)
+    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 10), ("exploit", 10)]
+    exploit = study.rounds[1]
+    assert "the first 5 of 10 trials, then the boundaries are read again" in exploit.reason
+    assert exploit.reason.endswith("; continued: the boundaries read again: no range to expand")
+    assert len([r for r in study.trials if r.round == 1]) == 10
+    assert study.tally().results == 20
+
+
+def test_an_exploitation_round_after_an_expansion_runs_whole() -> None:
+    study = campaign(valley(1.5e-3), 20, tune=["lr"], seed=0)  # the first exploration expands lr
+    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 10), ("explore", 4), ("exploit", 6)]
+    assert "boundaries" not in study.rounds[2].reason
+
+
+def test_an_exploitation_round_whose_ranges_cannot_grow_runs_whole() -> None:
+    limits = {"lr": (1e-5, 1e-3), "beta1": (0.9, 0.999)}  # the starting ranges: nothing to expand into
+    study = campaign(coupled, 20, seed=0, limits=limits)
+    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 10), ("exploit", 10)]
+    assert "boundaries" not in study.rounds[1].reason
+
+
 def test_a_divergent_region_is_narrowed_away_and_avoided() -> None:
     study = campaign(valley(1e-2, diverge_above=3e-3), 20, tune=["lr"], ranges={"lr": (1e-5, 1e-1)})
     _, exploit = study.rounds

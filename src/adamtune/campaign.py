@@ -418,12 +418,19 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
         return False
     info = campaign.start_info
     extension = next((e for e in campaign.settings.get(EXTENSIONS_KEY, []) if int(e["from"]) == spent), None)
-    if current.kind == "exploit" and extension is None:
+    after_exploit = current.kind == "exploit" and extension is None
+    if after_exploit and len(split_round(budget - spent + current.budget, expanded=expansions > 0)) > 1:
         _plan_second_trust_region(campaign, current, budget - spent)  # split_round's second half
         return True
     searched = current.searched
     findings = diagnose_records(campaign.trials, searched, info.direction, info.metric)
     expanding = next_space(searched, info.space, findings, narrow=False)[0] != searched
+    if after_exploit and not _grows(next_space(searched, info.space, findings)[0], searched):
+        # The checkpoint (CHECKPOINT_MIN) found no edge: the round goes on.
+        _extend_round(
+            campaign, current, budget - spent, None, "the boundaries read again: no range to expand"
+        )
+        return True
     plan: RoundPlan | None = plan_next_round(budget, spent, expansions, expanding)
     if plan is None:
         return False
@@ -443,6 +450,9 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
         parts = split_round(plan.budget, expanded=expanded)
         if len(parts) > 1:
             why += f", the first half of {plan.budget} trials"
+        elif plan.budget >= 2 * CHECKPOINT_MIN and not expanded and _can_expand(settled, info.space):
+            parts = (plan.budget // 2,)
+            why += f", the first {parts[0]} of {plan.budget} trials, then the boundaries are read again"
         plan = replace(plan, budget=parts[0])
     else:
         why = "explore the expanded space"
@@ -455,6 +465,14 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     narrowed = settled if settled is not None and settled != space else None
     _append_round(campaign, Round(index, plan.kind, plan.budget, space, seed, reason, narrowed))
     return True
+
+
+def _grows(space: SearchSpace, searched: SearchSpace) -> bool:
+    """Whether a tuned range of ``space`` reaches beyond ``searched`` (a narrowing alone does not)."""
+    return any(
+        spec.low < searched.spec(spec.name).low or spec.high > searched.spec(spec.name).high
+        for spec in space.tuned_specs
+    )
 
 
 def _expansions(rounds: Sequence[Round]) -> int:
@@ -498,11 +516,17 @@ def _extended_text(extension: dict[str, Any]) -> str:
     return f"the budget extended from {extension['from']} to {extension['to']} trials"
 
 
-def _extend_round(campaign: Campaign, current: Round, extra: int, extension: dict[str, Any] | None) -> None:
+def _extend_round(
+    campaign: Campaign,
+    current: Round,
+    extra: int,
+    extension: dict[str, Any] | None,
+    why: str = "no range change",
+) -> None:
     rounds = campaign.optuna.user_attrs.get(ROUNDS_ATTR, [])
-    why = f" ({_extended_text(extension)})" if extension else ""
+    extended = f" ({_extended_text(extension)})" if extension else ""
     grown = replace(
-        current, budget=current.budget + extra, reason=current.reason + f"; continued{why}: no range change"
+        current, budget=current.budget + extra, reason=current.reason + f"; continued{extended}: {why}"
     )
     campaign.optuna.set_user_attr(ROUNDS_ATTR, [*rounds[:-1], grown.to_dict()])
     study = campaign.round_study(current.index)
@@ -544,6 +568,26 @@ def next_space(
         spec.with_range(*ranges[spec.name]) if spec.name in ranges else spec for spec in current.specs
     )
     return replace(current, specs=specs), reasons
+
+
+CHECKPOINT_MIN = 3
+"""An exploitation round of at least twice this many trials right after the first exploration
+(no range expanded), with a range that could still grow, runs its first half, then reads the
+boundaries again: Bayesian optimisation that piles its trials on a range's end finds an edge
+the exploration did not (the exploration's best lay inside), and the rest of the round explores
+beyond it instead. After an expansion the ranges have moved already, and reading them again
+halfway cost more exploitation than it gained (docs/benchmarks.md)."""
+
+
+def _can_expand(space: SearchSpace, start: SearchSpace) -> bool:
+    """Whether a tuned range of ``space`` could still grow (within ``MAX_DECADES`` of ``start``
+    and the user's limits)."""
+    for spec in space.tuned_specs:
+        origin = start.spec(spec.name)
+        low, high = origin.clipped_to_limit(*limit_expansion(origin, (0.0, math.inf)))
+        if not (math.isclose(spec.low, low, rel_tol=1e-9) and math.isclose(spec.high, high, rel_tol=1e-9)):
+            return True
+    return False
 
 
 def limit_expansion(start: HyperparameterSpec, wanted: tuple[float, float]) -> tuple[float, float]:

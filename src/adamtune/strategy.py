@@ -24,6 +24,10 @@ The budget split of the playbook strategy (``plan_first_round``, ``plan_next_rou
   to the final Bayesian round over the settled space (narrowed when there are 20 feasible ones
   or more: ``narrowing``; a round of 50 trials or more with no expansion before it runs in
   two halves, each in its own trust region), which starts from every earlier trial inside it.
+  A shorter round with no expansion before it (6 to 49 trials) and a range that could still
+  grow runs its first half, then reads the boundaries again (``campaign.CHECKPOINT_MIN``):
+  where the GP went to a range's end the exploration's best did not reach, the rest is an
+  expansion round; else the round goes on.
 - budget < 8: too small for a Bayesian round to pay off; the first round gets 60% (at least 3),
   and the rest goes to one more exploration round (over the expanded space when the
   diagnostics asked for it, else over the same space).
