@@ -219,17 +219,17 @@ def demo(budget: int | None, model: str, steps: int | None, **options: Any) -> N
     """
     if steps is not None and steps < 1:
         raise ConfigError(f"--steps: expected a whole number >= 1, got {steps}")
-    if model == LANGUAGE_MODEL and options.get("executor") == "batched":
-        raise ConfigError(
-            "--executor batched: expected --model mlp or cnn, got lm (the language model trains one "
-            "trial after another: it has no batched form)"
-        )
     workload = demo_workload(model, steps)
+    batchable = hasattr(workload, "batched_spec")  # the language model has none: stdlib_lm says why
+    if not batchable and options.get("executor") == "batched":
+        raise ConfigError(
+            f"--executor batched: expected --model mlp or cnn, got {model} (the language model trains "
+            "one trial after another: it has no batched form)"
+        )
     name = options.pop("study_name") or demo_study(model)
     budget = DEMO_BUDGET if budget is None else budget
     options["metric"] = demo_metric(model)
-    # The language model has no batched form (stdlib_lm's docstring says why).
-    options["executor"] = options.get("executor") or ("in-process" if model == LANGUAGE_MODEL else "batched")
+    options["executor"] = options.get("executor") or ("batched" if batchable else "in-process")
     storage = options.pop("storage")  # not in the launch spec: each worker names its own
     launch = launch_spec("demo", budget, options, model=model, steps=workload.steps)
     study = _run(workload, budget, name, storage, launch=launch, **options)
