@@ -17,7 +17,7 @@ import pytest
 
 import adamtune
 from adamtune import State
-from adamtune.executors.command import CommandObjective, fill, pair_metrics, with_values
+from adamtune.executors.command import CommandObjective, _lines, fill, pair_metrics, with_values
 from adamtune.workers import build_objective
 from test_processes import ctrl_c_as_in_a_terminal
 
@@ -509,6 +509,73 @@ def test_metrics_printed_as_pairs(tmp_path: Path) -> None:
     expected = "--metrics-format: expected one of json, pairs, got 'csv'"
     with pytest.raises(adamtune.ConfigError, match=expected):
         CommandObjective(("x",), tmp_path, metrics_format="csv")  # type: ignore[arg-type]
+
+
+STREAMS_SCRIPT = textwrap.dedent(
+    """
+    import json, logging, math, sys, time
+    style, lr = sys.argv[1], float(sys.argv[2])
+    value = (math.log10(lr) + 4) ** 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for step in range(3):
+        loss = value + 1 / (step + 1)
+        if style == "json":  # the training loss on standard output, the validation on error
+            print(json.dumps({"step": step * 10, "train_loss": 2.0}))
+            print(json.dumps({"step": step * 10, "val_loss": loss}), file=sys.stderr)
+            time.sleep(0.1)  # training: the streams' lines arrive in their order
+        else:  # Python's logging (standard error), after a progress bar redrawn with \\r
+            for batch in range(3):
+                sys.stderr.write(f"\\r{batch + 1}/3 batches")
+            sys.stderr.write("\\n")
+            logging.info("epoch %d train_loss=%.4f val_loss=%r", step, 2.0, loss)
+    """
+)
+
+
+def test_reports_on_standard_error_are_read(tmp_path: Path) -> None:
+    (tmp_path / "streams.py").write_text(STREAMS_SCRIPT)
+
+    def tune(style: str, *options: str) -> adamtune.Study:
+        command = ["--", sys.executable, "streams.py", style, "{lr}"]
+        result = run(tmp_path, "--budget", "2", "--max-failures", "1", "--study", style, *options, *command)
+        assert result.returncode == 0, result.stderr
+        return study_named(tmp_path, style)
+
+    for record in tune("json").trials:
+        assert record.state == State.COMPLETE and record.adam is not None
+        assert record.value == pytest.approx((math.log10(record.adam.lr) + 4) ** 2 + 1 / 3)
+        assert [step for step, _ in record.curves["val_loss"]] == [0, 10, 20]
+        assert [step for step, _ in record.curves["train_loss"]] == [0, 10, 20]
+        logs = {stream: tmp_path / path for stream, path in record.logs.items()}
+        assert logs["stdout"].read_text().count("train_loss") == 3
+        assert logs["stderr"].read_text().count("val_loss") == 3  # each line in its own log
+
+    for record in tune("logging", "--metrics-format", "pairs").trials:
+        assert record.state == State.COMPLETE and record.adam is not None
+        assert record.value == pytest.approx((math.log10(record.adam.lr) + 4) ** 2 + 1 / 3)
+        # Counted reports: the progress bar's redraws print no pair, so they are not reports.
+        assert [step for step, _ in record.curves["val_loss"]] == [0, 1, 2]
+        assert set(record.curves) == {"train_loss", "val_loss"}
+        logged = (tmp_path / record.logs["stderr"]).read_bytes()
+        assert b"\r1/3 batches\r2/3 batches\r3/3 batches\n" in logged  # as printed
+
+
+def test_lines_are_split_where_they_end_as_they_arrive() -> None:
+    # A \r\n split across two writes is one line end; a lone \r ends a line (a progress bar);
+    # an unfinished last line and bytes that are not UTF-8 are kept.
+    program = (
+        "import sys, time\n"
+        "out = sys.stdout.buffer\n"
+        "out.write(b'a\\r'); out.flush(); time.sleep(0.2)\n"
+        "out.write(b'\\nb\\rc\\n'); out.flush()\n"
+        "sys.stderr.buffer.write(b'err \\xff\\n'); sys.stderr.flush(); time.sleep(0.2)\n"
+        "out.write(b'tail'); out.flush()\n"
+    )
+    pipe = subprocess.PIPE
+    process = subprocess.Popen([sys.executable, "-c", program], stdout=pipe, stderr=pipe)
+    lines = list(_lines(process))
+    process.wait()
+    assert lines == [(0, "a\r\n"), (0, "b\r"), (0, "c\n"), (1, "err \ufffd\n"), (0, "tail")]
 
 
 def test_a_missing_objective_names_the_metrics_printed(tmp_path: Path) -> None:

@@ -330,9 +330,10 @@ def run_command(
 
     Placeholders {lr} {beta1} {beta2} {eps} {weight_decay} {seed} {trial} {run} in the arguments
     get the trial's values (also in ADAMTUNE_LR, ...); {run} names the run uniquely in the study
-    ({trial} restarts in each round). Each line the command prints that is a JSON
-    object is a report, e.g. {"step": 100, "val_loss": 0.41}; with --metrics-format pairs, so is
-    a line with name=value or name: value pairs, e.g. step=100 val_loss=0.41.
+    ({trial} restarts in each round). Each line the command prints (on standard output or
+    error) that is a JSON object is a report, e.g. {"step": 100, "val_loss": 0.41}; with
+    --metrics-format pairs, so is a line with name=value or name: value pairs, e.g. step=100
+    val_loss=0.41.
     """
     if budget is None:
         raise ConfigError("--budget: expected a whole number of trials >= 1, got nothing")

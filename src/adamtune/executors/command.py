@@ -8,26 +8,30 @@ precision); the same values are in the environment as ``ADAMTUNE_LR``, ..., ``AD
 in its confirmation; ``{run}`` names the run uniquely in the study (``trial-3``,
 ``round-1-trial-3``, ``confirm-trial-0``), for naming the program's own files. Every line of
 standard output that is a JSON object is a report, such as
-``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``. With ``metrics_format="pairs"`` a line
+``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``; so is such a line of standard error,
+where Python's ``logging`` and many training libraries write (each stream read as it arrives,
+with its own step count). With ``metrics_format="pairs"`` a line
 may instead hold ``name=value`` or ``name: value`` pairs, as many programs already print them
 (``step 100: loss=0.52 val_loss=0.41``, Keras's ``- loss: 0.5231 - val_loss: 0.4102``), and a
 ``step`` printed on a line of its own holds for the lines after it; the arguments of a call
 (argparse's ``Namespace(epochs=3)``) are the program's inputs, not pairs. Every line goes to the
-trial's log, ``adamtune-logs/STUDY/trial-N.stdout`` (``.../round-K/trial-N`` for a campaign's
-round, whose trials Optuna numbers from 0 in each round).
+trial's logs, ``adamtune-logs/STUDY/trial-N.stdout`` and ``.stderr`` (``.../round-K/trial-N``
+for a campaign's round, whose trials Optuna numbers from 0 in each round).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
 import re
+import selectors
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -41,6 +45,7 @@ from adamtune.trial import Trial
 PLACEHOLDERS = ("lr", "beta1", "beta2", "eps", "weight_decay", "seed", "trial", "run")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 STDERR_TAIL = 20  # lines of standard error kept as the reason of a failed trial
+_LINE_END = re.compile(r"(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)")  # after \n, \r\n, or a lone \r (progress bars)
 
 MetricsFormat = Literal["json", "pairs"]
 METRICS_FORMATS: tuple[MetricsFormat, ...] = ("json", "pairs")
@@ -153,7 +158,7 @@ class CommandObjective:
     direction: Literal["minimize", "maximize"] = "minimize"
     timeout_s: float | None = None
     metrics_format: MetricsFormat = "json"
-    _running: dict[int, subprocess.Popen[str]] = field(default_factory=dict, init=False, repr=False)
+    _running: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
@@ -188,6 +193,9 @@ class CommandObjective:
         values = trial_values(trial)
         argv = fill(self.argv, values)
         env = {**os.environ, **{f"ADAMTUNE_{name.upper()}": v for name, v in values.items()}}
+        # A Python program's reports arrive as it prints them, not in blocks of 8 KB (pruning
+        # and the progress read them live); the user's own setting stands.
+        env.setdefault("PYTHONUNBUFFERED", "1")
         stem = self.log_dir / log_stem(trial)
         stem.parent.mkdir(parents=True, exist_ok=True)
         out_path, err_path = stem.with_suffix(".stdout"), stem.with_suffix(".stderr")
@@ -200,13 +208,9 @@ class CommandObjective:
                 process = subprocess.Popen(
                     argv,
                     stdout=subprocess.PIPE,
-                    stderr=err_log,
+                    stderr=subprocess.PIPE,
                     stdin=subprocess.DEVNULL,
                     env=env,
-                    text=True,
-                    encoding="utf-8",
-                    errors="replace",  # a program printing bytes is garbage, not a crash of ours
-                    bufsize=1,
                     start_new_session=True,  # its own process group: we end it and its children
                 )
             except OSError as error:
@@ -217,11 +221,12 @@ class CommandObjective:
                 _end_group(process)
             timer = _Watchdog(process, self.timeout_s)
             try:
-                reported, printed = self._read_reports(process, trial, out_log)
+                reported, printed = self._read_reports(process, trial, (out_log, err_log))
                 code = process.wait()
             finally:
                 timer.cancel()
                 _end_group(process)
+                _close_pipes(process)
                 with self._lock:
                     self._running.pop(trial.number, None)
             if self._cancelled.is_set():
@@ -243,17 +248,17 @@ class CommandObjective:
             _end_group(process)
 
     def _read_reports(
-        self, process: subprocess.Popen[str], trial: Trial, log: IO[str]
+        self, process: subprocess.Popen[bytes], trial: Trial, logs: tuple[IO[str], IO[str]]
     ) -> tuple[list[float], _Printed]:
-        """Feed each report line to ``trial.report``; return the objective metric's values, and
-        what else was printed (for the reason of a trial that printed no objective)."""
-        assert process.stdout is not None
+        """Feed each report line of standard output and error to ``trial.report``, and each
+        line to its log; return the objective metric's values, and what else was printed (for
+        the reason of a trial that printed no objective)."""
         reported: list[float] = []
         printed = _Printed()
-        count = 0
-        held: int | None = None  # pairs: the last step printed, for lines that print none
-        for line in process.stdout:
-            log.write(line)
+        positions = (_Position(), _Position())  # each stream counts its own lines and steps
+        for stream, line in _lines(process):
+            logs[stream].write(line)
+            position = positions[stream]
             metrics = _json_metrics(line)
             if metrics is None and self.metrics_format == "pairs":
                 metrics = pair_metrics(line) or None
@@ -261,11 +266,7 @@ class CommandObjective:
                 if self.metric in line and self.metric in pair_metrics(line):
                     printed.as_pairs = True
                 continue
-            step = _whole(metrics.pop("step", None))
-            if self.metrics_format == "pairs" and step is not None:
-                held = step
-            step_number = step if step is not None else held if held is not None else count
-            count += 1
+            step_number = position.step(_whole(metrics.pop("step", None)), self.metrics_format == "pairs")
             if not metrics:
                 continue
             printed.names.update(metrics)
@@ -292,6 +293,52 @@ class CommandObjective:
         if self.objective == "last":
             return reported[-1]
         return min(reported) if self.direction == "minimize" else max(reported)
+
+
+@dataclass
+class _Position:
+    """Where one stream's reports are: its report lines so far, and (pairs) its last step."""
+
+    count: int = 0
+    held: int | None = None  # pairs: the last step printed, for lines that print none
+
+    def step(self, printed: int | None, holds: bool) -> int:
+        """The step of a report line that printed ``printed`` (None: no step)."""
+        if holds and printed is not None:
+            self.held = printed
+        number = printed if printed is not None else self.held if self.held is not None else self.count
+        self.count += 1
+        return number
+
+
+def _lines(process: subprocess.Popen[bytes]) -> Iterator[tuple[int, str]]:
+    """``(stream, line)`` of the command's standard output (0) and error (1), in the order they
+    arrive, until both end; bytes that are not UTF-8 are replaced, not a crash of ours."""
+    assert process.stdout is not None and process.stderr is not None
+    streams = {process.stdout.fileno(): 0, process.stderr.fileno(): 1}
+    decoders = {fd: codecs.getincrementaldecoder("utf-8")(errors="replace") for fd in streams}
+    pending = dict.fromkeys(streams, "")
+    with selectors.DefaultSelector() as selector:
+        for fd in streams:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                chunk = os.read(key.fd, 65536)
+                text = pending[key.fd] + decoders[key.fd].decode(chunk, final=not chunk)
+                parts = [part for part in _LINE_END.split(text) if part]
+                # A part without its end waits for the rest (a lone \r, for a following \n).
+                ends = chunk and parts and not parts[-1].endswith("\n")
+                pending[key.fd] = parts.pop() if ends else ""
+                if not chunk:
+                    selector.unregister(key.fd)
+                for part in parts:
+                    yield streams[key.fd], part
+
+
+def _close_pipes(process: subprocess.Popen[bytes]) -> None:
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 @dataclass
@@ -333,7 +380,7 @@ def _json_metrics(line: str) -> dict[str, float] | None:
 class _Watchdog:
     """Ends ``process``'s group after ``seconds``; ``fired`` says whether it did."""
 
-    def __init__(self, process: subprocess.Popen[str], seconds: float | None) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], seconds: float | None) -> None:
         self.fired = False
         self._timer: threading.Timer | None = None
         if seconds is not None:
@@ -341,7 +388,7 @@ class _Watchdog:
             self._timer.daemon = True
             self._timer.start()
 
-    def _fire(self, process: subprocess.Popen[str]) -> None:
+    def _fire(self, process: subprocess.Popen[bytes]) -> None:
         self.fired = True
         _end_group(process)
 
@@ -350,10 +397,10 @@ class _Watchdog:
             self._timer.cancel()
 
 
-def _end_group(process: subprocess.Popen[str], grace_s: float = 2.0) -> None:
+def _end_group(process: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
     """SIGTERM the process group, then SIGKILL what is left after ``grace_s``.
 
-    It only signals: the reading thread sees end-of-file once every process holding the pipe
+    It only signals: the reading thread sees end-of-file once every process holding the pipes
     is gone, and reaps the command itself.
     """
     for sig in (signal.SIGTERM, signal.SIGKILL):
