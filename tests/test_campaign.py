@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -26,6 +27,7 @@ from adamtune.confirmation import (
     ConfirmedConfig,
     confirmation_seeds,
     how_to_use,
+    use_line,
 )
 from adamtune.errors import ConfigError, StudyMismatchError
 from adamtune.storage import open_storage
@@ -614,6 +616,60 @@ def test_confirmation_says_when_the_winner_is_within_the_noise() -> None:
     assert confirmation.configs[-1].adam == baseline
     assert confirmation.beats_baseline is False
     assert "not shown to beat it" in confirmation.verdict()
+
+
+def test_a_baseline_better_than_every_trial_is_kept(tmp_path: Path) -> None:
+    # The optimum (lr 1e-3, Adam's default) lies outside the searched range: on fresh seeds the
+    # baseline beats the best trial by far more than the noise, so nothing is adopted.
+    storage = str(tmp_path / "kept.journal")
+    study = adamtune.tune(
+        noisy_valley(1e-3, 0.01),
+        4,
+        storage=storage,
+        study="kept",
+        tune=["lr"],
+        ranges={"lr": (1e-5, 1e-4)},
+        strategy="quasi-random",
+        confirm=3,
+    )
+    confirmation = study.confirmation
+    assert confirmation is not None and confirmation.winner is not None and confirmation.margin is not None
+    assert confirmation.trial_std is not None and -confirmation.margin > confirmation.trial_std
+    assert confirmation.baseline_wins and confirmation.beats_baseline is False
+    verdict = confirmation.verdict()
+    assert verdict.startswith(f"the baseline beats the winner {confirmation.winner.label} by ")
+    assert verdict.endswith(f"more than the trial spread {confirmation.trial_std:.3g}: keep the baseline")
+    adopted = study.adopted
+    assert adopted.why == "baseline" and adopted.trial is None
+    assert adopted.record is not None and adopted.record.adam == ADAM_DEFAULTS
+    assert str(adopted) == f"the baseline (it beat the study's best on fresh seeds): {ADAM_DEFAULTS.short()}"
+    assert adopted.to_dict(["lr"]) == {"number": None, "why": "baseline", "params": {"lr": 1e-3}}
+    code = "torch.optim.Adam(model.parameters(), lr=0.001, betas=(0.9, 0.999), eps=1e-08)"
+    assert use_line(study) == f"keep the baseline: {code}"
+    best = subprocess.run(
+        [ADAMTUNE, "best", "--storage", storage], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert "keep the baseline" in best.stdout and best.stdout.splitlines()[-1] == f"keep the baseline: {code}"
+    assert "prefers trial" not in best.stdout  # no trial of the study is the one to use
+    as_json = subprocess.run(
+        [ADAMTUNE, "best", "--storage", storage, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    body = json.loads(as_json.stdout)
+    assert body["adopt"]["number"] is None and body["adopt"]["why"] == "baseline"
+    assert body["use"] == code and body["confirmation"]["baseline_wins"] is True
+    listed = subprocess.run(
+        [ADAMTUNE, "studies", "--storage", storage, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(listed.stdout)[0]["baseline_wins"] is True
+    page = study.report(tmp_path / "report.html").read_text()
+    assert f"<p>Keep the baseline: <code>{code}</code></p>" in page
+    assert "is in bold" not in page  # no trial marked
 
 
 def test_confirmation_says_when_the_winner_ties_the_baseline() -> None:

@@ -634,7 +634,8 @@ def studies(storage: str | None, fmt: str) -> None:
         chosen = ""
         if adopt:
             how = " (confirmed best)" if adopt["why"] == "confirmed best" else ""
-            chosen = f"trial {adopt['number']}{how}: {adopt['config']}"
+            which = "the baseline" if adopt["number"] is None else f"trial {adopt['number']}{how}"
+            chosen = f"{which}: {adopt['config']}"
         cells.append([row["name"], row["strategy"], trials, best_text, chosen, _confirmation_text(row)])
     title = f"{counted} in {describe(storage)}"
     _print_fitted(title, columns, cells, ["strategy"], " (--format json shows every field)")
@@ -672,12 +673,15 @@ def _study_row(name: str, study: Study | None) -> dict[str, Any]:
         "adopt": adopt,
         "confirmed": confirmation is not None,
         "beats_baseline": confirmation.beats_baseline if confirmation is not None else None,
+        "baseline_wins": confirmation.baseline_wins if confirmation is not None else None,
     }
 
 
 def _confirmation_text(row: Mapping[str, Any]) -> str:
     if not row["confirmed"]:
         return ""
+    if row.get("baseline_wins"):
+        return "the baseline is better: keep it"
     verdicts = {True: "beats the baseline", False: "does not beat the baseline", None: "no verdict"}
     return verdicts[row["beats_baseline"]]
 

@@ -11,7 +11,9 @@ planned after).
 
 Verdict: the winner (the candidate with the best mean) beats the baseline when its mean is
 better by more than the trial variance, taken as the pooled standard deviation of single runs
-over all configurations (the noise of one training run with the same hyperparameters).
+over all configurations (the noise of one training run with the same hyperparameters). Where
+the baseline's mean is better than the winner's by more than that, the baseline is the one to
+keep: no trial of the study is adopted.
 """
 
 from __future__ import annotations
@@ -300,6 +302,15 @@ class Confirmation:
             return None
         return margin > noise
 
+    @property
+    def baseline_wins(self) -> bool:
+        """Whether the baseline's mean is better than every candidate's by more than the trial
+        spread (then keep it: the study found nothing as good)."""
+        margin, noise, baseline = self.margin, self.trial_std, self.baseline
+        if baseline is None or baseline.same_as is not None or margin is None or noise is None:
+            return False
+        return self.complete and -margin > noise
+
     def preferred_over(self, best_trial: int) -> ConfirmedConfig | None:
         """The confirmed winner when it is another trial than ``best_trial`` (the best single
         run): a report must then say which of the two to use. None while runs are pending."""
@@ -314,7 +325,7 @@ class Confirmation:
         (``results``: its results now)."""
         lines = [f"confirmation on {len(self.seeds)} seeds: {self.verdict()}"]
         winner = self.preferred_over(best_trial) if best_trial is not None else None
-        if winner is not None and best_trial is not None:
+        if winner is not None and best_trial is not None and not self.baseline_wins:
             close = self.toss_up_note(best_trial)
             lines.append(
                 f"  (the confirmation prefers trial {winner.source} to the best single run: "
@@ -350,6 +361,11 @@ class Confirmation:
                 f"the winner {winner.label} beats the baseline by {margin:.3g}, more than the trial "
                 f"spread {noise:.3g}: adopt it"
             )
+        if -margin > noise:
+            return (
+                f"the baseline beats the winner {winner.label} by {-margin:.3g}, more than the trial "
+                f"spread {noise:.3g}: keep the baseline"
+            )
         return (
             f"the winner {winner.label} is {abs(margin):.3g} {better} than the baseline, within the "
             f"trial spread {noise:.3g}: not shown to beat it"
@@ -376,6 +392,7 @@ class Confirmation:
             "trial_std": self.trial_std,
             "margin": self.margin,
             "beats_baseline": self.beats_baseline,
+            "baseline_wins": self.baseline_wins,
             "verdict": self.verdict(),
         }
 
@@ -534,21 +551,32 @@ def stored_run_count(storage: optuna.storages.BaseStorage, name: str) -> int | N
 
 
 class Adopted(NamedTuple):
-    """The trial to adopt, and why: "recommended" or "confirmed best"."""
+    """The trial to adopt, and why: "recommended" or "confirmed best"; or "baseline", where the
+    confirmation's baseline beat every candidate by more than the noise: ``record`` is then the
+    baseline's first confirmation run (its configuration and seed), not a trial of the study."""
 
     record: TrialRecord | None
-    why: Literal["recommended", "confirmed best"]
+    why: Literal["recommended", "confirmed best", "baseline"]
+
+    @property
+    def trial(self) -> TrialRecord | None:
+        """The study's trial to adopt; None where the baseline is kept (or nothing completed)."""
+        return None if self.why == "baseline" else self.record
 
     def __str__(self) -> str:
         if self.record is None or self.record.adam is None:
             return "no trial to adopt yet"
+        if self.why == "baseline":
+            return f"the baseline (it beat the study's best on fresh seeds): {self.record.adam.short()}"
         return f"trial {self.record.number} ({self.why}): {self.record.adam.short()}"
 
     def to_dict(self, names: Sequence[str]) -> dict[str, Any] | None:
-        """The JSON shape: number, why and the values of ``names`` (None without a trial)."""
+        """The JSON shape: number (None for the baseline), why and the values of ``names``
+        (None without a trial)."""
         if self.record is None or self.record.adam is None:
             return None
-        return {"number": self.record.number, "why": self.why, "params": self.record.params(names)}
+        number = None if self.why == "baseline" else self.record.number
+        return {"number": number, "why": self.why, "params": self.record.params(names)}
 
 
 def how_to_use(study: Study, adopted: Adopted | None = None) -> str | None:
@@ -572,18 +600,30 @@ def use_line(study: Study, adopted: Adopted | None = None) -> str | None:
     use = how_to_use(study, adopted)
     if use is None or adopted.record is None:
         return None
-    return f"train with trial {adopted.record.number}: {use}"
+    return f"{adopted_label(adopted)}: {use}"
+
+
+def adopted_label(adopted: Adopted) -> str:
+    """What the use line trains with: "train with trial N", or "keep the baseline"."""
+    if adopted.why == "baseline" or adopted.record is None:
+        return "keep the baseline"
+    return f"train with trial {adopted.record.number}"
 
 
 def to_adopt(study: Study) -> Adopted:
     """The confirmation's winner where a complete confirmation of the study as it is prefers
-    another trial than the recommended one (the verdict a user acts on), else the recommended
-    trial (None before any trial completes)."""
+    another trial than the recommended one (the verdict a user acts on), the baseline where it
+    beat them all by more than the noise, else the recommended trial (None before any trial
+    completes)."""
     recommendation = study.recommended
     chosen = recommendation.record if recommendation is not None else None
     confirmation = study.confirmation
     if confirmation is None or not confirmation.complete or confirmation.outdated(study.tally().results):
         return Adopted(chosen, "recommended")
+    baseline = confirmation.baseline
+    if confirmation.baseline_wins and baseline is not None:
+        kept = TrialRecord(-1, State.COMPLETE, baseline.mean, baseline.adam, confirmation.seeds[0], None)
+        return Adopted(kept, "baseline")
     winner = confirmation.winner
     if winner is None or winner.source is None or (chosen is not None and winner.source == chosen.number):
         return Adopted(chosen, "recommended")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
 from adamtune.config import cell_text, optimizer_text
-from adamtune.confirmation import Adopted, earlier_confirmations, how_to_use, use_line
+from adamtune.confirmation import Adopted, adopted_label, earlier_confirmations, how_to_use, use_line
 from adamtune.diagnostics import Finding, diagnose
 from adamtune.environment import describe_environment
 from adamtune.plots import data as plot_data
@@ -62,7 +62,8 @@ def drawn(study: Study, adopted: Adopted | None = None) -> list[tuple[str, Figur
     """``figures`` before they are PNG images: (caption, matplotlib figure)."""
     records, info = study.trials, study.info
     metric, direction = info.metric, info.direction
-    chosen, label = adopted if adopted is not None else study.adopted
+    adopted = adopted if adopted is not None else study.adopted
+    chosen, label = adopted.trial, adopted.why  # the baseline, kept, is no trial to mark
     scale = value_scale(plot_data.complete_values(records), direction)
     shown: list[tuple[str, Figure]] = []
     for spec in info.space.tuned_specs:
@@ -153,7 +154,7 @@ def _best_section(study: Study, adopted: Adopted) -> str:
         return "<h2>Best configuration</h2><p>No trial has completed yet.</p>"
     use = how_to_use(study, adopted)
     use_note = (
-        f"<p>Train with trial {adopted.record.number}: <code>{e(use)}</code></p>"
+        f"<p>{e(adopted_label(adopted)).capitalize()}: <code>{e(use)}</code></p>"
         if use is not None and adopted.record is not None
         else ""
     )
@@ -290,7 +291,7 @@ def _trials_table(study: Study, adopted: Adopted) -> str:
             "reason",
         )
     )
-    marked, label = adopted
+    marked, label = adopted.trial, adopted.why
     chosen = marked.number if marked is not None else None
     what = "The recommended trial" if label == "recommended" else "The confirmation's best trial"
     note = "" if chosen is None else f"<p>{what}, {chosen}, is in bold (a star on the plots).</p>"
