@@ -17,6 +17,7 @@ import pytest
 
 import adamtune
 from adamtune import State
+from adamtune.environment import cpu_cores
 from adamtune.executors.command import CommandObjective, _lines, fill, pair_metrics, with_values
 from adamtune.workers import build_objective
 from test_processes import ctrl_c_as_in_a_terminal
@@ -32,6 +33,7 @@ SCRIPT = textwrap.dedent(
         calls.write(json.dumps({"argv": sys.argv[1:], "env_lr": os.environ["ADAMTUNE_LR"],
                                 "env_seed": os.environ["ADAMTUNE_SEED"],
                                 "env_trial": os.environ["ADAMTUNE_TRIAL"], "pid": os.getpid(),
+                                "threads": os.environ.get("OMP_NUM_THREADS"),
                                 "start": time.time()}) + "\\n")
     value = (math.log10(lr) + 4) ** 2
     if mode == "unfixed" and not os.path.exists("fixed"):
@@ -61,13 +63,16 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    cwd: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [ADAMTUNE, "run", "--strategy", "quasi-random", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -100,6 +105,7 @@ def test_complete_trials_get_placeholders_env_and_logs(tmp_path: Path) -> None:
         assert call["argv"] == ["ok", repr(record.adam.lr), str(record.seed)]  # full precision
         assert float(call["env_lr"]) == record.adam.lr
         assert call["env_seed"] == str(record.seed) and call["env_trial"] == str(record.number)
+        assert call["threads"] == os.environ.get("OMP_NUM_THREADS")  # one at a time: untouched
         # best: the lowest val_loss printed, which is the last of this falling curve
         assert record.value == pytest.approx((__import__("math").log10(record.adam.lr) + 4) ** 2 + 1 / 3)
         assert [step for step, _ in record.curves["val_loss"]] == [0, 10, 20]
@@ -335,12 +341,23 @@ def test_workers_run_commands_at_once(tmp_path: Path) -> None:
         tmp_path, "--budget", "4", "--workers", "2", "--", sys.executable, "train.py", "slow", "{lr}"
     )
     assert result.returncode == 0, result.stderr
-    starts = sorted(json.loads(line)["start"] for line in (tmp_path / "calls.jsonl").read_text().splitlines())
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    starts = sorted(call["start"] for call in calls)
     ends = sorted(json.loads(line)["end"] for line in (tmp_path / "ends.jsonl").read_text().splitlines())
     assert len(starts) == 4 and len(ends) == 4
     assert starts[1] < ends[0], "the second command did not start before the first ended"
+    # Two at once: each computes with its half of the cores (unless the user set a count).
+    share = os.environ.get("OMP_NUM_THREADS") or str(max(1, cpu_cores() // 2))
+    assert {call["threads"] for call in calls} == {share}
     records = study(tmp_path).trials
     assert sorted(r.point for r in records if r.state == State.COMPLETE) == [0, 1, 2, 3]
+    command = ["--study", "users", "--", sys.executable, "train.py", "ok", "{lr}"]
+    users = run(
+        tmp_path, "--budget", "2", "--workers", "2", *command, env={**os.environ, "OMP_NUM_THREADS": "3"}
+    )
+    assert users.returncode == 0, users.stderr
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert [call["threads"] for call in calls[4:]] == ["3", "3"]
 
 
 @pytest.mark.slow

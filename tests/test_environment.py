@@ -11,9 +11,13 @@ import scipy
 import adamtune
 from adamtune.environment import (
     COMPARED,
+    THREAD_VARIABLES,
+    cpu_cores,
     current_environment,
     describe_environment,
     environment_differences,
+    threads_per_worker,
+    with_thread_limits,
 )
 
 
@@ -49,3 +53,18 @@ def test_describe_is_one_line_for_the_report() -> None:
     assert text == "Python 3.11.9, adamtune 0.9, optuna 5.1.0 on x86_64 AMD EPYC, 2 cores"
     assert describe_environment({"python": "3.11.9"}) == "Python 3.11.9"
     assert describe_environment({}) == ""
+
+
+def test_trials_at_once_share_the_cores_and_a_users_thread_count_stands() -> None:
+    assert threads_per_worker(1) is None  # one at a time: the libraries' default
+    assert threads_per_worker(2) == max(1, cpu_cores() // 2)
+    assert threads_per_worker(10 * cpu_cores()) == 1  # never below one
+    limited = with_thread_limits({"PATH": "/bin", "MKL_NUM_THREADS": "4"}, 2)
+    assert limited == {
+        "PATH": "/bin",
+        "OMP_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "4",
+        "OPENBLAS_NUM_THREADS": "2",
+    }
+    assert set(THREAD_VARIABLES) <= set(limited)
+    assert with_thread_limits({"PATH": "/bin"}, None) == {"PATH": "/bin"}

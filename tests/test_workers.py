@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -30,9 +31,11 @@ ADAMTUNE = str(Path(sys.executable).parent / "adamtune")
 
 OBJECTIVE = textwrap.dedent(
     """
-    import math, time
+    import math, os, time
 
     def objective(trial):
+        with open("threads.txt", "a") as threads:  # the thread count this process computes with
+            threads.write(f"{os.getpid()} {os.environ.get('OMP_NUM_THREADS')}\\n")
         for step in range(5):
             time.sleep(0.02)
             trial.report(step, val_loss=1.0 / (step + 1))
@@ -83,6 +86,10 @@ def test_tune_with_workers_shares_the_study_between_processes(tmp_path: Path) ->
         r.point: (r.adam, r.seed) for r in single.trials
     }
     assert len(_pids(study)) > 1
+    # Three processes on this machine's cores: each its third (unless the user set a count).
+    share = os.environ.get("OMP_NUM_THREADS") or str(max(1, cpu_cores() // 3))
+    seen = dict(line.split() for line in (tmp_path / "threads.txt").read_text().splitlines())
+    assert {seen[str(pid)] for pid in _pids(study)} == {share}
     launch = study.optuna.user_attrs["launch"]
     assert launch["kind"] == "target" and launch["target"] == "train.py:objective"
     assert launch["budget"] == budget and launch["options"]["seed"] == 3

@@ -23,6 +23,7 @@ from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
 from adamtune.config import OPTIMIZERS, cell_text, optimizer_text
 from adamtune.confirmation import Confirmation, how_to_use, parse_baseline, use_line
+from adamtune.environment import threads_per_worker, with_thread_limits
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
 from adamtune.executors.command import (
@@ -265,6 +266,9 @@ def tune_command(target: str, budget: int | None, metric: str, processes: int, *
         raise ConfigError("--budget: expected a whole number of trials >= 1, got nothing")
     if processes < 1:
         raise ConfigError(f"--workers: expected a whole number of processes >= 1, got {processes}")
+    # Before the objective imports torch: this process and the workers it starts (which inherit
+    # the environment) each compute with their share of the cores.
+    os.environ.update(with_thread_limits(os.environ, threads_per_worker(processes)))
     objective = load_target(target)
     name = options.pop("study_name") or target.rpartition(":")[2]
     storage = options.pop("storage")
@@ -347,6 +351,7 @@ def run_command(
         direction=options["direction"],
         timeout_s=timeout,
         metrics_format=metrics_format,
+        threads=threads_per_worker(options["workers"]),
     )
     launch = launch_spec(
         "command",

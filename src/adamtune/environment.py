@@ -42,6 +42,27 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+"""What PyTorch and NumPy's BLAS read for the number of threads a process computes with."""
+
+
+def threads_per_worker(workers: int) -> int | None:
+    """Each of ``workers`` trials' share of this machine's cores (at least 1) when they train at
+    once; None for one: the libraries' default, every core. Without it K programs each run a
+    thread per core, and the oversubscribed cores slow every run 5-20x (PLAYBOOK.md, s. 9)."""
+    return max(1, cpu_cores() // workers) if workers > 1 else None
+
+
+def with_thread_limits(environ: Mapping[str, str], threads: int | None) -> dict[str, str]:
+    """``environ`` with each thread variable set to ``threads``, but for those already set (the
+    user's choice stands)."""
+    limited = dict(environ)
+    if threads is not None:
+        for name in THREAD_VARIABLES:
+            limited.setdefault(name, str(threads))
+    return limited
+
+
 def environment_differences(stored: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     """What differs between two environments, as "name stored -> now" (only what both
     record: a study from before adamtune recorded its environment differs in nothing)."""

@@ -36,6 +36,7 @@ from typing import IO, Any
 import optuna
 
 from adamtune._version import __version__
+from adamtune.environment import threads_per_worker
 from adamtune.errors import ConfigError, StorageError, StudyNotFoundError
 from adamtune.storage import describe, open_storage, study_names
 
@@ -131,6 +132,7 @@ def build_objective(spec: Mapping[str, Any], storage: str | None, name: str) -> 
         from adamtune.executors.command import CommandObjective, log_dir
 
         timeout = spec.get("timeout")
+        workers = int(spec.get("options", {}).get("workers", 1))
         return CommandObjective(
             tuple(str(arg) for arg in spec["argv"]),
             log_dir=log_dir(storage, name),
@@ -139,6 +141,7 @@ def build_objective(spec: Mapping[str, Any], storage: str | None, name: str) -> 
             direction=spec.get("options", {}).get("direction", "minimize"),
             timeout_s=float(timeout) if timeout is not None else None,
             metrics_format=spec.get("metrics_format", "json"),
+            threads=threads_per_worker(workers),
         )
     from adamtune.workloads.demo import demo_workload
 

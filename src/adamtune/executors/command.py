@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from adamtune.config import AdamConfig
+from adamtune.environment import with_thread_limits
 from adamtune.errors import ConfigError, TrialFailed
 from adamtune.outcomes import as_number
 from adamtune.records import LOGS
@@ -158,6 +159,9 @@ class CommandObjective:
     direction: Literal["minimize", "maximize"] = "minimize"
     timeout_s: float | None = None
     metrics_format: MetricsFormat = "json"
+    threads: int | None = None
+    """The thread count each command's PyTorch and BLAS get (``OMP_NUM_THREADS``, ...) unless its
+    environment sets one; None: their default, a thread per core (one command at a time)."""
     _running: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
@@ -169,6 +173,8 @@ class CommandObjective:
             raise ConfigError(f"--objective: expected best or last, got {self.objective!r}")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise ConfigError(f"--timeout: expected a number of seconds > 0, got {self.timeout_s}")
+        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
+            raise ConfigError(f"threads: expected a whole number >= 1, got {self.threads!r}")
         if self.metrics_format not in METRICS_FORMATS:
             raise ConfigError(
                 f"--metrics-format: expected one of {', '.join(METRICS_FORMATS)}, got {self.metrics_format!r}"
@@ -192,7 +198,8 @@ class CommandObjective:
             raise KeyboardInterrupt
         values = trial_values(trial)
         argv = fill(self.argv, values)
-        env = {**os.environ, **{f"ADAMTUNE_{name.upper()}": v for name, v in values.items()}}
+        variables = {f"ADAMTUNE_{name.upper()}": v for name, v in values.items()}
+        env = with_thread_limits({**os.environ, **variables}, self.threads)
         # A Python program's reports arrive as it prints them, not in blocks of 8 KB (pruning
         # and the progress read them live); the user's own setting stands.
         env.setdefault("PYTHONUNBUFFERED", "1")
