@@ -521,8 +521,9 @@ def _run_threads(runners: Sequence[_Runner], objective: Objective, max_failures:
         # The threads' runs of failures, given back together in point order: the next run then
         # takes the sequence's points first, as an uninterrupted study would have.
         stopped = [trial for runner in runners for trial in runner.to_give_back]
-        if stopped and not any(thread.is_alive() for thread in threads):
-            runners[0].give_back_failures(stopped)
+        unqueued = [task for runner in runners for task in runner.unqueued]
+        if (stopped or unqueued) and not any(thread.is_alive() for thread in threads):
+            runners[0].give_back_failures(stopped, unqueued)
     failures = [e for e in errors if not isinstance(e, KeyboardInterrupt)]
     if failures:
         raise failures[0]
@@ -827,6 +828,7 @@ class _Runner:
         self._next_stale_check = 0.0
         self.halt: threading.Event | None = None  # set by a sibling runner stopped by failures
         self.to_give_back: list[Trial] = []  # with ``halt``: this thread's failures, stopped
+        self.unqueued: list[tuple[int, int]] = []  # with ``halt``: (number, point) asked after it
 
     def _trials(self) -> list[FrozenTrial]:
         return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
@@ -900,13 +902,14 @@ class _Runner:
                     "(tracebacks: adamtune trials --state failed --reasons)"
                 )
 
-    def give_back_failures(self, failed: Sequence[Trial]) -> int:
-        """Queue the points of failed trials to run again, in point order, except those that had
-        failed before (see ``allocation``); how many were queued."""
-        given = 0
-        for trial in sorted(self._not_failed_before(failed), key=lambda t: t.point):
-            given += self._queue_again(trial.optuna_trial.number, trial.point)
-        return given
+    def give_back_failures(self, failed: Sequence[Trial], unrun: Sequence[tuple[int, int]] = ()) -> int:
+        """Queue the points of failed trials to run again, except those that had failed before
+        (see ``allocation``), and of the ``unrun`` trials (number, point), all in point order;
+        how many were queued."""
+        tasks = [(trial.optuna_trial.number, trial.point) for trial in self._not_failed_before(failed)]
+        return sum(
+            self._queue_again(number, point) for number, point in sorted([*tasks, *unrun], key=lambda t: t[1])
+        )
 
     def _not_failed_before(self, failed: Sequence[Trial]) -> list[Trial]:
         trials = self._trials()
@@ -946,7 +949,9 @@ class _Runner:
                     # A sibling stopped the study after this ask began: this may be one of the
                     # points it gave back, which must wait for the next run.
                     reason = "not run: the study was stopping"
-                    self._give_back(optuna_trial.number, point, INTERRUPTED, reason)
+                    self._give_back(optuna_trial.number, point, INTERRUPTED, reason, queue_again=False)
+                    # Queued with the failures, in point order (queued now, it would come first).
+                    self.unqueued.append((optuna_trial.number, point))
                     break
                 twin = twin_of(frozen, trials)
                 if twin is not None:
