@@ -34,7 +34,8 @@ OBJECTIVE = textwrap.dedent(
     import math, os, time
 
     def objective(trial):
-        with open("threads.txt", "a") as threads:  # the thread count this process computes with
+        where = os.path.join(os.path.dirname(__file__), "threads.txt")  # beside this file
+        with open(where, "a") as threads:  # the thread count this process computes with
             threads.write(f"{os.getpid()} {os.environ.get('OMP_NUM_THREADS')}\\n")
         for step in range(5):
             time.sleep(0.02)
