@@ -6,6 +6,10 @@ Adam configurations on a wide space, several seeds each.
     python benchmarks/quality_tables.py --workload stdlib-lm --configs 320 --steps 400 --chunk 32
     python benchmarks/quality_tables.py --workload mnist1d-mlp --seeds 4 --steps 2000 --more-seeds
                                       # two more replicates for the finished 2-seed table
+    python benchmarks/quality_tables.py --workload stdlib-lm --configs 768 --steps 400 --chunk 64 \
+        --more-configs --stdlib COPY  # the finished table's Halton sequence continued to 768
+                                      # configurations, on another Python with a COPY of the
+                                      # table's Lib/*.py (the bytes must match)
 
 The MNIST-1D workloads train with the batched trainer (``--workers`` threads; on a CUDA
 device, which it uses when there is one, one trainer, and ``--chunk 1024`` is best: the MLP's
@@ -26,7 +30,9 @@ model: ln 10 for 10 classes, ln 256 for the byte model). Stored as
 log10(1-beta2), log10 eps), ``y`` (configs x seeds), ``curves`` (configs x seeds x
 evaluations: the validation loss every ``eval_every`` steps, float16, NaN after a run
 stopped; tables built before curves were kept lack it), ``meta`` (JSON). The run saves after
-every chunk and resumes from the file. The byte model's meta also records the Python version
+every chunk (both replicates of a chunk before the next chunk) and resumes from the file. Rows
+appended after the sequence (``quality_spotcheck.py --augment``) stay last when the sequence
+is continued (``--more-configs``). The byte model's meta also records the Python version
 and the bytes of its data, which come from the running Python's standard library.
 """
 
@@ -92,11 +98,12 @@ def train_chunk(
     steps: int,
     workers: int,
     pool: Executor | None = None,
+    source: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best validation loss (NaN when diverged) and validation curves of one chunk."""
     if workload == "stdlib-lm":
         assert pool is not None
-        tasks = [(row, 1000 * replicate + first + i, replicate, steps) for i, row in enumerate(x)]
+        tasks = [(row, 1000 * replicate + first + i, replicate, steps, source) for i, row in enumerate(x)]
         runs = list(pool.map(train_lm, tasks))
         curves = np.full((len(x), evaluations(steps, EVAL_EVERY[workload])), np.nan)
         for i, (_, curve) in enumerate(runs):
@@ -142,17 +149,19 @@ class RecordingTrial:
         self.val_loss.append(metrics["val_loss"])
 
 
-def train_lm(task: tuple[np.ndarray, int, int, int]) -> tuple[float, list[float]]:
+def train_lm(task: tuple[np.ndarray, int, int, int, str | None]) -> tuple[float, list[float]]:
     """One byte-model run (in a pool process): its best validation loss (NaN when it
     diverged) and its validation curve."""
     from adamtune.config import AdamConfig
     from adamtune.errors import Diverged
     from adamtune.workloads import StdlibLmWorkload
 
-    row, seed, data_seed, steps = task
+    row, seed, data_seed, steps, source = task
     adam = AdamConfig(lr=10 ** row[0], beta1=1 - 10 ** row[1], beta2=1 - 10 ** row[2], eps=10 ** row[3])
     trial = RecordingTrial(adam, seed)
-    workload = StdlibLmWorkload(steps=steps, eval_every=EVAL_EVERY["stdlib-lm"], data_seed=data_seed)
+    workload = StdlibLmWorkload(
+        steps=steps, eval_every=EVAL_EVERY["stdlib-lm"], data_seed=data_seed, source=source
+    )
     try:
         best = workload(trial)["val_loss"]  # type: ignore[arg-type]
     except Diverged:
@@ -177,20 +186,20 @@ def where_trained(workload: str) -> dict[str, str]:
     return {"device": name, "torch": torch.__version__}
 
 
-def lm_meta() -> dict[str, Any]:
+def lm_meta(source: str | None = None) -> dict[str, Any]:
     """What the byte model's table depends on besides the command: Python, its data, the model."""
     import dataclasses
 
     from adamtune.workloads import StdlibLmWorkload
     from adamtune.workloads.stdlib_lm import load_data, source_files
 
-    train, val = load_data()
+    train, val = load_data(source)
     settings = dataclasses.asdict(StdlibLmWorkload())
-    for name in ("steps", "eval_every", "threads", "data_seed"):
+    for name in ("steps", "eval_every", "threads", "data_seed", "source"):
         del settings[name]
     return {
         "python": platform.python_version(),
-        "files": len(source_files()),
+        "files": len(source_files(source)),
         "bytes": len(train) + len(val),
         "train_bytes": len(train),
         "val_bytes": len(val),
@@ -260,6 +269,58 @@ def with_more_seeds(
     return y, curves, done, merged
 
 
+LM_DATA = ("files", "bytes", "train_bytes", "val_bytes", "model")
+"""The byte model's meta that a continued table must match: the same data and model."""
+
+
+def with_more_configs(
+    path: Path, x: np.ndarray, steps: int, seeds: int, chunk: int, meta: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], dict[str, np.ndarray]]:
+    """The arrays of a build that continues the finished table at ``path`` to the ``len(x)``
+    configurations ``x`` (its Halton sequence, longer), with the table's own rows in place and
+    marked done; the meta that records where each range of configurations was trained; and the
+    rows appended after the sequence (spot checks), which the finished build puts last again."""
+    if not path.exists():
+        raise SystemExit(f"--more-configs: expected a finished table at {path}, found none")
+    table = np.load(path, allow_pickle=False)
+    old = json.loads(str(table["meta"]))
+    have = int(old["configs"])
+    shape = f"{have} configurations x {table['y'].shape[1]} seeds at {old['steps']} steps"
+    if old["steps"] != steps or table["y"].shape[1] != seeds:
+        raise SystemExit(f"--more-configs: expected {path} to be {seeds} seeds at {steps} steps, got {shape}")
+    if have >= len(x):
+        raise SystemExit(f"--more-configs: expected --configs above the table's {have}, got {len(x)}")
+    if have % chunk:
+        raise SystemExit(f"--more-configs: expected a --chunk that divides the table's {have}, got {chunk}")
+    if not np.array_equal(table["x"][:have], x[:have].astype(np.float32)):
+        raise SystemExit(f"--more-configs: {path} does not begin with this command's Halton sequence")
+    if "curves" not in table:
+        raise SystemExit(
+            f"--more-configs: expected {path} to keep its curves; add them with --curves-from first"
+        )
+    changed = [name for name in LM_DATA if name in old and old[name] != meta.get(name)]
+    if changed:
+        raise SystemExit(
+            f"--more-configs: the byte model's data or model differ from the table's ({', '.join(changed)}): "
+            f"expected {', '.join(str(old[name]) for name in changed)}, got "
+            f"{', '.join(str(meta.get(name)) for name in changed)}; pass --stdlib with a copy of its Lib/*.py"
+        )
+    y = np.full((len(x), seeds), np.nan)
+    curves = np.full((len(x), seeds, table["curves"].shape[2]), np.nan)
+    done = np.zeros((len(x) // chunk + 1, seeds), dtype=bool)
+    y[:have], curves[:have] = table["y"][:have], table["curves"][:have]
+    done[: have // chunk] = True
+    appended = {name: table[name][have:] for name in ("x", "y", "curves")}
+    where = ("device", "torch", "python")  # the byte model's tables record the Python too
+    built = {name: old.get(name, "not recorded") for name in where if name in meta}
+    first = {"configs": f"0-{have - 1}", **built, "seconds": old["seconds"]}
+    earlier = old.pop("configurations", None) or [first]
+    later = {"configs": f"{have}-{len(x) - 1}", **{name: meta[name] for name in where if name in meta}}
+    merged = {**old, "configs": len(x), "configurations": [*earlier, later], "seconds": 0.0}
+    merged["command"] = f"{meta['command']} --more-configs"
+    return y, curves, done, merged, appended
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="mnist1d-mlp", choices=WORKLOADS)
@@ -284,6 +345,17 @@ def main() -> None:
         "--more-seeds",
         action="store_true",
         help="add replicates to the finished table (--out) up to --seeds, keeping its own",
+    )
+    parser.add_argument(
+        "--more-configs",
+        action="store_true",
+        help="continue the finished table's (--out) configurations to --configs, keeping its own",
+    )
+    parser.add_argument(
+        "--stdlib",
+        metavar="DIR",
+        help="stdlib-lm: train on DIR's *.py (a copy of the Lib/ the table was built on) instead of "
+        "the running Python's standard library",
     )
     args = parser.parse_args()
     if args.curves_from:
@@ -316,12 +388,18 @@ def main() -> None:
         "eval_every": eval_every,
         **trained_on,
     }
+    appended: dict[str, np.ndarray] = {}
+    if args.workload == "stdlib-lm":
+        meta.update(lm_meta(args.stdlib))
+        meta["command"] = f"{meta['command']} --chunk {args.chunk}"
+    if args.more_seeds and args.more_configs:
+        raise SystemExit("expected one of --more-seeds and --more-configs, got both")
     if args.more_seeds:
         y, curves, done, meta = with_more_seeds(out, x, args.steps, args.seeds, args.chunk, meta)
+    if args.more_configs:
+        y, curves, done, meta, appended = with_more_configs(out, x, args.steps, args.seeds, args.chunk, meta)
     pool: Executor | None = None
     if args.workload == "stdlib-lm":
-        meta.update(lm_meta())
-        meta["command"] = f"{meta['command']} --chunk {args.chunk}"
         spawn = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(args.workers, mp_context=spawn, initializer=one_thread)
     partial = out.with_suffix(".partial.npz")
@@ -331,14 +409,15 @@ def main() -> None:
         meta["seconds"] = float(json.loads(str(saved["meta"]))["seconds"])
         print(f"resuming: {int(done.sum())} chunks done")
     out.parent.mkdir(parents=True, exist_ok=True)
-    for replicate in range(args.seeds):
-        for chunk, first in enumerate(range(0, args.configs, args.chunk)):
+    # Chunk by chunk, each on every replicate: a build cut short leaves whole configurations.
+    for chunk, first in enumerate(range(0, args.configs, args.chunk)):
+        for replicate in range(args.seeds):
             if done[chunk, replicate]:
                 continue
             started = time.perf_counter()
             rows = slice(first, first + args.chunk)
             y[rows, replicate], curves[rows, replicate] = train_chunk(
-                args.workload, x[rows], first, replicate, args.steps, args.workers, pool
+                args.workload, x[rows], first, replicate, args.steps, args.workers, pool, args.stdlib
             )
             done[chunk, replicate] = True
             meta["seconds"] = float(meta["seconds"]) + time.perf_counter() - started
@@ -352,9 +431,14 @@ def main() -> None:
             )
     if pool is not None:
         pool.shutdown()
-    if "replicates" in meta:  # a --more-seeds build: its own time, then the table's in all
-        meta["replicates"][-1]["seconds"] = meta["seconds"]
-        meta["seconds"] = sum(float(r["seconds"]) for r in meta["replicates"])
+    if args.more_seeds or args.more_configs:  # its own time, then the table's in all
+        parts = meta["replicates" if args.more_seeds else "configurations"]
+        parts[-1]["seconds"] = meta["seconds"]
+        meta["seconds"] = sum(float(part["seconds"]) for part in parts)
+    x, y, curves = (
+        np.concatenate([ours, appended[name]]) if appended else ours
+        for name, ours in (("x", x), ("y", y), ("curves", curves))
+    )
     np.savez_compressed(
         out,
         x=x.astype(np.float32),

@@ -62,6 +62,27 @@ def test_data_is_read_offline_from_the_standard_library(monkeypatch: pytest.Monk
     assert torch.equal(train_windows[1], train[65:130])
 
 
+def test_another_folder_of_python_files_is_the_data_when_named(tmp_path: Path) -> None:
+    for index in range(12):
+        (tmp_path / f"m{index:02d}.py").write_bytes(bytes([65 + index]) * 300)
+    (tmp_path / "notes.txt").write_text("not python")
+    train, val = load_data(str(tmp_path))
+    assert len(train) == 11 * 300 and bytes(val.tolist()) == b"J" * 300  # the tenth file, m09
+    workload = StdlibLmWorkload(steps=2, eval_every=1, val_windows=4, source=str(tmp_path))
+    trial = RecordingTrial(lr=1e-3)
+    assert workload(trial)["val_loss"] < math.log(256)  # trained on the folder's bytes
+    assert torch.equal(windows(64, 4, str(tmp_path))[1][0, :3], torch.tensor([74, 74, 74], dtype=torch.uint8))
+    (tmp_path / "m00.py").unlink()
+    (tmp_path / "m01.py").unlink()
+    (tmp_path / "m02.py").unlink()
+    with pytest.raises(
+        ValueError, match=r"source: expected a folder of at least 10 \*.py files, got .*\(9\)"
+    ):
+        StdlibLmWorkload(source=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"expected at least 10 \*.py files in .*empty.* found 0"):
+        load_data(str(tmp_path / "empty"))
+
+
 def test_model_starts_near_the_uniform_loss_and_is_seeded() -> None:
     model = make_model(seed=0)
     assert not list(model.buffers())  # parameters only: a batched trainer could stack it

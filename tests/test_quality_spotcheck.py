@@ -143,3 +143,54 @@ def test_more_seeds_keep_the_tables_replicates_and_record_where_each_was_trained
         quality_tables.with_more_seeds(tmp_path / "bare.npz", x, 300, 4, 2, meta)
     with pytest.raises(SystemExit, match="expected a finished table"):
         quality_tables.with_more_seeds(tmp_path / "none.npz", x, 300, 4, 2, meta)
+
+
+def test_more_configs_continue_the_sequence_and_keep_appended_rows_last(tmp_path: Path) -> None:
+    import quality_tables
+
+    x = quality_tables.configurations(6)
+    y = np.array([[1.0, 1.1], [np.nan, 2.0], [0.5, 0.6], [0.7, 0.8], [3.0, 3.1]], dtype=np.float32)
+    spot = np.array([[-2.0, -1.0, -2.0, -8.0]], dtype=np.float32)  # a spot check after the 4 configs
+    curves = np.arange(5 * 2 * 3, dtype=np.float16).reshape(5, 2, 3)
+    data = {"files": 3, "bytes": 100, "train_bytes": 90, "val_bytes": 10, "model": {"d_model": 64}}
+    old = {"workload": "stdlib-lm", "configs": 4, "steps": 300, "seconds": 60.0, "python": "3.11.7", **data}
+    old["spot_checks"] = [{"rows": 1, "command": "spot"}]
+    path = tmp_path / "t.npz"
+    table_x = np.concatenate([x[:4], spot]).astype(np.float32)
+    np.savez_compressed(path, x=table_x, y=y, curves=curves, meta=json.dumps(old))
+    command = "python benchmarks/quality_tables.py --configs 6"
+    meta = {"command": command, "device": "cpu", "torch": "9", "python": "3.12.3", **data}
+    y6, curves6, done, merged, appended = quality_tables.with_more_configs(path, x, 300, 2, 2, meta)
+    assert y6.shape == (6, 2) and np.isnan(y6[4:]).all()
+    assert np.array_equal(y6[:4], y[:4], equal_nan=True) and np.array_equal(curves6[:4], curves[:4])
+    assert curves6.shape == (6, 2, 3)
+    # 6 configurations in chunks of 2: the table's chunks 0-1 are done on both replicates
+    assert done.tolist() == [[True, True], [True, True], [False, False], [False, False]]
+    assert np.array_equal(appended["x"], spot) and np.array_equal(appended["y"], y[4:])
+    assert merged["configs"] == 6 and merged["spot_checks"] == old["spot_checks"]
+    assert merged["python"] == "3.11.7"  # where the data came from
+    assert merged["configurations"] == [
+        {
+            "configs": "0-3",
+            "device": "not recorded",
+            "torch": "not recorded",
+            "python": "3.11.7",
+            "seconds": 60,
+        },
+        {"configs": "4-5", "device": "cpu", "torch": "9", "python": "3.12.3"},
+    ]
+    assert merged["command"].endswith("--configs 6 --more-configs")
+    with pytest.raises(SystemExit, match="expected --configs above the table's 4, got 4"):
+        quality_tables.with_more_configs(path, x[:4], 300, 2, 2, meta)
+    with pytest.raises(SystemExit, match="a --chunk that divides the table's 4, got 3"):
+        quality_tables.with_more_configs(path, x, 300, 2, 3, meta)
+    with pytest.raises(SystemExit, match="to be 2 seeds at 400 steps, got 4 configurations x 2 seeds at 300"):
+        quality_tables.with_more_configs(path, x, 400, 2, 2, meta)
+    with pytest.raises(SystemExit, match="does not begin with this command's Halton sequence"):
+        quality_tables.with_more_configs(path, x + 0.5, 300, 2, 2, meta)
+    other = {**meta, "bytes": 101, "train_bytes": 91}
+    differ = r"differ from the table's \(bytes, train_bytes\): expected 100, 90, got 101, 91"
+    with pytest.raises(SystemExit, match=differ):
+        quality_tables.with_more_configs(path, x, 300, 2, 2, other)
+    with pytest.raises(SystemExit, match="expected a finished table"):
+        quality_tables.with_more_configs(tmp_path / "none.npz", x, 300, 2, 2, meta)

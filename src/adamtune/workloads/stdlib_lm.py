@@ -2,12 +2,13 @@
 
 The data is the concatenated bytes of the top-level ``Lib/*.py`` files of the running
 Python (``sysconfig.get_paths()["stdlib"]``, file names sorted; about 4.7 MB for CPython
-3.11), read from disk: nothing is downloaded. Every tenth file (the 10th, 20th, ...) is
-the validation set, the rest the training set. The training set is cut into non-overlapping
-windows of ``context + 1`` bytes (the model reads the first ``context`` and predicts the next
-byte at every position), reshuffled every epoch; validation uses ``val_windows`` fixed windows
-of the validation bytes drawn by a generator with seed 0, so evaluation is cheap and the same
-for every trial.
+3.11), read from disk: nothing is downloaded. ``source`` names another folder of ``*.py``
+files instead (a copy of another Python's ``Lib``, say, to train on the same bytes there).
+Every tenth file (the 10th, 20th, ...) is the validation set, the rest the training set. The
+training set is cut into non-overlapping windows of ``context + 1`` bytes (the model reads
+the first ``context`` and predicts the next byte at every position), reshuffled every epoch;
+validation uses ``val_windows`` fixed windows of the validation bytes drawn by a generator
+with seed 0, so evaluation is cheap and the same for every trial.
 
 The model is a small decoder-only transformer of plain torch modules (byte embedding, learned
 positions, pre-LayerNorm blocks of causal multi-head attention and a 4x GELU MLP, a final
@@ -52,19 +53,28 @@ UNTRAINED_LOSS = math.log(VOCAB)
 VALIDATION_STRIDE = 10  # every tenth file is validation
 
 
-def source_files() -> list[Path]:
-    """The top-level ``*.py`` files of the running Python's standard library, sorted by name."""
-    return sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"), key=lambda path: path.name)
+def source_folder(source: str | None = None) -> Path:
+    """``source``, or the running Python's standard library when it is None."""
+    return Path(source) if source is not None else Path(sysconfig.get_paths()["stdlib"])
 
 
-@lru_cache(maxsize=1)
-def load_data() -> tuple[torch.Tensor, torch.Tensor]:
+def source_files(source: str | None = None) -> list[Path]:
+    """The top-level ``*.py`` files of ``source`` (default: the running Python's standard
+    library), sorted by name."""
+    return sorted(source_folder(source).glob("*.py"), key=lambda path: path.name)
+
+
+@lru_cache(maxsize=2)
+def load_data(source: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, val): the training and validation bytes as flat uint8 tensors."""
     import torch
 
-    files = source_files()
-    if not files:
-        raise FileNotFoundError(f"no *.py files in the standard library at {sysconfig.get_paths()['stdlib']}")
+    files = source_files(source)
+    if len(files) < VALIDATION_STRIDE:
+        raise FileNotFoundError(
+            f"expected at least {VALIDATION_STRIDE} *.py files in {source_folder(source)} "
+            f"(every tenth is validation), found {len(files)}"
+        )
     parts: tuple[list[bytes], list[bytes]] = ([], [])
     for index, path in enumerate(files):
         parts[index % VALIDATION_STRIDE == VALIDATION_STRIDE - 1].append(path.read_bytes())
@@ -73,12 +83,12 @@ def load_data() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @lru_cache(maxsize=4)
-def windows(context: int, val_windows: int) -> tuple[torch.Tensor, torch.Tensor]:
+def windows(context: int, val_windows: int, source: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, val) windows of ``context + 1`` bytes, uint8: all non-overlapping training
     windows, and ``val_windows`` validation windows at offsets drawn with seed 0."""
     import torch
 
-    train, val = load_data()
+    train, val = load_data(source)
     train_windows = train.unfold(0, context + 1, context + 1)
     generator = torch.Generator().manual_seed(0)
     starts = torch.randint(0, len(val) - context, (val_windows,), generator=generator)
@@ -129,6 +139,7 @@ class StdlibLmWorkload:
     # blew up to 185 nats per byte at lr 1 and stayed there.)
     divergence_factor: float = 10.0
     data_seed: int | None = None  # None: the batch order is seeded by the trial seed
+    source: str | None = None  # a folder of *.py files; None: the running Python's standard library
 
     def __post_init__(self) -> None:
         counts = ("steps", "batch_size", "context", "d_model", "layers", "heads", "val_windows", "eval_every")
@@ -140,6 +151,11 @@ class StdlibLmWorkload:
             raise ValueError(f"heads: expected a divisor of d_model {self.d_model}, got {self.heads}")
         if not self.divergence_factor > 1:
             raise ValueError(f"divergence_factor: expected a number > 1, got {self.divergence_factor}")
+        if self.source is not None and len(found := source_files(self.source)) < VALIDATION_STRIDE:
+            raise ValueError(
+                f"source: expected a folder of at least {VALIDATION_STRIDE} *.py files, "
+                f"got {self.source!r} ({len(found)})"
+            )
 
     @property
     def __name__(self) -> str:
@@ -157,7 +173,7 @@ class StdlibLmWorkload:
         from adamtune.torch import divergence
 
         torch.set_num_threads(self.threads)
-        train, val = windows(self.context, self.val_windows)
+        train, val = windows(self.context, self.val_windows, self.source)
         x_val, y_val = val[:, :-1], val[:, 1:].long()
         model = self.make_model(trial.seed)
         optimizer = trial.adam.make_optimizer(model.parameters())
