@@ -34,12 +34,19 @@ from scipy.stats import spearmanr
 SPOT_SEEDS = 2
 
 
-def chosen_points(runs: list[dict[str, Any]], table: Table, count: int, seed: int = 0) -> np.ndarray:
+def chosen_points(
+    runs: list[dict[str, Any]], table: Table, count: int, seed: int = 0, by_choice: bool = False
+) -> np.ndarray:
     """Up to ``count`` distinct configurations chosen in ``runs``, inside the table's space and
     not already in the table, drawn at random (seeded) so every method and cell is represented
-    in proportion to its distinct choices."""
+    in proportion to its distinct choices; ``by_choice``: in proportion to its runs, so a
+    configuration is drawn as often as it was chosen (a corner that one sampler picks in most of
+    its runs is then all but sure to be checked)."""
     box = np.asarray(table.meta["space_log10"])
     known = {tuple(np.round(row, 4)) for row in table.x}
+    rng = np.random.default_rng(seed)
+    if by_choice:
+        runs = [runs[i] for i in rng.permutation(len(runs))]
     points: dict[tuple[float, ...], np.ndarray] = {}
     for run in runs:
         x = coordinates(run["chosen"])
@@ -47,8 +54,12 @@ def chosen_points(runs: list[dict[str, Any]], table: Table, count: int, seed: in
         inside = bool(np.all(x >= box[:, 0] - 1e-6) and np.all(x <= box[:, 1] + 1e-6))
         if inside and key not in known:
             points.setdefault(key, x)
+        if by_choice and len(points) == count:
+            break
     found = np.array(list(points.values())).reshape(-1, 4)
-    order = np.random.default_rng(seed).permutation(len(found))[:count]
+    if by_choice:
+        return found
+    order = rng.permutation(len(found))[:count]
     return np.asarray(found[np.sort(order)])
 
 
@@ -56,7 +67,7 @@ def train_point(task: tuple[str, np.ndarray, int, int, int]) -> tuple[float, lis
     """One real run of ``workload`` at ``row`` (log10 coordinates), as the table trained it."""
     workload, row, seed, data_seed, steps = task
     if workload == "stdlib-lm":
-        return train_lm((row, seed, data_seed, steps))
+        return train_lm((row, seed, data_seed, steps, None))
     from adamtune.config import AdamConfig
     from adamtune.errors import Diverged
     from adamtune.workloads.mnist1d import Mnist1dWorkload
@@ -108,6 +119,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", required=True)
     parser.add_argument("--count", type=int, default=40, help="distinct chosen configurations to train")
+    parser.add_argument(
+        "--by-choice",
+        action="store_true",
+        help="draw the methods' runs, not their distinct configurations: a configuration is drawn "
+        "in proportion to how often it was chosen",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--augment", action="store_true", help="append the points to the table")
     parser.add_argument(
@@ -136,7 +153,7 @@ def main() -> None:
         return
     surrogate = Surrogate(table)
     runs = [r for r in json.loads(args.results.read_text())["runs"] if r["workload"] == args.workload]
-    x = chosen_points(runs, table, args.count)
+    x = chosen_points(runs, table, args.count, by_choice=args.by_choice)
     steps = int(table.meta["steps"])
     first = len(table.x)  # the rows these points would take in the table: their seeds follow
     tasks = [
@@ -158,6 +175,7 @@ def main() -> None:
     report = {
         **compare(surrogate, table, x, y),
         "table_rows": len(table.x),
+        "drawn": "by choice" if args.by_choice else "distinct configurations",
         "seconds": round(time.perf_counter() - started, 1),
         "x": x.round(4).tolist(),
         "y": y.round(5).tolist(),
@@ -169,7 +187,7 @@ def main() -> None:
     saved.write_text(json.dumps({**previous, args.workload: [*history, report]}, indent=2))
     if args.augment:
         command = f"python benchmarks/quality_spotcheck.py --workload {args.workload} --count {args.count}"
-        command += " --augment"
+        command += " --by-choice --augment" if args.by_choice else " --augment"
         augment(path, table, x, y, curves, command)
         print(f"appended {len(x)} rows to {path}")
 

@@ -178,6 +178,20 @@ def test_live_runs_train_the_model_of_each_table(tmp_path: Path) -> None:
         quality.LiveObjective(surrogate, rep=0, steps=20, workload="bowl")
 
 
+def test_a_live_run_is_rescored_on_its_tables_scale_from_its_own_retrainings(tmp_path: Path) -> None:
+    synthetic_table(tmp_path / "bowl.npz")
+    path = str(tmp_path / "bowl.npz")
+    surrogate, best, median = quality.surrogate_for(path)
+    chosen = {"lr": 10**-2.5, "beta1": 1 - 10**-1.5, "beta2": 0.999, "eps": 1e-8}
+    run = {"workload": "bowl", "chosen": chosen, "true_mean": median, "regret": 0.3, "surrogate_mean": 9.0}
+    again = quality.rescored(run, path)
+    assert again["regret"] == pytest.approx(1.0)  # the table's median retrained: regret 1
+    assert quality.rescored({**run, "true_mean": best}, path)["regret"] == pytest.approx(0.0)
+    assert again["surrogate_mean"] == pytest.approx(float(surrogate.mean(quality.coordinates(chosen))[0]))
+    assert again["surrogate_mean"] == pytest.approx(0.5, abs=0.05)  # the bowl's floor, at its centre
+    assert again["true_mean"] == median and again["chosen"] == chosen  # the retrainings stand
+
+
 def test_the_gap_interval_is_the_difference_of_medians_with_its_bootstrap_spread() -> None:
     same = [0.1, 0.2, 0.3, 0.4, 0.5]
     gap, low, high = quality.gap_interval(same, same)

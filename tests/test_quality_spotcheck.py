@@ -60,6 +60,24 @@ def test_chosen_points_are_distinct_inside_the_space_and_new(tmp_path: Path) -> 
     assert len(spot.chosen_points(runs, table, count=1)) == 1  # type: ignore[arg-type]
 
 
+def test_drawn_by_choice_a_configuration_chosen_in_most_runs_is_all_but_sure_to_be_checked(
+    tmp_path: Path,
+) -> None:
+    table = bowl_table(tmp_path / "bowl.npz")
+    corner = run(0.9, beta1=0.5)  # one sampler's pick in all of its 300 runs
+    runs = [corner] * 300 + [run(10 ** (-4 + 0.01 * k)) for k in range(300)]
+    for seed in range(5):
+        drawn = spot.chosen_points(runs, table, count=10, seed=seed, by_choice=True)  # type: ignore[arg-type]
+        assert len(drawn) == 10 and len({tuple(row) for row in drawn}) == 10
+        assert any(row[0] == pytest.approx(math.log10(0.9)) for row in drawn)
+    # Drawn as distinct configurations, the corner is one of 301: ten draws rarely find it.
+    found = [
+        any(row[0] == pytest.approx(math.log10(0.9)) for row in spot.chosen_points(runs, table, 10, seed))  # type: ignore[arg-type]
+        for seed in range(5)
+    ]
+    assert sum(found) <= 1
+
+
 def test_the_report_says_where_the_surrogate_was_optimistic(tmp_path: Path) -> None:
     table = bowl_table(tmp_path / "bowl.npz")
     surrogate = quality.Surrogate(table)
