@@ -53,9 +53,11 @@ tables: $(DEV)
 	$(PY) benchmarks/quality_tables.py --workload mnist1d-mlp --configs 2048 --seeds 4 --steps 2000 --more-seeds
 	$(PY) benchmarks/quality_tables.py --workload mnist1d-cnn --configs 2048 --seeds 2 --steps 500
 	$(PY) benchmarks/quality_tables.py --workload stdlib-lm --configs 320 --seeds 2 --steps 400 --chunk 32
-	@echo "The stored stdlib-lm table also holds 40 spot-checked rows: run 'make bench', then"
+	@echo "The stored stdlib-lm table grew from there in three steps, each followed by 'make bench'"
+	@echo "(docs/benchmarks.md, Spot checks and The language model's table grown):"
 	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --augment"
-	@echo "and 'make bench' again (docs/benchmarks.md, Spot checks)."
+	@echo "  $(PY) benchmarks/quality_tables.py --workload stdlib-lm --configs 768 --seeds 2 --steps 400 --chunk 64 --more-configs"
+	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --by-choice --augment"
 
 # The MLP's 8000-step side table (3 minutes on one GPU, about 4 hours on 2 cores).
 tables-side: $(DEV)
