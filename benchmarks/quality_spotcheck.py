@@ -3,6 +3,8 @@ the methods chose, trained for real and compared with what the surrogate said of
 
     python benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40            # measure
     python benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --augment  # and add
+    python benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --by-choice
+                            # configurations drawn as often as the methods chose them
 
 Cross-validation (``quality.py fidelity``) tests a surrogate where its table has data. The
 methods may go where it has none: on the byte model, the GP sampler found a corner (lr about
