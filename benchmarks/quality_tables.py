@@ -358,6 +358,10 @@ def main() -> None:
         "the running Python's standard library",
     )
     args = parser.parse_args()
+    if args.more_seeds and args.more_configs:
+        raise SystemExit("expected one of --more-seeds and --more-configs, got both")
+    if args.stdlib and args.workload != "stdlib-lm":
+        raise SystemExit(f"--stdlib: expected --workload stdlib-lm, got {args.workload}")
     if args.curves_from:
         out = args.out or TABLES / f"{args.workload}.npz"
         print(json.dumps(add_curves(out, args.curves_from), indent=2))
@@ -392,8 +396,6 @@ def main() -> None:
     if args.workload == "stdlib-lm":
         meta.update(lm_meta(args.stdlib))
         meta["command"] = f"{meta['command']} --chunk {args.chunk}"
-    if args.more_seeds and args.more_configs:
-        raise SystemExit("expected one of --more-seeds and --more-configs, got both")
     if args.more_seeds:
         y, curves, done, meta = with_more_seeds(out, x, args.steps, args.seeds, args.chunk, meta)
     if args.more_configs:
