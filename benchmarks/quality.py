@@ -815,15 +815,20 @@ def live(args: argparse.Namespace, paths: dict[str, str]) -> None:
         for done, result in enumerate(pool.map(execute_live, runs, [steps[r.workload] for r in runs]), 1):
             results.append(result)
             print(f"{done}/{len(runs)} runs ({result['method']}, {result['seconds']:.0f} s)", flush=True)
+    save_live(lambda saved: merge_runs(saved, results))
+
+
+def save_live(update: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """Write the saved live runs as ``update`` makes them of the saved ones (none at first),
+    under an exclusive lock, with their summary; print it."""
     RESULTS.mkdir(exist_ok=True)
     saved = RESULTS / "quality_live.json"
     with open(RESULTS / "quality_live.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         previous = json.loads(saved.read_text()) if saved.exists() else {}
-        if previous:
-            results = merge_runs(previous["runs"], results)
-        summary = summarise(results)
-        report = {"summary": summary, "written_with": written_with(previous), "runs": results}
+        runs = update(previous.get("runs", []))
+        summary = summarise(runs)
+        report = {"summary": summary, "written_with": written_with(previous), "runs": runs}
         saved.write_text(json.dumps(report, indent=2))
     print(markdown(summary))
 
@@ -838,18 +843,11 @@ def rescored(run: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def rescore_live(workloads: Sequence[str], paths: dict[str, str]) -> None:
-    saved = RESULTS / "quality_live.json"
-    with open(RESULTS / "quality_live.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        previous = json.loads(saved.read_text())
-        runs = [
-            rescored(run, paths[run["workload"]]) if run["workload"] in workloads else run
-            for run in previous["runs"]
+    save_live(
+        lambda saved: [
+            rescored(run, paths[run["workload"]]) if run["workload"] in workloads else run for run in saved
         ]
-        summary = summarise(runs)
-        report = {"summary": summary, "written_with": written_with(previous), "runs": runs}
-        saved.write_text(json.dumps(report, indent=2))
-    print(markdown(summary))
+    )
 
 
 if __name__ == "__main__":
