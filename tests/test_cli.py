@@ -613,6 +613,10 @@ BAD_INPUTS: list[tuple[list[str], Sequence[str]]] = [
     (["tune", "objectives.py:objective", "--budget", "2", "--fix", "lr=abc"], ["lr", "'abc'"]),
     (["tune", "objectives.py:objective", "--budget", "2", "--tune", "lr,nope"], ["'nope'"]),
     (
+        ["tune", "objectives.py:objective", "--budget", "2", "--tune", "weight_decay"],
+        ["--tune: expected lr among the tuned hyperparameters", "--fix lr=VALUE", "got weight_decay"],
+    ),
+    (
         ["tune", "objectives.py:objective", "--budget", "2", "--tune", "lr,beta1", "--fix", "beta1=0.95"],
         ["beta1", "--tune", "--fix"],
     ),

@@ -284,7 +284,11 @@ def test_fixed_weight_decay_zero_is_legal() -> None:
 @pytest.mark.parametrize(
     ("tuned", "message"),
     [
-        (("beta1",), "lr is always tuned: add it to the tuned set or give a fixed value (lr=VALUE)"),
+        (
+            ("beta1", "weight_decay"),
+            "tune: expected lr among the tuned hyperparameters (it has no default value) or a fixed lr "
+            "(--fix lr=VALUE, or fixed={'lr': VALUE}), got beta1, weight_decay",
+        ),
         ((), "tuned hyperparameters: expected at least one, got none"),
         (("lr", "lr"), "tuned hyperparameters: expected no repeats, got ('lr', 'lr')"),
         (("lr", "momentum"), f"unknown hyperparameter 'momentum': expected one of {KNOWN}"),

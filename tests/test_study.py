@@ -492,7 +492,7 @@ def test_bad_settings_are_refused_before_anything_is_stored(tmp_path: Path) -> N
         ({"max_consecutive_failures": 0}, "max_consecutive_failures"),
         ({"ranges": {"lr": (1e-3, 1e-5)}}, "expected low < high"),
         ({"fixed": {"nope": 1.0}}, "unknown hyperparameter 'nope'"),
-        ({"tune": ["beta1"]}, "lr is always tuned"),
+        ({"tune": ["beta1"]}, "tune: expected lr among the tuned"),
         ({"study": " "}, "study name"),
     ]:
         with pytest.raises(adamtune.ConfigError, match=message):

@@ -205,8 +205,9 @@ class SearchSpace:
         for spec in self.specs:
             if spec.name not in self.tuned and spec.fixed is None:
                 raise ConfigError(
-                    f"{spec.name} is always tuned: add it to the tuned set "
-                    f"or give a fixed value ({spec.name}=VALUE)"
+                    f"tune: expected {spec.name} among the tuned hyperparameters (it has no default "
+                    f"value) or a fixed {spec.name} (--fix {spec.name}=VALUE, or "
+                    f"fixed={{'{spec.name}': VALUE}}), got {', '.join(self.tuned)}"
                 )
         # Canonical order, so equal spaces compare and store equal.
         ordered = tuple(name for name in HYPERPARAMETERS if name in self.tuned)
