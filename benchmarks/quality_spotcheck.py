@@ -5,6 +5,8 @@ the methods chose, trained for real and compared with what the surrogate said of
     python benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --augment  # and add
     python benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --by-choice
                             # configurations drawn as often as the methods chose them
+    python benchmarks/quality_spotcheck.py --workload mnist1d-cnn --count 20 --lowest
+                            # where the surrogate predicts the lowest means: its holes, if any
 
 Cross-validation (``quality.py fidelity``) tests a surrogate where its table has data. The
 methods may go where it has none: on the byte model, the GP sampler found a corner (lr about
@@ -32,8 +34,6 @@ import numpy as np
 from quality import RESULTS, TABLES, Surrogate, Table, coordinates, seed_means
 from quality_tables import EVAL_EVERY, RecordingTrial, evaluations, one_thread, train_lm
 from scipy.stats import spearmanr
-
-SPOT_SEEDS = 2
 
 
 def chosen_points(
@@ -63,6 +63,33 @@ def chosen_points(
         return found
     order = rng.permutation(len(found))[:count]
     return np.asarray(found[np.sort(order)])
+
+
+LOWEST_DRAWS = 20_000
+"""Random points of the table's space the ``--lowest`` check predicts, to find its deepest holes."""
+LOWEST_SPACING = 0.1
+"""Two ``--lowest`` points lie at least this far apart (each range scaled to 1), so that one
+hole is not checked several times over."""
+
+
+def lowest_points(surrogate: Surrogate, table: Table, count: int, seed: int = 0) -> np.ndarray:
+    """Up to ``count`` configurations where the surrogate predicts the lowest means, among
+    ``LOWEST_DRAWS`` random points of the table's space, each at least ``LOWEST_SPACING`` from
+    the others: where a surrogate predicts better than anything its table trained, it is
+    either right or has a hole, and the methods that look hardest find the holes first (session
+    33's corner on the byte model, session 34's large-eps region on the CNN)."""
+    box = np.asarray(table.meta["space_log10"])
+    width = box[:, 1] - box[:, 0]
+    rng = np.random.default_rng(seed)
+    draws = box[:, 0] + rng.random((LOWEST_DRAWS, len(box))) * width
+    kept: list[np.ndarray] = []
+    for i in np.argsort(surrogate.mean(draws)):
+        point = draws[i]
+        if all(np.sqrt(np.sum(((point - other) / width) ** 2)) >= LOWEST_SPACING for other in kept):
+            kept.append(point)
+        if len(kept) == count:
+            break
+    return np.array(kept).reshape(-1, len(box))
 
 
 def train_point(task: tuple[str, np.ndarray, int, int, int]) -> tuple[float, list[float]]:
@@ -127,6 +154,12 @@ def main() -> None:
         help="draw the methods' runs, not their distinct configurations: a configuration is drawn "
         "in proportion to how often it was chosen",
     )
+    parser.add_argument(
+        "--lowest",
+        action="store_true",
+        help="check where the surrogate predicts the lowest means (its possible holes) instead of "
+        "the methods' choices",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--augment", action="store_true", help="append the points to the table")
     parser.add_argument(
@@ -146,38 +179,39 @@ def main() -> None:
                 f"the latest spot check was of a table of {latest['table_rows']} rows, not {len(table.x)}"
             )
         x, y = np.array(latest["x"]), np.array(latest["y"])
-        curves = np.full(
-            (len(x), SPOT_SEEDS, evaluations(int(table.meta["steps"]), EVAL_EVERY[args.workload])), np.nan
-        )
+        curves = np.full((*y.shape, evaluations(int(table.meta["steps"]), EVAL_EVERY[args.workload])), np.nan)
         command = f"python benchmarks/quality_spotcheck.py --workload {args.workload} --count {len(x)}"
         augment(path, table, x, y, curves, f"{command}, then --augment-saved")
         print(f"appended {len(x)} rows to {path}")
         return
     surrogate = Surrogate(table)
     runs = [r for r in json.loads(args.results.read_text())["runs"] if r["workload"] == args.workload]
-    x = chosen_points(runs, table, args.count, by_choice=args.by_choice)
+    if args.lowest:
+        x = lowest_points(surrogate, table, args.count)
+    else:
+        x = chosen_points(runs, table, args.count, by_choice=args.by_choice)
     steps = int(table.meta["steps"])
+    seeds = table.y.shape[1]  # as many as each table row has, so the points can join the table
     first = len(table.x)  # the rows these points would take in the table: their seeds follow
     tasks = [
-        (args.workload, row, 1000 * j + first + i, j, steps)
-        for i, row in enumerate(x)
-        for j in range(SPOT_SEEDS)
+        (args.workload, row, 1000 * j + first + i, j, steps) for i, row in enumerate(x) for j in range(seeds)
     ]
-    print(
-        f"{len(x)} chosen configurations x {SPOT_SEEDS} seeds of {args.workload} ({steps} steps)", flush=True
-    )
+    print(f"{len(x)} chosen configurations x {seeds} seeds of {args.workload} ({steps} steps)", flush=True)
     started = time.perf_counter()
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=one_thread) as pool:
         trained = list(pool.map(train_point, tasks))
-    y = np.array([best for best, _ in trained]).reshape(len(x), SPOT_SEEDS)
-    curves = np.full((len(x), SPOT_SEEDS, evaluations(steps, EVAL_EVERY[args.workload])), np.nan)
+    y = np.array([best for best, _ in trained]).reshape(len(x), seeds)
+    curves = np.full((len(x), seeds, evaluations(steps, EVAL_EVERY[args.workload])), np.nan)
     for k, (_, curve) in enumerate(trained):
-        curves[k // SPOT_SEEDS, k % SPOT_SEEDS, : len(curve)] = curve
+        curves[k // seeds, k % seeds, : len(curve)] = curve
+    drawn = "distinct configurations"
+    if args.lowest or args.by_choice:
+        drawn = "lowest predicted" if args.lowest else "by choice"
     report = {
         **compare(surrogate, table, x, y),
         "table_rows": len(table.x),
-        "drawn": "by choice" if args.by_choice else "distinct configurations",
+        "drawn": drawn,
         "seconds": round(time.perf_counter() - started, 1),
         "x": x.round(4).tolist(),
         "y": y.round(5).tolist(),
@@ -189,7 +223,8 @@ def main() -> None:
     saved.write_text(json.dumps({**previous, args.workload: [*history, report]}, indent=2))
     if args.augment:
         command = f"python benchmarks/quality_spotcheck.py --workload {args.workload} --count {args.count}"
-        command += " --by-choice --augment" if args.by_choice else " --augment"
+        flag = {"lowest predicted": " --lowest", "by choice": " --by-choice"}.get(drawn, "")
+        command += f"{flag} --augment"
         augment(path, table, x, y, curves, command)
         print(f"appended {len(x)} rows to {path}")
 

@@ -78,6 +78,24 @@ def test_drawn_by_choice_a_configuration_chosen_in_most_runs_is_all_but_sure_to_
     assert sum(found) <= 1
 
 
+def test_lowest_points_lie_where_the_surrogate_predicts_best_and_apart(tmp_path: Path) -> None:
+    table = bowl_table(tmp_path / "bowl.npz")
+    surrogate = quality.Surrogate(table)
+    points = spot.lowest_points(surrogate, table, count=5)
+    assert points.shape == (5, 4)
+    box = np.array(BOX)
+    assert np.all(points >= box[:, 0]) and np.all(points <= box[:, 1])
+    # The bowl's floor is at lr 10 ** -2.5 whatever the other three are.
+    assert np.all(np.abs(points[:, 0] + 2.5) < 0.5)
+    predicted = surrogate.mean(points)
+    assert predicted[0] == pytest.approx(predicted.min())
+    assert predicted.max() < surrogate.mean(table.x).min() + 0.01
+    width = box[:, 1] - box[:, 0]
+    gaps = [np.linalg.norm((a - b) / width) for i, a in enumerate(points) for b in points[i + 1 :]]
+    assert min(gaps) >= spot.LOWEST_SPACING
+    assert np.array_equal(points, spot.lowest_points(surrogate, table, count=5))  # seeded
+
+
 def test_the_report_says_where_the_surrogate_was_optimistic(tmp_path: Path) -> None:
     table = bowl_table(tmp_path / "bowl.npz")
     surrogate = quality.Surrogate(table)
