@@ -58,6 +58,9 @@ tables: $(DEV)
 	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --augment"
 	@echo "  $(PY) benchmarks/quality_tables.py --workload stdlib-lm --configs 768 --seeds 2 --steps 400 --chunk 64 --more-configs"
 	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --by-choice --augment"
+	@echo "Each MNIST-1D table (W) gained 60 spot-checked rows after a 'make bench', then another (session 34):"
+	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload W --count 40 --by-choice --augment"
+	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload W --count 20 --lowest --augment"
 
 # The MLP's 8000-step side table (3 minutes on one GPU, about 4 hours on 2 cores).
 tables-side: $(DEV)
