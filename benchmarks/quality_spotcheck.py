@@ -170,6 +170,11 @@ def main() -> None:
     )
     parser.add_argument("--results", type=Path, default=RESULTS / "quality.json")
     args = parser.parse_args()
+    if args.lowest and (args.by_choice or args.augment_saved):
+        parser.error(
+            "--lowest: expected it alone (it draws its own points), "
+            "got it with --by-choice or --augment-saved"
+        )
     path = TABLES / f"{args.workload}.npz"
     table = Table.load(path)
     if args.augment_saved:
@@ -186,6 +191,9 @@ def main() -> None:
         return
     surrogate = Surrogate(table)
     runs = [r for r in json.loads(args.results.read_text())["runs"] if r["workload"] == args.workload]
+    drawn = "distinct configurations"
+    if args.lowest or args.by_choice:
+        drawn = "lowest predicted" if args.lowest else "by choice"
     if args.lowest:
         x = lowest_points(surrogate, table, args.count)
     else:
@@ -196,7 +204,7 @@ def main() -> None:
     tasks = [
         (args.workload, row, 1000 * j + first + i, j, steps) for i, row in enumerate(x) for j in range(seeds)
     ]
-    print(f"{len(x)} chosen configurations x {seeds} seeds of {args.workload} ({steps} steps)", flush=True)
+    print(f"{len(x)} configurations ({drawn}) x {seeds} seeds of {args.workload} ({steps} steps)", flush=True)
     started = time.perf_counter()
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=one_thread) as pool:
@@ -205,9 +213,6 @@ def main() -> None:
     curves = np.full((len(x), seeds, evaluations(steps, EVAL_EVERY[args.workload])), np.nan)
     for k, (_, curve) in enumerate(trained):
         curves[k // seeds, k % seeds, : len(curve)] = curve
-    drawn = "distinct configurations"
-    if args.lowest or args.by_choice:
-        drawn = "lowest predicted" if args.lowest else "by choice"
     report = {
         **compare(surrogate, table, x, y),
         "table_rows": len(table.x),

@@ -230,3 +230,14 @@ def test_more_configs_continue_the_sequence_and_keep_appended_rows_last(tmp_path
         quality_tables.with_more_configs(path, x, 300, 2, 2, other)
     with pytest.raises(SystemExit, match="expected a finished table"):
         quality_tables.with_more_configs(tmp_path / "none.npz", x, 300, 2, 2, meta)
+
+
+@pytest.mark.parametrize("other", ["--by-choice", "--augment-saved"])
+def test_lowest_with_another_draw_is_refused_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], other: str
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["quality_spotcheck.py", "--workload", "mnist1d-cnn", "--lowest", other])
+    with pytest.raises(SystemExit) as exit_info:
+        spot.main()
+    assert exit_info.value.code == 2
+    assert "--lowest: expected it alone (it draws its own points), got it with" in capsys.readouterr().err
