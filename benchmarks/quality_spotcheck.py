@@ -190,14 +190,13 @@ def main() -> None:
         print(f"appended {len(x)} rows to {path}")
         return
     surrogate = Surrogate(table)
-    runs = [r for r in json.loads(args.results.read_text())["runs"] if r["workload"] == args.workload]
-    drawn = "distinct configurations"
-    if args.lowest or args.by_choice:
-        drawn = "lowest predicted" if args.lowest else "by choice"
+    # How the points are drawn, as the report names it and as the table's meta records the flag.
     if args.lowest:
-        x = lowest_points(surrogate, table, args.count)
+        x, drawn, flag = lowest_points(surrogate, table, args.count), "lowest predicted", " --lowest"
     else:
+        runs = [r for r in json.loads(args.results.read_text())["runs"] if r["workload"] == args.workload]
         x = chosen_points(runs, table, args.count, by_choice=args.by_choice)
+        drawn, flag = ("by choice", " --by-choice") if args.by_choice else ("distinct configurations", "")
     steps = int(table.meta["steps"])
     seeds = table.y.shape[1]  # as many as each table row has, so the points can join the table
     first = len(table.x)  # the rows these points would take in the table: their seeds follow
@@ -228,7 +227,6 @@ def main() -> None:
     saved.write_text(json.dumps({**previous, args.workload: [*history, report]}, indent=2))
     if args.augment:
         command = f"python benchmarks/quality_spotcheck.py --workload {args.workload} --count {args.count}"
-        flag = {"lowest predicted": " --lowest", "by choice": " --by-choice"}.get(drawn, "")
         command += f"{flag} --augment"
         augment(path, table, x, y, curves, command)
         print(f"appended {len(x)} rows to {path}")
