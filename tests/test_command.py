@@ -540,6 +540,10 @@ STREAMS_SCRIPT = textwrap.dedent(
             print(json.dumps({"step": step * 10, "train_loss": 2.0}))
             print(json.dumps({"step": step * 10, "val_loss": loss}), file=sys.stderr)
             time.sleep(0.1)  # training: the streams' lines arrive in their order
+        elif style == "both":  # the same line on both streams, as a logger with two handlers
+            print(f"epoch {step} val_loss={loss!r}", flush=True)
+            print(f"epoch {step} val_loss={loss!r}", file=sys.stderr, flush=True)
+            time.sleep(0.1)
         else:  # Python's logging (standard error), after a progress bar redrawn with \\r
             for batch in range(3):
                 sys.stderr.write(f"\\r{batch + 1}/3 batches")
@@ -575,6 +579,30 @@ def test_reports_on_standard_error_are_read(tmp_path: Path) -> None:
         assert set(record.curves) == {"train_loss", "val_loss"}
         logged = (tmp_path / record.logs["stderr"]).read_bytes()
         assert b"\r1/3 batches\r2/3 batches\r3/3 batches\n" in logged  # as printed
+
+    # Printed on both streams, each value is one report: one point of the curve, one report
+    # to Optuna (which would warn of a second one at a step) and one towards the patience.
+    result = run(
+        tmp_path,
+        "--budget",
+        "2",
+        "--study",
+        "both",
+        "--metrics-format",
+        "pairs",
+        "--patience",
+        "1",
+        "--",
+        sys.executable,
+        "streams.py",
+        "both",
+        "{lr}",
+    )
+    assert result.returncode == 0 and "already reported" not in result.stderr, result.stderr
+    for record in study_named(tmp_path, "both").trials:
+        assert record.state == State.COMPLETE and record.adam is not None and record.reason is None
+        assert record.value == pytest.approx((math.log10(record.adam.lr) + 4) ** 2 + 1 / 3)
+        assert [step for step, _ in record.curves["val_loss"]] == [0, 1, 2]
 
 
 def test_lines_are_split_where_they_end_as_they_arrive() -> None:

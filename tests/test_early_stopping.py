@@ -81,6 +81,25 @@ def test_patience_stops_a_trial_that_stopped_improving_and_keeps_its_best() -> N
     assert len(record.curves["val_loss"]) == 6
 
 
+def test_the_objective_told_twice_at_a_step_is_one_report(recwarn: pytest.WarningsRecorder) -> None:
+    # A program that prints its validation loss on both streams reports each value twice at
+    # one step: patience counts evaluations, and Optuna is told each step once (it would warn
+    # that it ignores the second).
+    curve = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 2.0]
+
+    def twice(trial: adamtune.Trial) -> float:
+        for step, value in enumerate(curve, start=1):
+            trial.report(step, val_loss=value)
+            trial.report(step, val_loss=value, train_loss=1.0)
+        return min(curve)
+
+    record = quasi_random(twice, 1, storage="memory", patience=3).trials[0]
+    assert record.reason == "stopped at step 6: no improvement of val_loss for 3 reports (best 3 at step 3)"
+    assert record.value == 3.0
+    assert record.curves["val_loss"] == [[step, value] for step, value in enumerate(curve[:6], start=1)]
+    assert not [w for w in recwarn if "already reported" in str(w.message)]
+
+
 def test_median_rule_prunes_worse_than_median_curves_at_the_first_step() -> None:
     # Trials 0-4 run in full (startup); after that, odd trials are far worse than the median.
     def curve(n: int) -> list[float]:

@@ -79,6 +79,7 @@ class Trial:
         self._best: float | None = None
         self._best_step = -1
         self._since_best = 0
+        self._objective_step = -1  # the step of the latest report of the objective metric
 
     @property
     def number(self) -> int:
@@ -121,6 +122,8 @@ class Trial:
 
     def report(self, step: int, **metrics: float) -> None:
         """Record ``metrics`` at training step ``step`` (a whole number that never decreases).
+        Reports at one step are one evaluation: a point told again is kept once, and the
+        objective told again does not count towards ``patience``.
 
         Raises a signal the objective need not catch: ``Diverged`` for a NaN or infinite metric
         or a training loss far above its first value (the trial is kept as infeasible data with
@@ -138,7 +141,9 @@ class Trial:
         values = self._numbers(metrics)
         self._last_step = step
         for name, value in values.items():
-            self._curves.setdefault(name, []).append([step, value])
+            points = self._curves.setdefault(name, [])
+            if points[-1:] != [[step, value]]:  # the same point told again is kept once
+                points.append([step, value])
             self._last[name] = value
         self._check_divergence(step, values)
         if self.metric in values:
@@ -156,14 +161,21 @@ class Trial:
                 )
 
     def _follow_objective(self, step: int, value: float) -> None:
+        # A second report of the objective at the same step is the same evaluation told again
+        # (a program that prints it on both of its streams): it may be the best, but it is not
+        # another report without improvement, and Optuna keeps one value per step.
+        again = step == self._objective_step
+        self._objective_step = step
         better = self._best is None or (
             value < self._best if self.rules.direction == "minimize" else value > self._best
         )
         if better:
             self._best, self._best_step, self._since_best = value, step, 0
-        else:
+        elif not again:
             self._since_best += 1
         assert self._best is not None
+        if again:
+            return
         # Optuna sees the best so far: its pruners then compare what the objective will be,
         # and a pruned trial's stored value (the last one reported) is its best.
         self._optuna_trial.report(self._best, step)
