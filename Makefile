@@ -53,11 +53,12 @@ tables: $(DEV)
 	$(PY) benchmarks/quality_tables.py --workload mnist1d-mlp --configs 2048 --seeds 4 --steps 2000 --more-seeds
 	$(PY) benchmarks/quality_tables.py --workload mnist1d-cnn --configs 2048 --seeds 2 --steps 500
 	$(PY) benchmarks/quality_tables.py --workload stdlib-lm --configs 320 --seeds 2 --steps 400 --chunk 32
-	@echo "The stored stdlib-lm table grew from there in three steps, each followed by 'make bench'"
-	@echo "(docs/benchmarks.md, Spot checks and The language model's table grown):"
+	@echo "The stored stdlib-lm table grew from there in four steps, each followed by 'make bench'"
+	@echo "(docs/benchmarks.md: Spot checks, The language model's table grown, ... checked where it predicts best):"
 	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --augment"
 	@echo "  $(PY) benchmarks/quality_tables.py --workload stdlib-lm --configs 768 --seeds 2 --steps 400 --chunk 64 --more-configs"
 	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 40 --by-choice --augment"
+	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload stdlib-lm --count 20 --lowest --augment"
 	@echo "Each MNIST-1D table (W) gained 60 spot-checked rows after a 'make bench', then another (session 34):"
 	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload W --count 40 --by-choice --augment"
 	@echo "  $(PY) benchmarks/quality_spotcheck.py --workload W --count 20 --lowest --augment"
