@@ -544,6 +544,12 @@ STREAMS_SCRIPT = textwrap.dedent(
             print(f"epoch {step} val_loss={loss!r}", flush=True)
             print(f"epoch {step} val_loss={loss!r}", file=sys.stderr, flush=True)
             time.sleep(0.1)
+        elif style == "late":  # the same, standard error's lines arriving after all the others
+            print(f"epoch {step} val_loss={loss!r}", flush=True)
+            if step == 2:
+                time.sleep(0.2)
+                for late in range(3):
+                    print(f"epoch {late} val_loss={value + 1 / (late + 1)!r}", file=sys.stderr)
         else:  # Python's logging (standard error), after a progress bar redrawn with \\r
             for batch in range(3):
                 sys.stderr.write(f"\\r{batch + 1}/3 batches")
@@ -581,28 +587,17 @@ def test_reports_on_standard_error_are_read(tmp_path: Path) -> None:
         assert b"\r1/3 batches\r2/3 batches\r3/3 batches\n" in logged  # as printed
 
     # Printed on both streams, each value is one report: one point of the curve, one report
-    # to Optuna (which would warn of a second one at a step) and one towards the patience.
-    result = run(
-        tmp_path,
-        "--budget",
-        "2",
-        "--study",
-        "both",
-        "--metrics-format",
-        "pairs",
-        "--patience",
-        "1",
-        "--",
-        sys.executable,
-        "streams.py",
-        "both",
-        "{lr}",
-    )
-    assert result.returncode == 0 and "already reported" not in result.stderr, result.stderr
-    for record in study_named(tmp_path, "both").trials:
-        assert record.state == State.COMPLETE and record.adam is not None and record.reason is None
-        assert record.value == pytest.approx((math.log10(record.adam.lr) + 4) ** 2 + 1 / 3)
-        assert [step for step, _ in record.curves["val_loss"]] == [0, 1, 2]
+    # to Optuna (which would warn of a second one at a step) and one towards the patience;
+    # also where standard error's copies arrive late, at the end (the first stream's count).
+    for style in ("both", "late"):
+        command = ["--", sys.executable, "streams.py", style, "{lr}"]
+        options = ["--metrics-format", "pairs", "--patience", "1"]
+        result = run(tmp_path, "--budget", "2", "--study", style, *options, *command)
+        assert result.returncode == 0 and "already reported" not in result.stderr, result.stderr
+        for record in study_named(tmp_path, style).trials:
+            assert record.state == State.COMPLETE and record.adam is not None and record.reason is None
+            assert record.value == pytest.approx((math.log10(record.adam.lr) + 4) ** 2 + 1 / 3)
+            assert [step for step, _ in record.curves["val_loss"]] == [0, 1, 2]
 
 
 def test_lines_are_split_where_they_end_as_they_arrive() -> None:

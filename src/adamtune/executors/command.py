@@ -10,7 +10,8 @@ in its confirmation; ``{run}`` names the run uniquely in the study (``trial-3``,
 standard output that is a JSON object is a report, such as
 ``{"step": 100, "train_loss": 0.52, "val_loss": 0.41}``; so is such a line of standard error,
 where Python's ``logging`` and many training libraries write (each stream read as it arrives,
-with its own step count). With ``metrics_format="pairs"`` a line
+with its own step count; a metric printed on both is read from the one that printed it first).
+With ``metrics_format="pairs"`` a line
 may instead hold ``name=value`` or ``name: value`` pairs, as many programs already print them
 (``step 100: loss=0.52 val_loss=0.41``, Keras's ``- loss: 0.5231 - val_loss: 0.4102``), and a
 ``step`` printed on a line of its own holds for the lines after it; the arguments of a call
@@ -263,6 +264,10 @@ class CommandObjective:
         reported: list[float] = []
         printed = _Printed()
         positions = (_Position(), _Position())  # each stream counts its own lines and steps
+        # A metric is read from the stream that printed it first: the same name on the other
+        # stream is the same value printed twice (a logger with two handlers), whose lines may
+        # arrive in a block after the first stream's, where their counted steps are wrong.
+        owners: dict[str, int] = {}
         for stream, line in _lines(process):
             logs[stream].write(line)
             position = positions[stream]
@@ -274,6 +279,9 @@ class CommandObjective:
                     printed.as_pairs = True
                 continue
             step_number = position.step(_whole(metrics.pop("step", None)), self.metrics_format == "pairs")
+            metrics = {
+                name: value for name, value in metrics.items() if owners.setdefault(name, stream) == stream
+            }
             if not metrics:
                 continue
             printed.names.update(metrics)
