@@ -79,7 +79,6 @@ class Trial:
         self._best: float | None = None
         self._best_step = -1
         self._since_best = 0
-        self._objective_step = -1  # the step of the latest report of the objective metric
 
     @property
     def number(self) -> int:
@@ -139,6 +138,8 @@ class Trial:
         if not metrics:
             raise ConfigError("report: expected at least one metric, such as val_loss=0.3")
         values = self._numbers(metrics)
+        told = self._curves.get(self.metric, [])
+        again = bool(told) and told[-1][0] == step  # the objective was reported at this step
         self._last_step = step
         for name, value in values.items():
             points = self._curves.setdefault(name, [])
@@ -147,7 +148,7 @@ class Trial:
             self._last[name] = value
         self._check_divergence(step, values)
         if self.metric in values:
-            self._follow_objective(step, values[self.metric])
+            self._follow_objective(step, values[self.metric], again)
 
     def _check_divergence(self, step: int, values: Mapping[str, float]) -> None:
         factor = self.rules.divergence_factor
@@ -160,12 +161,10 @@ class Trial:
                     f"{name} {value:.3g} at step {step} is more than {factor:g}x its first value {first:.3g}"
                 )
 
-    def _follow_objective(self, step: int, value: float) -> None:
-        # A second report of the objective at the same step is the same evaluation told again
-        # (a program that prints it on both of its streams): it may be the best, but it is not
-        # another report without improvement, and Optuna keeps one value per step.
-        again = step == self._objective_step
-        self._objective_step = step
+    def _follow_objective(self, step: int, value: float, again: bool) -> None:
+        # ``again``: the objective told again at the same step is the same evaluation (a program
+        # that prints it twice): it may be the best, but it is not another report without
+        # improvement, and Optuna keeps one value per step.
         better = self._best is None or (
             value < self._best if self.rules.direction == "minimize" else value > self._best
         )
