@@ -95,7 +95,8 @@ def choices(seen: list[tuple[dict[str, float], float]], cap: float) -> dict[str,
 def score(task: tuple[str, str, str, int, int], keep: bool = False) -> dict[str, Any]:
     """One method's repetition in one cell: the regret of each rule's choice; with ``keep``,
     also every trained configuration (``x``, the tables' coordinates), its observation (``y``)
-    and its true regret (``regrets``), so that other rules can be scored without rerunning."""
+    and its true regret (``regrets``), and the surrogate's cap, best, regret scale and seed
+    noise, so that other rules can be scored without rerunning."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import optuna
 
@@ -117,6 +118,11 @@ def score(task: tuple[str, str, str, int, int], keep: bool = False) -> dict[str,
             "y": [None if math.isnan(v) else v for _, v in objective.seen],
             "regrets": [regret(config) for config, _ in objective.seen],
             "cap": surrogate.cap,
+            # What a rule that trains a configuration again needs to draw its observation:
+            # the true value is best + regret * scale, the seed noise's sd is noise.
+            "best": best,
+            "scale": median - best,
+            "noise": surrogate.noise,
         }
     return {
         "workload": workload,
@@ -223,7 +229,7 @@ def main() -> None:
         args.trials.parent.mkdir(parents=True, exist_ok=True)
         args.trials.write_text(json.dumps(results))
     on_face = faces(results) if args.faces else []
-    kept = ("x", "y", "regrets", "cap")
+    kept = ("x", "y", "regrets", "cap", "best", "scale", "noise")
     results = [{k: v for k, v in r.items() if k not in kept} for r in results]
     lines = summary(results) + on_face
     print("\n".join(lines))

@@ -21,6 +21,13 @@ its true regret; this scores, per run, the configuration each rule would have ch
   values        as adamtune before session 29: the GP fitted to the values as they are, also
                 where they span a decade or more (``adamtune.scale``), which adamtune fits as
                 their logs
+  remeasure3    not a choice among the same trials: the study's last ``REMEASURE`` trials are
+                spent training again instead (approximated by dropping them): of the
+                ``REMEASURE_POOL`` best observations among the others, the ``REMEASURE`` best
+                posterior means are each observed once more (a fresh draw of the surrogate's
+                seed noise), and the one with the best mean of its two observations and its
+                posterior mean is chosen. It needs trials kept since session 36 (with the
+                surrogate's ``best``, ``scale`` and ``noise``)
 
 "Better / worse" counts the runs in which a rule chose a configuration with a lower / higher true
 regret than the best observation.
@@ -34,6 +41,7 @@ import math
 import os
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +59,12 @@ RULES = (
     "clip-quartile",
     "better-half",
     "values",
+    "remeasure3",
 )
+REMEASURE = 3
+"""``remeasure3``: trials spent on observing the best candidates again."""
+REMEASURE_POOL = 10
+"""``remeasure3``: its candidates are among this many best observations."""
 
 
 def picks(run: dict[str, Any]) -> dict[str, int]:
@@ -63,7 +76,7 @@ def picks(run: dict[str, Any]) -> dict[str, int]:
     x = (np.array(run["x"]) - LOW) / (HIGH - LOW)
     y = np.array([math.inf if v is None or v >= run["cap"] else v for v in run["y"]])
     order = [int(i) for i in np.argsort(y, kind="stable") if math.isfinite(y[i])]
-    chosen = {rule: order[0] for rule in RULES}
+    chosen = {rule: order[0] for rule in RULES if rule != "remeasure3"}  # that one: below
     fitted = posterior_means(x[order], y[order]) if len(order) >= 4 else None
     if fitted is None:
         return chosen
@@ -95,7 +108,52 @@ def picks(run: dict[str, Any]) -> dict[str, int]:
         if refitted is not None:  # the best observations come first, so ranks index both
             within = [k for k in range(min(TOP, len(fit_y))) if y[order[k]] <= y[order[0]] + refitted[1]]
             chosen[rule] = order[min(within, key=lambda k: refitted[0][k])]
+    remeasured = remeasure(run, x, y)
+    if remeasured is not None:
+        chosen["remeasure3"] = remeasured
     return chosen
+
+
+def remeasure(run: dict[str, Any], x: np.ndarray, y: np.ndarray) -> int | None:
+    """``remeasure3``'s choice in one saved run (None: the run lacks the surrogate's noise or
+    has too few trials). ``x``: on the search scale; ``y``: infinite where diverged."""
+    from adamtune.choice import posterior_means
+
+    kept = len(y) - REMEASURE
+    if "noise" not in run or kept < REMEASURE_POOL:
+        return None
+    order = [int(i) for i in np.argsort(y[:kept], kind="stable") if math.isfinite(y[i])]
+    fitted = posterior_means(x[order], y[order]) if len(order) >= REMEASURE else None
+    if fitted is None:
+        return None
+    means = dict(zip(order, fitted[0], strict=True))
+    candidates = sorted(order[:REMEASURE_POOL], key=lambda i: means[i])[:REMEASURE]
+    rng = np.random.default_rng([run["rep"], 777])  # the training seeds of the extra runs
+    again = {
+        i: run["best"] + run["regrets"][i] * run["scale"] + rng.normal(0.0, run["noise"]) for i in candidates
+    }
+    return min(candidates, key=lambda i: (y[i] + again[i] + means[i]) / 3)
+
+
+def rounds(runs: list[dict[str, Any]], scored: list[dict[str, float]], bounds: list[int]) -> list[str]:
+    """Per cell: the median best true regret within each stretch of trials ``bounds`` cut, and
+    in how many runs adamtune's rule chose from each."""
+    cells: dict[tuple[str, str, int], list[tuple[list[float], float]]] = defaultdict(list)
+    for run, rules in zip(runs, scored, strict=True):
+        cells[(run["workload"], run["setting"], run["budget"])].append((run["regrets"], rules["adamtune"]))
+    lines = []
+    for cell, rows in sorted(cells.items()):
+        cuts = [0, *bounds, len(rows[0][0])]
+        stretches = list(pairwise(cuts))
+        best = [float(np.median([min(r[a:b]) for r, _ in rows])) for a, b in stretches]
+        sources = [next(k for k, (a, b) in enumerate(stretches) if regret in r[a:b]) for r, regret in rows]
+        chosen_from = [sources.count(k) for k in range(len(stretches))]
+        parts = [
+            f"trials {a}-{b - 1}: best {v:.3f}, chosen from in {n}"
+            for (a, b), v, n in zip(stretches, best, chosen_from, strict=True)
+        ]
+        lines.append(f"{' '.join(map(str, cell))}: " + "; ".join(parts))
+    return lines
 
 
 def score(run: dict[str, Any]) -> dict[str, float]:
@@ -107,7 +165,12 @@ def main() -> None:
     parser.add_argument("trials", type=Path, help="a file written by quality_choice.py --trials")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--against", type=Path, default=RESULTS / "quality.json")
+    parser.add_argument("--rounds", help="comma-separated trial positions: the best regret between them")
     args = parser.parse_args()
+    try:
+        bounds = [int(v) for v in args.rounds.split(",")] if args.rounds else []
+    except ValueError:
+        parser.error(f"--rounds: expected comma-separated whole numbers, got {args.rounds!r}")
     runs = json.loads(args.trials.read_text())
     with ProcessPoolExecutor(args.jobs) as pool:
         scored = list(pool.map(score, runs, chunksize=8))
@@ -120,15 +183,16 @@ def main() -> None:
     cells: dict[tuple[str, str, int], list[dict[str, float]]] = defaultdict(list)
     for run, rules in zip(runs, scored, strict=True):
         cells[(run["workload"], run["setting"], run["budget"])].append(rules)
-    print("| workload | setting | budget | best other (median) | " + " | ".join(RULES) + " |")
-    print("|---|---|---|---|" + "---|" * len(RULES))
-    lowest = dict.fromkeys(RULES, 0)
+    present = [rule for rule in RULES if all(rule in r for r in scored)]  # remeasure3: new files only
+    print("| workload | setting | budget | best other (median) | " + " | ".join(present) + " |")
+    print("|---|---|---|---|" + "---|" * len(present))
+    lowest = dict.fromkeys(present, 0)
     for cell in sorted(cells):
         rows = cells[cell]
         rivals = {method: float(np.median(values)) for method, values in others[cell].items()}
         leader = min(rivals, key=lambda m: rivals[m]) if rivals else None
         parts = []
-        for rule in RULES:
+        for rule in present:
             median = float(np.median([r[rule] for r in rows]))
             ahead = leader is not None and median < rivals[leader]
             lowest[rule] += ahead
@@ -136,14 +200,18 @@ def main() -> None:
         other = f"{leader} {rivals[leader]:.3f}" if leader else "-"
         print(f"| {cell[0]} | {cell[1]} | {cell[2]} | {other} | " + " | ".join(parts) + " |")
     all_rows = [r for rows in cells.values() for r in rows]
-    for rule in RULES[1:]:
+    for rule in present[1:]:
         better = sum(r[rule] < r["observed"] - 1e-12 for r in all_rows)
         worse = sum(r[rule] > r["observed"] + 1e-12 for r in all_rows)
         print(
             f"{rule}: lower median than the best other method in {lowest[rule]} of {len(cells)} cells; "
-            f"better than the best observation in {better} of {len(all_rows)} runs, worse in {worse}"
+            f"better than the best observation in {better} of {len(all_rows)} runs, worse in {worse}; "
+            f"than adamtune's choice in {sum(r[rule] < r['adamtune'] - 1e-12 for r in all_rows)}, "
+            f"worse in {sum(r[rule] > r['adamtune'] + 1e-12 for r in all_rows)}"
         )
     print(f"observed: lower median than the best other method in {lowest['observed']} of {len(cells)} cells")
+    if bounds:
+        print("\n".join(rounds(runs, scored, bounds)))
 
 
 if __name__ == "__main__":

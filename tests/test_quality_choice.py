@@ -77,6 +77,53 @@ def test_the_rules_score_saved_trials_and_the_adamtune_rule_is_the_products_choi
     assert all(scored[rule] >= kept["trained"] - 1e-12 for rule in quality_rules.RULES)
 
 
+def test_remeasuring_unmasks_a_lucky_observation_and_spends_the_last_trials() -> None:
+    import quality_rules
+
+    rng = np.random.default_rng(3)
+    low, high = quality_choice.LOW, quality_choice.HIGH
+    x = low + (high - low) * rng.uniform(0.2, 0.8, size=(16, 4))
+    regrets = np.linspace(0.3, 1.0, 16)
+    regrets[0], regrets[1] = 0.6, 0.0  # 0: a mediocre configuration; 1: the best
+    observed = regrets.copy()
+    observed[0] = -0.2  # ... observed luckily far below its true value
+    observed[1] = 0.05
+    observed[-3:] = -1.0  # the last 3 are the trials re-measuring spends: never chosen
+    best, scale = 1.0, 1.0
+    run = {
+        "rep": 0,
+        "x": x.tolist(),
+        "y": (best + scale * observed).tolist(),
+        "regrets": regrets.tolist(),
+        "cap": 10.0,
+        "best": best,
+        "scale": scale,
+        "noise": 0.01,
+    }
+    picked = quality_rules.picks(run)
+    assert picked["observed"] >= 13  # the best observation is among the last three
+    assert picked["remeasure3"] == 1  # observed again, trial 0 shows its true value
+    # Trials kept before session 36 lack the surrogate's noise: no remeasure3, the others scored.
+    old = {k: v for k, v in run.items() if k not in ("best", "scale", "noise")}
+    assert set(quality_rules.picks(old)) == set(quality_rules.RULES) - {"remeasure3"}
+
+
+def test_rounds_reports_the_best_found_between_positions_and_where_the_choice_came_from() -> None:
+    import quality_rules
+
+    cell = {"workload": "w", "setting": "wide", "budget": 6}
+    runs = [
+        {**cell, "regrets": [0.5, 0.4, 0.1, 0.3, 0.2, 0.0]},
+        {**cell, "regrets": [0.9, 0.2, 0.3, 0.1, 0.6, 0.7]},
+    ]
+    scored = [{"adamtune": 0.1}, {"adamtune": 0.1}]
+    (line,) = quality_rules.rounds(runs, scored, [2, 4])
+    assert line == (
+        "w wide 6: trials 0-1: best 0.300, chosen from in 0; trials 2-3: best 0.100, chosen from in 2; "
+        "trials 4-5: best 0.300, chosen from in 0"
+    )
+
+
 def test_faces_counts_the_search_and_the_choices_on_the_ends_of_the_space() -> None:
     low, high = quality_choice.LOW, quality_choice.HIGH
     middle = (low + high) / 2
