@@ -213,6 +213,38 @@ def test_threads_stop_together_on_a_run_of_failures_and_run_the_first_points_aga
     assert sorted(r.point for r in study.trials if r.state == State.COMPLETE) == [0, 1, 2]
 
 
+def test_a_worker_of_a_run_stopped_by_failures_stops_before_it_runs_the_points_given_back(
+    journal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adamtune.workers import RUN_BEGAN_ENV
+
+    broken = {"yes": True}
+
+    def objective(trial: adamtune.Trial) -> float:
+        if broken["yes"]:
+            raise OSError("disk full")
+        return SyntheticObjective()(trial)
+
+    began = time.time()
+    with pytest.raises(TooManyFailuresError, match="their 3 configurations run again first"):
+        quasi_random(objective, 6, storage=journal, max_consecutive_failures=3)
+    stopped = len(adamtune.load_study("objective", journal).trials)
+
+    # A worker of that run (adamtune tune --workers) that starts only now: it runs none of them,
+    # which would fail again and keep their failure, and the fixed program would skip them.
+    monkeypatch.setenv(RUN_BEGAN_ENV, repr(began))
+    with pytest.raises(TooManyFailuresError, match="another process running this study stopped it"):
+        quasi_random(objective, 6, storage=journal, max_consecutive_failures=3)
+    assert len(adamtune.load_study("objective", journal).trials) == stopped
+
+    # The next run, the program fixed, begins after the stop: it goes on, from the first points.
+    monkeypatch.delenv(RUN_BEGAN_ENV)
+    broken["yes"] = False
+    study = quasi_random(objective, 6, storage=journal)
+    assert sorted(r.point for r in study.trials if r.state == State.COMPLETE) == [0, 1, 2, 3, 4, 5]
+    assert study.tally().failed == 0
+
+
 def test_dict_objective_names_the_metric_and_keeps_the_rest(journal: str) -> None:
     def objective(trial: adamtune.Trial) -> dict[str, Any]:
         trial.report(10, train_loss=0.9, val_loss=0.8)

@@ -82,7 +82,7 @@ from adamtune.space import SearchSpace
 from adamtune.storage import PART_MARK, describe, open_storage, study_names
 from adamtune.tiers import TierChoice, check_budget, choose_tuned
 from adamtune.trial import StopRules, Trial
-from adamtune.workers import LAUNCH_ATTR
+from adamtune.workers import LAUNCH_ATTR, RUN_BEGAN_ENV
 
 if TYPE_CHECKING:
     from adamtune.choice import Recommendation
@@ -99,6 +99,8 @@ STRATEGY_ATTR = "strategy"
 CONFIRM_ATTR = "confirmation"
 EXTENSIONS_ATTR = "extensions"
 """Each time a one-study search was given a larger budget: {"from": old budget, "to": new}."""
+FAILURE_STOP_ATTR = "failure_stop"
+"""When (``time.time()``) a run of failures last stopped the study, in any process."""
 TASK_ATTRS = (SEED, "role", "candidate", "source")
 """User attributes a given-back trial passes to its retry: what it was asked to run."""
 
@@ -773,6 +775,15 @@ def _check_same_study(name: str, stored: StudyInfo, given: StudyInfo, budget: in
     )
 
 
+def _run_began() -> float:
+    """When this run began: now, or for a worker of ``adamtune tune --workers``, when the command
+    that started it began (``RUN_BEGAN_ENV``)."""
+    try:
+        return float(os.environ[RUN_BEGAN_ENV])
+    except (KeyError, ValueError):
+        return time.time()
+
+
 def _rerun_text(given: int, failed: int) -> str:
     """What the next run does with a run of ``failed`` failures of which ``given`` were queued."""
     if given == failed:
@@ -829,9 +840,17 @@ class _Runner:
         self.halt: threading.Event | None = None  # set by a sibling runner stopped by failures
         self.to_give_back: list[Trial] = []  # with ``halt``: this thread's failures, stopped
         self.unqueued: list[tuple[int, int]] = []  # with ``halt``: (number, point) asked after it
+        # Another process (a worker) stopped by failures marks the study: this one stops too,
+        # before it runs (and fails again, for good) the points given back.
+        self.began = _run_began()
 
     def _trials(self) -> list[FrozenTrial]:
         return list(self.storage.get_all_trials(self.optuna._study_id, deepcopy=False))
+
+    def _stopped_elsewhere(self) -> bool:
+        """Whether another process stopped this study on a run of failures since this run began."""
+        stopped = self.storage.get_study_user_attrs(self.optuna._study_id).get(FAILURE_STOP_ATTR)
+        return isinstance(stopped, (int, float)) and stopped > self.began
 
     def _study_exists(self) -> bool:
         try:
@@ -862,6 +881,8 @@ class _Runner:
             if self.halt is not None and self.halt.is_set():
                 self.to_give_back = [trial for trial, _ in failures]
                 return
+            if self._stopped_elsewhere():
+                raise self._stop([trial for trial, _ in failures], None)
             self._reclaim_stale()
             counts = tally(self._trials())
             slots = counts.open_slots(self.budget)
@@ -886,21 +907,33 @@ class _Runner:
                 if self.progress is not None:
                     self.progress.trial_finished(self.study, record, tally(self._trials()).results)
             if len(failures) >= max_consecutive_failures:
-                stopped = [trial for trial, _ in failures]
-                if self.halt is None:
-                    given = self.give_back_failures(stopped)
-                else:  # the threads give back together (_run_threads)
-                    self.halt.set()
-                    self.to_give_back = stopped
-                    given = len(self._not_failed_before(stopped))
-                reason = failures[-1][1].strip()
-                last = reason.splitlines()[-1] if reason else "?"
-                raise TooManyFailuresError(
-                    f"the objective failed on {len(failures)} trials in a row (last error: "
-                    f"{last}); fix it and run the same command again to resume"
-                    f"{_rerun_text(given, len(failures))} "
-                    "(tracebacks: adamtune trials --state failed --reasons)"
-                )
+                # Marked before the points go back, so that other processes stop before they run them.
+                self.storage.set_study_user_attr(self.optuna._study_id, FAILURE_STOP_ATTR, time.time())
+                raise self._stop([trial for trial, _ in failures], failures[-1][1])
+
+    def _stop(self, stopped: list[Trial], reason: str | None) -> TooManyFailuresError:
+        """Give back the ``stopped`` run of failures (the threads give back together, in
+        ``_run_threads``) and say why the study stops: this process's failures (the last one's
+        ``reason``), or another process's (``reason`` None)."""
+        if self.halt is None:
+            given = self.give_back_failures(stopped)
+        else:
+            self.halt.set()
+            self.to_give_back = stopped
+            given = len(self._not_failed_before(stopped))
+        rerun = _rerun_text(given, len(stopped)) if stopped else ""
+        tracebacks = "(tracebacks: adamtune trials --state failed --reasons)"
+        if reason is None:
+            return TooManyFailuresError(
+                "another process running this study stopped it: the objective failed on trials in a "
+                f"row there; this one stopped too; fix it and run the same command again to resume{rerun} "
+                f"{tracebacks}"
+            )
+        last = reason.strip().splitlines()[-1] if reason.strip() else "?"
+        return TooManyFailuresError(
+            f"the objective failed on {len(stopped)} trials in a row (last error: {last}); fix it and "
+            f"run the same command again to resume{rerun} {tracebacks}"
+        )
 
     def give_back_failures(self, failed: Sequence[Trial], unrun: Sequence[tuple[int, int]] = ()) -> int:
         """Queue the points of failed trials to run again, except those that had failed before
@@ -945,13 +978,14 @@ class _Runner:
                 trials = self._trials()
                 frozen = trials[optuna_trial.number]
                 point = point_of(frozen, trials)
-                if self.halt is not None and self.halt.is_set():
+                if (self.halt is not None and self.halt.is_set()) or self._stopped_elsewhere():
                     # A sibling stopped the study after this ask began: this may be one of the
                     # points it gave back, which must wait for the next run.
                     reason = "not run: the study was stopping"
-                    self._give_back(optuna_trial.number, point, INTERRUPTED, reason, queue_again=False)
-                    # Queued with the failures, in point order (queued now, it would come first).
-                    self.unqueued.append((optuna_trial.number, point))
+                    threads = self.halt is not None
+                    self._give_back(optuna_trial.number, point, INTERRUPTED, reason, queue_again=not threads)
+                    if threads:  # queued with the failures, in point order (queued now, it would come first)
+                        self.unqueued.append((optuna_trial.number, point))
                     break
                 twin = twin_of(frozen, trials)
                 if twin is not None:

@@ -43,6 +43,9 @@ from adamtune.storage import describe, open_storage, study_names
 LAUNCH_ATTR = "launch"
 KINDS = ("target", "command", "demo")
 WAIT_POLL_S = 1.0
+RUN_BEGAN_ENV = "ADAMTUNE_RUN_BEGAN"
+"""Set by ``adamtune tune --workers`` for its workers: when the run they belong to began, so
+that a worker that starts after the run was stopped by failures stops too (``study._Runner``)."""
 
 
 def launch_spec(kind: str, budget: int, options: Mapping[str, Any], **objective: Any) -> dict[str, Any]:
@@ -187,9 +190,10 @@ class LocalWorkers:
         command = [sys.executable, "-m", "adamtune.cli", "worker", "--study", name, "--wait", "120"]
         if self.storage is not None:
             command += ["--storage", self.storage]
+        env = {**os.environ, RUN_BEGAN_ENV: repr(time.time())}
         for _ in range(self.count):
             log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in wait())
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
             self.processes.append((process, log))
 
     @property
