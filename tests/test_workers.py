@@ -97,6 +97,40 @@ def test_tune_with_workers_shares_the_study_between_processes(tmp_path: Path) ->
     assert "processes" not in launch["options"]  # a worker never starts more workers
 
 
+def test_workers_stop_with_a_run_of_failures_so_the_fixed_program_runs_their_points(tmp_path: Path) -> None:
+    broken = textwrap.dedent(
+        """
+        import math, os, time
+
+        def objective(trial):
+            time.sleep(0.3)
+            if os.environ.get("BROKEN"):
+                raise OSError("disk full")
+            return (math.log10(trial.adam.lr) + 4) ** 2
+        """
+    )
+    (tmp_path / "train.py").write_text(broken)
+    command = [ADAMTUNE, "tune", "train.py:objective", "--budget", "6", "--strategy", "quasi-random"]
+    failing = subprocess.run(
+        [*command, "--workers", "2", "--max-failures", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "BROKEN": "1"},
+    )
+    assert failing.returncode == 1, failing.stderr
+    assert "configurations run again first" in failing.stderr
+    fixed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert fixed.returncode == 0, fixed.stderr
+
+    # The worker (still running, or starting after the stop) ran none of the points given back,
+    # which would have failed again and kept their failure: the resumed study is the sequence's.
+    study = adamtune.load_study("objective", str(tmp_path / "adamtune.journal"))
+    assert sorted(r.point for r in study.trials if r.state == State.COMPLETE) == list(range(6))
+    assert study.tally().failed == 0
+
+
 def test_a_worker_started_first_waits_for_a_run_study_and_runs_its_command(tmp_path: Path) -> None:
     # The program takes 0.6 s a trial, so the 12 trials last longer than the worker's wait to
     # notice the study (a poll every WAIT_POLL_S) even where starting it takes seconds.
