@@ -102,10 +102,15 @@ def test_remeasuring_unmasks_a_lucky_observation_and_spends_the_last_trials() ->
     }
     picked = quality_rules.picks(run)
     assert picked["observed"] >= 13  # the best observation is among the last three
-    assert picked["remeasure3"] == 1  # observed again, trial 0 shows its true value
+    # Observed again, trial 0 shows its true value.
+    assert picked["remeasure3"] == picked["remeasure3-fresh"] == 1
+    # An observation at or above the cap trained (only None is diverged): the rules see it, as
+    # the product's GP does (before session 37 they dropped it, here every trial).
+    capped = quality_rules.picks({**run, "cap": -5.0})
+    assert capped["observed"] == picked["observed"] and capped["adamtune"] == picked["adamtune"]
     # Trials kept before session 36 lack the surrogate's noise: no remeasure3, the others scored.
     old = {k: v for k, v in run.items() if k not in ("best", "scale", "noise")}
-    assert set(quality_rules.picks(old)) == set(quality_rules.RULES) - {"remeasure3"}
+    assert set(quality_rules.picks(old)) == set(quality_rules.RULES) - {"remeasure3", "remeasure3-fresh"}
 
 
 def test_rounds_reports_the_best_found_between_positions_and_where_the_choice_came_from() -> None:
