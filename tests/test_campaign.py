@@ -20,6 +20,7 @@ import pytest
 
 import adamtune
 import adamtune.study as study_module
+from adamtune import choice
 from adamtune.campaign import Campaign, Round
 from adamtune.confirmation import (
     ADAM_DEFAULTS,
@@ -191,9 +192,10 @@ def test_the_exploit_round_narrows_the_settled_space_to_a_trust_region() -> None
 
 def test_a_long_exploit_round_searches_two_trust_regions_in_turn() -> None:
     study = campaign(valley(1e-2), 100, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
-    explore, first, second = study.rounds
-    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 34), ("exploit", 33), ("exploit", 33)]
-    assert "the first half of 66 trials" in first.reason and "a trust region around trial" in first.reason
+    explore, first, second, _ = study.rounds  # the last: remeasure (3 trials, from budget 100)
+    kinds = [(r.kind, r.budget) for r in study.rounds]
+    assert kinds[:3] == [("explore", 34), ("exploit", 31), ("exploit", 32)]
+    assert "the first half of 63 trials" in first.reason and "a trust region around trial" in first.reason
     assert "a second trust region, around the best explored trial outside the first" in second.reason
     box1, box2 = first.space.spec("lr"), second.space.spec("lr")
     explored = [r for r in study.trials if r.round == 0 and r.adam]
@@ -218,6 +220,53 @@ def test_a_long_exploit_round_searches_two_trust_regions_in_turn() -> None:
     assert study.tally().results == 100 and len(study.trials) == 100
     assert study.info.space == explore.space
     assert [Round.from_dict(r.to_dict()) for r in study.rounds] == study.rounds  # as stored
+
+
+def test_a_budget_of_100_spends_its_last_3_trials_training_the_best_candidates_again(tmp_path: Path) -> None:
+    journal, objective, wide = str(tmp_path / "s.journal"), noisy_valley(1e-2, 0.05), {"lr": (1e-5, 1.0)}
+    study = campaign(objective, 100, tune=["lr"], ranges=wide, storage=journal, study="s")
+    assert [(r.kind, r.budget) for r in study.rounds] == [
+        ("explore", 34),
+        ("exploit", 31),
+        ("exploit", 32),
+        ("remeasure", 3),
+    ]
+    last = study.rounds[-1]
+    earlier = [r for r in study.trials if r.round is not None and r.round < last.index]
+    expected, how = choice.remeasure_candidates(earlier, study.rounds[-2].searched, "minimize", 3, 10)
+    assert f"{how} (trials {', '.join(str(c.number) for c in expected)})" in last.reason
+    assert "the 3 best GP posterior means of the 10 best observed configurations" in last.reason
+    assert [last.space.config_from_params(p).lr for p in last.points] == pytest.approx(
+        [c.adam.lr for c in expected if c.adam is not None]
+    )
+    fresh = [r for r in study.trials if r.round == last.index]
+    assert len(fresh) == 3 and len(study.trials) == 100 and study.tally().results == 100
+    for candidate, again in zip(expected, fresh, strict=True):  # one fresh run each, in order
+        assert again.adam is not None and again.adam.matches(candidate.adam)
+        assert again.seed != candidate.seed
+    chosen = study.recommended
+    assert chosen is not None and "the best fresh result of the 3 candidates" in chosen.reason
+    best_fresh = min(fresh, key=lambda r: r.value or 0.0)
+    assert chosen.record.adam is not None and chosen.record.adam.matches(best_fresh.adam)
+    assert chosen.record.round is not None and chosen.record.round < last.index  # the trial that found it
+    assert [Round.from_dict(r.to_dict()) for r in study.rounds] == study.rounds  # as stored
+    # Interrupted in the remeasure round (its second run), resumed: the same runs as without.
+    broken = str(tmp_path / "b.journal")
+    with pytest.raises(KeyboardInterrupt):
+        campaign(_InterruptAt(objective, 99), 100, tune=["lr"], ranges=wide, storage=broken, study="s")
+    resumed = campaign(objective, 100, tune=["lr"], ranges=wide, storage=broken, study="s")
+    assert [r.to_dict() for r in resumed.rounds] == [r.to_dict() for r in study.rounds]
+    assert _final_state(resumed) == _final_state(study)
+    # Extended, the study searches again and ends with a new remeasure round, of all its trials.
+    rounds_before = len(study.rounds)
+    extended = campaign(objective, 110, tune=["lr"], ranges=wide, storage=journal, study="s")
+    added = extended.rounds[rounds_before:]
+    assert [r.kind for r in added][-1] == "remeasure" and sum(r.budget for r in added) == 10
+    assert added[-1].budget == 3 and extended.tally().results == 110
+    recommended = extended.recommended
+    assert recommended is not None and "best fresh result" in recommended.reason
+    smaller = campaign(objective, 99, tune=["lr"], ranges=wide)
+    assert "remeasure" not in [r.kind for r in smaller.rounds]
 
 
 def test_only_the_users_study_announces_itself(caplog: pytest.LogCaptureFixture) -> None:

@@ -273,3 +273,39 @@ def test_a_loss_spanning_decades_is_fitted_as_its_logs(monkeypatch: pytest.Monke
     assert as_is is not None and seen[-1] == pytest.approx(values) and "logs" not in as_is.reason
     maximised = recommend(records, space(), "maximize")
     assert maximised is not None and seen[-1] == pytest.approx(-values) and "logs" not in maximised.reason
+
+
+def test_the_candidates_to_train_again_are_the_best_posterior_means_of_distinct_configurations() -> None:
+    records = lucky_study()
+    again = record(31, records[30].value or 0.0, 10**-1.0)  # trial 30's configuration, observed again
+    candidates, how = choice.remeasure_candidates([*records, again], space(), "minimize", count=3, pool=10)
+    assert (
+        len(candidates) == 3 and how == "the 3 best GP posterior means of the 10 best observed configurations"
+    )
+    # The lucky trial is among the 10 best observed, but its GP mean is poor: not a candidate.
+    assert all(c.number not in (30, 31) for c in candidates)
+    assert all(c.adam is not None and abs(math.log10(c.adam.lr) + 2) < 0.5 for c in candidates)
+    best_ten = sorted(records, key=lambda r: r.value or 0.0)[:10]
+    assert {c.number for c in candidates} <= {r.number for r in best_ten}
+    # Too few feasible trials for a GP: the best observed, each configuration once.
+    few = [record(0, 0.3, 1e-3), record(1, 0.1, 1e-2), record(2, 0.1, 1e-2), record(3, 0.2, 1e-1)]
+    picked, how_few = choice.remeasure_candidates(few, space(), "minimize", count=2, pool=10)
+    assert [c.number for c in picked] == [1, 3]
+    assert how_few == "the 2 best observed configurations (3 feasible configurations: too few for a GP)"
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_after_training_again_the_best_fresh_result_is_recommended(direction: str) -> None:
+    sign = 1.0 if direction == "minimize" else -1.0
+    lucky, steady = record(0, sign * 0.10, 1e-2), record(1, sign * 0.20, 2e-2)
+    unstable = record(2, sign * 0.15, 3e-2)
+    fresh = [
+        record(10, sign * 0.40, 1e-2),  # the lucky first result does not hold up
+        record(11, sign * 0.22, 2e-2),
+        record(12, math.nan, 3e-2, state=State.INFEASIBLE),  # diverged on its fresh seed
+    ]
+    found = choice.recommend_remeasured([lucky, steady, unstable], fresh, direction)  # type: ignore[arg-type]
+    assert found is not None and found.record.number == 1
+    assert "best fresh result" in found.reason
+    assert "trial 0 " in found.reason and "trial 2 " in found.reason and "then no result" in found.reason
+    assert choice.recommend_remeasured([lucky, steady], [fresh[2]], direction) is None  # type: ignore[arg-type]

@@ -51,6 +51,8 @@ from optuna.trial import TrialState, create_trial
 
 from adamtune.adaptive import AdaptiveSampler, derived_seed
 from adamtune.allocation import COPY_OF, POINT, RETRY_OF, Tally, has_result, is_copy
+from adamtune.choice import Recommendation, best_first, recommend_remeasured, remeasure_candidates
+from adamtune.config import AdamConfig
 from adamtune.diagnostics import Finding, diagnose_records
 from adamtune.diagnostics._base import estimate_noise
 from adamtune.diagnostics.boundary import NextRound, boundary
@@ -59,15 +61,17 @@ from adamtune.errors import StudyMismatchError
 from adamtune.executors import Executor, Objective
 from adamtune.narrowing import expansion_focus, exploitation_space, second_trust_region, split_round
 from adamtune.records import TrialRecord
-from adamtune.sampling import QuasiRandomSampler
+from adamtune.sampling import PointListSampler, QuasiRandomSampler
 from adamtune.space import HyperparameterSpec, SearchSpace
 from adamtune.strategy import (
     MAX_DECADES,
     MAX_EXPANSIONS,
+    REMEASURE_POOL,
     RoundKind,
     RoundPlan,
     plan_first_round,
     plan_next_round,
+    remeasure_trials,
 )
 from adamtune.study import (
     BUDGET_ATTR,
@@ -106,6 +110,9 @@ class Round:
     """A round's space before it was narrowed (an exploitation round's, around the best trials;
     None: not narrowed): the ranges the study as a whole searched, which its diagnostics, its
     next plan and its report use."""
+    points: tuple[dict[str, float], ...] = ()
+    """A ``remeasure`` round's candidates (Optuna parameters), best GP posterior mean first:
+    each is trained once more, on a fresh seed."""
 
     @property
     def searched(self) -> SearchSpace:
@@ -125,6 +132,7 @@ class Round:
             "reason": self.reason,
             # Absent when not narrowed: rounds stored before narrowing existed read the same.
             **({"settled": self.settled.to_dict()} if self.settled is not None else {}),
+            **({"points": [dict(p) for p in self.points]} if self.points else {}),
         }
 
     @classmethod
@@ -137,6 +145,7 @@ class Round:
             int(data["seed"]),
             str(data["reason"]),
             SearchSpace.from_dict(data["settled"]) if "settled" in data else None,
+            tuple({str(k): float(v) for k, v in p.items()} for p in data.get("points", [])),
         )
 
 
@@ -214,6 +223,27 @@ class Campaign(Study):
                 if not is_copy(frozen[record.number]):
                     merged.append(replace(record, number=len(merged), round=planned.index))
         return merged
+
+    def _recommend(self, records: list[TrialRecord]) -> Recommendation | None:
+        """After a ``remeasure`` round, its candidate with the best fresh result; else (and
+        where no candidate has one) the study's recommendation over all its trials."""
+        rounds = self.rounds
+        last = rounds[-1] if rounds else None
+        if last is not None and last.kind == "remeasure":
+            earlier = best_first(
+                [r for r in records if r.round is not None and r.round < last.index], self.info.direction
+            )
+            candidates = []
+            for point in last.points:
+                adam = last.space.config_from_params(point)
+                found = next((r for r in earlier if r.adam is not None and r.adam.matches(adam)), None)
+                if found is not None:
+                    candidates.append(found)
+            again = [r for r in records if r.round == last.index]
+            chosen = recommend_remeasured(candidates, again, self.info.direction)
+            if chosen is not None:
+                return chosen
+        return super()._recommend(records)
 
     def tally(self) -> Tally:
         tallies = [study.tally() for _, study in self._round_studies()]
@@ -344,6 +374,8 @@ def _run_round(
     sampler: optuna.samplers.BaseSampler
     if planned.kind == "exploit":
         sampler = AdaptiveSampler("gp", planned.space, planned.seed, startup=0)
+    elif planned.kind == "remeasure":
+        sampler = PointListSampler(planned.space, planned.seed, planned.points)
     else:
         sampler = QuasiRandomSampler(planned.space, planned.seed)
     name = planned.study_name(campaign.name)
@@ -416,6 +448,11 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
     expansions = _expansions(rounds)
     if spent >= budget:
         return False
+    reserved = remeasure_trials(budget)
+    if reserved and spent >= budget - reserved:
+        _plan_remeasure(campaign, current, budget - spent)
+        return True
+    budget -= reserved  # what the search rounds may spend
     info = campaign.start_info
     extension = next((e for e in campaign.settings.get(EXTENSIONS_KEY, []) if int(e["from"]) == spent), None)
     after_exploit = current.kind == "exploit" and extension is None
@@ -436,7 +473,7 @@ def _plan_next(campaign: Campaign, budget: int) -> bool:
         return False
     # Expansions need quasi-random points in the new region: only an exploration round gets them.
     space, reasons = next_space(searched, info.space, findings, expand=plan.kind == "explore")
-    if plan.kind == "explore" and space == searched:
+    if plan.kind == "explore" and space == searched and current.kind != "remeasure":
         _extend_round(campaign, current, plan.budget, extension)
         return True
     index = current.index + 1
@@ -510,6 +547,54 @@ def _plan_second_trust_region(campaign: Campaign, first: Round, trials: int) -> 
     narrowed = first.searched if space != first.searched else None
     reason = "; ".join([why, *reasons])
     _append_round(campaign, Round(index, "exploit", trials, space, seed, reason, narrowed))
+
+
+def _plan_remeasure(campaign: Campaign, last: Round, trials: int) -> None:
+    """Plan the ``remeasure`` round: ``trials`` trials, one fresh training run of each of the
+    best candidates (``choice.remeasure_candidates``), over the ranges searched so far (grown
+    where needed to hold them). Without a feasible trial there is nothing to train again: the
+    last round goes on instead."""
+    info = campaign.start_info
+    searched = last.searched
+    # A trial with another value of a hyperparameter the round does not tune (a study whose
+    # tuned set changed with an extension) cannot be one of its points.
+    fixed = [spec for spec in searched.specs if spec.name not in searched.tuned]
+    records = [
+        r
+        for r in campaign.trials
+        if r.adam is not None and all(math.isclose(getattr(r.adam, f.name), f.fixed or 0.0) for f in fixed)
+    ]
+    candidates, how = remeasure_candidates(records, searched, info.direction, trials, REMEASURE_POOL)
+    if not candidates:
+        _extend_round(campaign, last, trials, None, "no feasible trial to train again")
+        return
+    space = _holding(searched, [c.adam for c in candidates if c.adam is not None])
+    points = tuple(
+        {spec.param_name: spec.param_from_value(getattr(c.adam, spec.name)) for spec in space.tuned_specs}
+        for c in candidates
+    )
+    numbers = ", ".join(str(c.number) for c in candidates)
+    reason = (
+        f"remeasure: train again, on a fresh seed each, {how} (trials {numbers}); the best fresh "
+        "result is recommended: a first result is the best of many draws, a fresh one is not"
+    )
+    index = last.index + 1
+    seed = derived_seed(info.seed, index)
+    settled = searched if space != searched else None
+    _append_round(campaign, Round(index, "remeasure", trials, space, seed, reason, settled, points))
+
+
+def _holding(space: SearchSpace, configs: Sequence[AdamConfig]) -> SearchSpace:
+    """``space`` with each tuned range grown, where needed, to hold every one of ``configs``."""
+    specs = []
+    for spec in space.specs:
+        if spec.name not in space.tuned:
+            specs.append(spec)
+            continue
+        values = [getattr(c, spec.name) for c in configs]
+        low, high = min(spec.low, *values), max(spec.high, *values)
+        specs.append(spec if (low, high) == (spec.low, spec.high) else spec.with_range(low, high))
+    return replace(space, specs=tuple(specs))
 
 
 def _extended_text(extension: dict[str, Any]) -> str:

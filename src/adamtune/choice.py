@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -80,44 +81,25 @@ def recommend(
     """The trial to recommend among ``records`` (None when no trial is complete and feasible).
     ``scale``: "log" fits the GP to the logs of the values, and reads the noise in log units;
     None: as ``adamtune.scale.value_scale`` reads the values."""
-    usable = [
-        r
-        for r in records
-        if r.state == State.COMPLETE and r.adam is not None and r.value is not None and math.isfinite(r.value)
-    ]
+    usable = _usable(records)
     if not usable:
         return None
-    sign = 1.0 if direction == "minimize" else -1.0
-    ordered = sorted(usable, key=lambda r: (sign * (r.value or 0.0), r.number))
+    ordered = best_first(usable, direction)
     best = ordered[0]
     if len(usable) < MIN_FEASIBLE:
         return Recommendation(
             best, None, f"the best observed trial ({len(usable)} feasible: too few for a GP)"
         )
-    x = _unit_coordinates(usable, space)
-    if x.shape[1] == 0:
-        return Recommendation(best, None, "the best observed trial (every trial has the same configuration)")
-    values = np.array([r.value or 0.0 for r in usable])
-    scale = scale or value_scale(values.tolist(), direction)
-    logged = scale == "log" and direction == "minimize" and bool(values.min() > 0)
-    y = np.log(values) if logged else sign * values
-    position = {r.number: i for i, r in enumerate(usable)}
-    fitted_rows = nearest_rows(x, [position[r.number] for r in ordered[:TOP]], GP_TRIALS)
-    fitted = posterior_means(x[fitted_rows], y[fitted_rows])
-    if fitted is None:
-        return Recommendation(best, None, "the best observed trial (the GP could not be fitted)")
-    means, noise = fitted
-    index = {usable[row].number: i for i, row in enumerate(fitted_rows)}
-    fitted_value = {r.number: float(y[position[r.number]]) for r in ordered[:TOP]}
-    candidates = [r for r in ordered[:TOP] if fitted_value[r.number] - fitted_value[best.number] <= noise]
-    chosen = min(candidates, key=lambda r: (means[index[r.number]], r.number))
-
-    def in_values(mean: float) -> float:  # a posterior mean in the values' units
-        return math.exp(mean) if logged else sign * mean
-
-    posterior = in_values(float(means[index[chosen.number]]))
+    fit = _study_fit(usable, ordered[:TOP], space, direction, scale)
+    if isinstance(fit, str):
+        return Recommendation(best, None, f"the best observed trial ({fit})")
+    top = ordered[:TOP]
+    candidates = [r for r in top if fit.fitted_value(r) - fit.fitted_value(best) <= fit.noise]
+    chosen = min(candidates, key=lambda r: (fit.means[r.number], r.number))
+    posterior = fit.in_values(fit.means[chosen.number])
+    noise = fit.noise
     # In log units the noise is a factor: sd 0.0953 is 10% of the value.
-    sd = f"sd {noise:.3g} of the values' logs, {math.expm1(noise):.0%}" if logged else f"sd {noise:.3g}"
+    sd = f"sd {noise:.3g} of the values' logs, {math.expm1(noise):.0%}" if fit.logged else f"sd {noise:.3g}"
     within = f"{len(candidates)} best observed within the noise ({sd}) of the best"
     if len(candidates) == 1:
         reason = f"the best observed trial: no other lies within the noise ({sd}) of it"
@@ -126,9 +108,135 @@ def recommend(
     else:
         reason = (
             f"the best GP posterior mean ({posterior:.6g}) of the {within}; trial {best.number}, "
-            f"observed best at {best.value:.6g}, has {in_values(float(means[index[best.number]])):.6g}"
+            f"observed best at {best.value:.6g}, has {fit.in_values(fit.means[best.number]):.6g}"
         )
     return Recommendation(chosen, posterior, reason)
+
+
+def remeasure_candidates(
+    records: Sequence[TrialRecord],
+    space: SearchSpace,
+    direction: Literal["minimize", "maximize"],
+    count: int,
+    pool: int,
+) -> tuple[list[TrialRecord], str]:
+    """The ``count`` trials worth training again, and how they were chosen (for the user): of
+    the ``pool`` best observed configurations (one trial each, its best observation), those
+    with the best GP posterior means, best first. Without a GP (too few feasible trials, or no
+    fit): the ``count`` best observed."""
+    ordered: list[TrialRecord] = []
+    for record in best_first(_usable(records), direction):
+        if not any(record.adam is not None and record.adam.matches(other.adam) for other in ordered):
+            ordered.append(record)
+    fit = (
+        f"{len(ordered)} feasible configurations: too few for a GP"
+        if len(ordered) < MIN_FEASIBLE
+        else _study_fit(_usable(records), ordered[:pool], space, direction, None)
+    )
+    if isinstance(fit, str):
+        return ordered[:count], f"the {min(count, len(ordered))} best observed configurations ({fit})"
+    chosen = sorted(ordered[:pool], key=lambda r: (fit.means[r.number], r.number))[:count]
+    shown = min(pool, len(ordered))
+    return chosen, f"the {len(chosen)} best GP posterior means of the {shown} best observed configurations"
+
+
+def recommend_remeasured(
+    candidates: Sequence[TrialRecord],
+    again: Sequence[TrialRecord],
+    direction: Literal["minimize", "maximize"],
+) -> Recommendation | None:
+    """Of ``candidates`` (trials trained again, best GP posterior mean first), the one whose
+    results in ``again`` (the fresh runs) are best on average; None when none has a fresh result.
+
+    Only the fresh results count: a candidate's first result is the best of many draws (it is
+    among the study's best observations because it was lucky as much as good), a fresh one is
+    not. A candidate whose fresh run diverged or failed is not chosen."""
+    sign = 1.0 if direction == "minimize" else -1.0
+    fresh: dict[int, list[float]] = {}
+    for candidate in candidates:
+        runs = [r for r in _usable(again) if r.adam is not None and r.adam.matches(candidate.adam)]
+        if runs:
+            fresh[candidate.number] = [float(r.value or 0.0) for r in runs]
+    if not fresh:
+        return None
+    position = {c.number: k for k, c in enumerate(candidates)}
+    chosen = min(
+        (c for c in candidates if c.number in fresh),
+        key=lambda c: (sign * statistics.fmean(fresh[c.number]), position[c.number]),
+    )
+    shown = ", ".join(
+        f"trial {c.number} {c.value:.6g} then {statistics.fmean(fresh[c.number]):.6g}"
+        if c.number in fresh
+        else f"trial {c.number} {c.value:.6g} then no result"
+        for c in candidates
+    )
+    reason = (
+        f"the best fresh result of the {len(candidates)} candidates trained again on a fresh seed "
+        f"(first result, then the fresh one: {shown}); a first result is the best of many draws, "
+        "a fresh one is not"
+    )
+    return Recommendation(chosen, None, reason)
+
+
+def _usable(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The complete, feasible trials with a configuration and a finite value."""
+    return [
+        r
+        for r in records
+        if r.state == State.COMPLETE and r.adam is not None and r.value is not None and math.isfinite(r.value)
+    ]
+
+
+def best_first(records: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:
+    """``records`` by observed value, best first (ties: the earlier trial)."""
+    sign = 1.0 if direction == "minimize" else -1.0
+    return sorted(records, key=lambda r: (sign * (r.value or 0.0), r.number))
+
+
+@dataclass(frozen=True)
+class _StudyFit:
+    """Optuna's GP fitted to a study's feasible trials: posterior means (lower is better, on
+    the fitted scale: the values' logs where ``logged``, else the values times ``sign``) of
+    the trials it was fitted to, by trial number, and its noise sd on that scale."""
+
+    means: dict[int, float]
+    noise: float
+    logged: bool
+    sign: float
+
+    def fitted_value(self, record: TrialRecord) -> float:
+        value = float(record.value or 0.0)
+        return math.log(value) if self.logged else self.sign * value
+
+    def in_values(self, mean: float) -> float:
+        """A posterior mean in the values' units."""
+        return math.exp(mean) if self.logged else self.sign * mean
+
+
+def _study_fit(
+    usable: Sequence[TrialRecord],
+    anchors: Sequence[TrialRecord],
+    space: SearchSpace,
+    direction: Literal["minimize", "maximize"],
+    scale: ValueScale | None,
+) -> _StudyFit | str:
+    """The GP of ``usable`` (at most ``GP_TRIALS`` of them: the ``anchors`` and those nearest
+    them), or why there is none."""
+    x = _unit_coordinates(usable, space)
+    if x.shape[1] == 0:
+        return "every trial has the same configuration"
+    sign = 1.0 if direction == "minimize" else -1.0
+    values = np.array([r.value or 0.0 for r in usable])
+    scale = scale or value_scale(values.tolist(), direction)
+    logged = scale == "log" and direction == "minimize" and bool(values.min() > 0)
+    y = np.log(values) if logged else sign * values
+    position = {r.number: i for i, r in enumerate(usable)}
+    fitted_rows = nearest_rows(x, [position[r.number] for r in anchors], GP_TRIALS)
+    fitted = posterior_means(x[fitted_rows], y[fitted_rows])
+    if fitted is None:
+        return "the GP could not be fitted"
+    means = {usable[row].number: float(fitted[0][i]) for i, row in enumerate(fitted_rows)}
+    return _StudyFit(means, fitted[1], logged, sign)
 
 
 def nearest_rows(x: np.ndarray, anchors: Sequence[int], limit: int) -> np.ndarray:

@@ -178,10 +178,12 @@ class AdamConfig:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def matches(self, other: AdamConfig) -> bool:
+    def matches(self, other: AdamConfig | None) -> bool:
         """The same configuration up to the rounding of the search scales: a point on the edge
         1 - beta1 = 0.1 reads back as beta1 0.9000000000000001, which is Adam's 0.9. Betas are
-        compared as 1 - beta, the scale they are searched on."""
+        compared as 1 - beta, the scale they are searched on. None matches nothing."""
+        if other is None:
+            return False
         pairs = (
             (self.lr, other.lr),
             (1 - self.beta1, 1 - other.beta1),

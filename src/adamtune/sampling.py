@@ -12,6 +12,7 @@ visited in a seeded random order (for 1-2 tuned hyperparameters only).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -160,3 +161,18 @@ class QuasiRandomSampler(BaseSampler):
             return self.point_params(point_of(trial, trials))[param_name]
         # A user's own suggest calls, outside the Adam space.
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+class PointListSampler(QuasiRandomSampler):
+    """Given points instead of a sequence: point k is ``points[k]`` (Optuna parameters), taken
+    in turn and again from the start when they run out. The ``remeasure`` round trains its
+    candidates again through it, so each gets exactly one trial, as a sequence point does."""
+
+    def __init__(self, space: SearchSpace, seed: int, points: Sequence[Mapping[str, float]]) -> None:
+        if not points:
+            raise ValueError("points: expected at least one, got none")
+        super().__init__(space, seed)
+        self._points = [dict(p) for p in points]
+
+    def point_params(self, index: int) -> dict[str, float]:
+        return dict(self._points[index % len(self._points)])

@@ -28,6 +28,13 @@ The budget split of the playbook strategy (``plan_first_round``, ``plan_next_rou
   grow runs its first half, then reads the boundaries again (``campaign.CHECKPOINT_MIN``):
   where the GP went to a range's end the exploration's best did not reach, the rest is an
   expansion round; else the round goes on.
+- budget >= 100 (``REMEASURE_FROM``): the last 3 trials are a ``remeasure`` round. Of the 10
+  best observed configurations, the 3 with the best GP posterior means are each trained once
+  more on a fresh seed, and the one whose fresh result is best is recommended
+  (``choice.recommend_remeasured``). At budget 100 the choice among near-equal trials, not the
+  search, was where adamtune lost (the best trial trained lay 0.02-0.04 of the regret scale
+  below the one chosen); a fresh result is not the best of many draws (the winner's curse),
+  so it tells the candidates apart where the first results cannot (docs/benchmarks.md).
 - budget < 8: too small for a Bayesian round to pay off; the first round gets 60% (at least 3),
   and the rest goes to one more exploration round (over the expanded space when the
   diagnostics asked for it, else over the same space).
@@ -85,7 +92,7 @@ def make_sampler(strategy: StrategyName, space: SearchSpace, seed: int, budget: 
     return AdaptiveSampler(kind, space, seed, bayes_startup(budget))
 
 
-RoundKind = Literal["explore", "exploit"]
+RoundKind = Literal["explore", "exploit", "remeasure"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,20 @@ MIN_ROUND = 3
 
 def expansion_size(budget: int) -> int:
     return max(MIN_ROUND, math.ceil(0.2 * budget))
+
+
+REMEASURE_FROM = 100
+"""From this budget on, the playbook strategy's last ``REMEASURE_TRIALS`` trials train its best
+candidates again (a ``remeasure`` round)."""
+REMEASURE_TRIALS = 3
+"""Trials of the ``remeasure`` round: one fresh training run of each of this many candidates."""
+REMEASURE_POOL = 10
+"""The ``remeasure`` round's candidates are among this many best observed configurations."""
+
+
+def remeasure_trials(budget: int) -> int:
+    """How many of ``budget``'s trials the ``remeasure`` round takes at the end (0: none)."""
+    return REMEASURE_TRIALS if budget >= REMEASURE_FROM else 0
 
 
 def plan_next_round(budget: int, spent: int, expansions: int, wants_expansion: bool) -> RoundPlan | None:

@@ -199,13 +199,16 @@ class Study:
     def recommended(self) -> Recommendation | None:
         """The trial to adopt: of the few best observed, the one a GP of all the trials rates
         best (``adamtune.choice``); None when no trial is complete and feasible yet."""
-        from adamtune.choice import recommend
-
         records = self.trials
         key = tuple((r.number, r.state, r.value) for r in records)
         if self._recommendation is None or self._recommendation[0] != key:
-            self._recommendation = (key, recommend(records, self.info.space, self.info.direction))
+            self._recommendation = (key, self._recommend(records))
         return self._recommendation[1]
+
+    def _recommend(self, records: list[TrialRecord]) -> Recommendation | None:
+        from adamtune.choice import recommend
+
+        return recommend(records, self.info.space, self.info.direction)
 
     @property
     def adopted(self) -> Adopted:
