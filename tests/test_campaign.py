@@ -269,6 +269,13 @@ def test_a_budget_of_100_spends_its_last_3_trials_training_the_best_candidates_a
     assert "remeasure" not in [r.kind for r in smaller.rounds]
 
 
+def test_with_no_feasible_trial_the_remeasure_trials_go_to_the_last_round() -> None:
+    study = campaign(valley(1e-2, diverge_above=0.0), 100, tune=["lr"], ranges={"lr": (1e-5, 1.0)})
+    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 34), ("exploit", 31), ("exploit", 35)]
+    assert study.rounds[-1].reason.endswith("continued: no feasible trial to train again")
+    assert study.tally().results == 100 and study.recommended is None
+
+
 def test_only_the_users_study_announces_itself(caplog: pytest.LogCaptureFixture) -> None:
     # Optuna logs "A new study created ..." per study; the rounds and the confirmation are
     # adamtune's own studies, and a Python user should not read their names as noise.
