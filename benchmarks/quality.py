@@ -514,6 +514,31 @@ def overview(summary: dict[str, Any], workload: str) -> str:
     return "\n".join(lines)
 
 
+def standing(
+    summary: dict[str, Any], workloads: Sequence[str], cells: set[tuple[str, str, int]] | None = None
+) -> str:
+    """How many cells adamtune's median is the lowest in (per workload too), and how many from
+    budget 20 on it is below quasi-random search's with twice its budget: the counts the issue's
+    goal is stated in. ``cells``: only these (workload, setting, budget); None: all."""
+    led: dict[str, list[bool]] = {}
+    ahead_of_qr2x = []
+    for key, rows in sorted(summary.items()):
+        workload, setting, budget = key.split("/")[0], key.split("/")[1], int(key.split("/")[2])
+        if workload not in workloads or (cells is not None and (workload, setting, budget) not in cells):
+            continue
+        ours = rows["adamtune"]["median_regret"]
+        led.setdefault(workload, []).append(ours == min(row["median_regret"] for row in rows.values()))
+        if budget >= 20 and "qr-2x" in rows:
+            ahead_of_qr2x.append(ours < rows["qr-2x"]["median_regret"])
+    flat = [x for w in led.values() for x in w]
+    each = ", ".join(f"{w} {sum(v)} of {len(v)}" for w, v in led.items())
+    return (
+        f"adamtune's median is the lowest in {sum(flat)} of {len(flat)} cells ({each}), and below "
+        f"quasi-random search's with twice the budget in {sum(ahead_of_qr2x)} of {len(ahead_of_qr2x)} "
+        "from budget 20 on"
+    )
+
+
 GAP_RESAMPLES = 4000
 
 
@@ -709,6 +734,10 @@ def main() -> None:
             if args.gaps:
                 floor = noise_floor(paths[workload])
                 print(f"\nwhere adamtune's median is not the lowest:\n\n{gaps(runs, workload, floor)}")
+        print(f"\n{standing(summary, workloads)}")
+        if also:  # the cells --name has runs in, with every saved repetition of them
+            named = {(r["workload"], r["setting"], r["budget"]) for r in saved["runs"]}
+            print(f"of the {len(named)} cells with runs in {shown}: {standing(summary, workloads, named)}")
         return
     if args.quick:
         args.budgets, args.reps = args.budgets or "8,20", args.reps or 5

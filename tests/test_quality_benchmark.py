@@ -62,6 +62,22 @@ def test_summary_medians_ranks_and_win_rates() -> None:
     assert "| adamtune | 0.200 |" in quality.markdown(quality.summarise(results))
 
 
+def test_standing_counts_the_cells_led_and_those_ahead_of_twice_the_budget() -> None:
+    def cell(budget: int, ours: float, other: float, qr2x: float) -> list[dict[str, Any]]:
+        regrets = {"adamtune": ours, "tpe": other, "qr-2x": qr2x}
+        return [result(m, rep, v, budget) for m, v in regrets.items() for rep in range(2)]
+
+    # Budget 8: led, tied with qr-2x (not counted: below budget 20 anyway). Budget 20: tied for
+    # the lowest (led), not below qr-2x. Budget 50: TPE ahead, below qr-2x.
+    summary = quality.summarise([*cell(8, 0.1, 0.2, 0.1), *cell(20, 0.1, 0.1, 0.1), *cell(50, 0.2, 0.1, 0.3)])
+    expected = (
+        "lowest in 2 of 3 cells (w 2 of 3), and below quasi-random search's with twice the budget in 1 of 2"
+    )
+    assert expected in quality.standing(summary, ["w"])
+    assert "lowest in 1 of 1 cells" in quality.standing(summary, ["w"], {("w", "default", 20)})
+    assert "lowest in 0 of 0 cells" in quality.standing(summary, ["other"])
+
+
 def synthetic_table(path: Path, count: int = 200) -> None:
     """A smooth bowl in the four coordinates with seed noise 0.01 and a divergent corner."""
     rng = np.random.default_rng(0)
