@@ -124,7 +124,8 @@ def expansion_size(budget: int) -> int:
 
 REMEASURE_FROM = 100
 """From this budget on, the playbook strategy's last ``REMEASURE_TRIALS`` trials train its best
-candidates again (a ``remeasure`` round)."""
+candidates again (a ``remeasure`` round). From budget 50 it was worse: the search, the
+expansions above all, needs those trials there (docs/benchmarks.md)."""
 REMEASURE_TRIALS = 3
 """Trials of the ``remeasure`` round: one fresh training run of each of this many candidates."""
 REMEASURE_POOL = 10
