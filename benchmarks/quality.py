@@ -523,7 +523,8 @@ def standing(
     led: dict[str, list[bool]] = {}
     ahead_of_qr2x = []
     for key, rows in sorted(summary.items()):
-        workload, setting, budget = key.split("/")[0], key.split("/")[1], int(key.split("/")[2])
+        workload, setting, budget_text = key.split("/")
+        budget = int(budget_text)
         if workload not in workloads or (cells is not None and (workload, setting, budget) not in cells):
             continue
         ours = rows["adamtune"]["median_regret"]

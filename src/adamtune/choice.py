@@ -124,10 +124,7 @@ def remeasure_candidates(
     the ``pool`` best observed configurations (one trial each, its best observation), those
     with the best GP posterior means, best first. Without a GP (too few feasible trials, or no
     fit): the ``count`` best observed."""
-    ordered: list[TrialRecord] = []
-    for record in best_first(_usable(records), direction):
-        if not any(record.adam is not None and record.adam.matches(other.adam) for other in ordered):
-            ordered.append(record)
+    ordered = best_configurations(records, direction)
     fit = (
         f"{len(ordered)} feasible configurations: too few for a GP"
         if len(ordered) < MIN_FEASIBLE
@@ -152,9 +149,10 @@ def recommend_remeasured(
     among the study's best observations because it was lucky as much as good), a fresh one is
     not. A candidate whose fresh run diverged or failed is not chosen."""
     sign = 1.0 if direction == "minimize" else -1.0
+    trained = _usable(again)
     fresh: dict[int, list[float]] = {}
     for candidate in candidates:
-        runs = [r for r in _usable(again) if r.adam is not None and r.adam.matches(candidate.adam)]
+        runs = [r for r in trained if r.adam is not None and r.adam.matches(candidate.adam)]
         if runs:
             fresh[candidate.number] = [float(r.value or 0.0) for r in runs]
     if not fresh:
@@ -185,6 +183,20 @@ def _usable(records: Sequence[TrialRecord]) -> list[TrialRecord]:
         for r in records
         if r.state == State.COMPLETE and r.adam is not None and r.value is not None and math.isfinite(r.value)
     ]
+
+
+def best_configurations(
+    records: Sequence[TrialRecord], direction: str, count: int | None = None
+) -> list[TrialRecord]:
+    """The complete, feasible trials with distinct configurations (each its best trial), best
+    first; at most ``count`` of them (None: all)."""
+    chosen: list[TrialRecord] = []
+    for record in best_first(_usable(records), direction):
+        if len(chosen) == count:
+            break
+        if not any(record.adam is not None and record.adam.matches(other.adam) for other in chosen):
+            chosen.append(record)
+    return chosen
 
 
 def best_first(records: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:

@@ -30,6 +30,7 @@ import optuna
 
 from adamtune.adaptive import derived_seed
 from adamtune.allocation import POINT
+from adamtune.choice import best_configurations
 from adamtune.config import AdamConfig
 from adamtune.errors import ConfigError
 from adamtune.outcomes import State
@@ -137,23 +138,6 @@ def confirmation_seeds(study_seed: int, count: int) -> list[int]:
 def same_config(one: AdamConfig | None, other: AdamConfig | None) -> bool:
     """Both given and the same configuration up to rounding (``AdamConfig.matches``)."""
     return one is not None and other is not None and one.matches(other)
-
-
-def top_configs(records: Sequence[TrialRecord], direction: str, count: int) -> list[TrialRecord]:
-    """The ``count`` best complete trials with distinct configurations, best first."""
-    sign = 1.0 if direction == "minimize" else -1.0
-    done = [
-        r
-        for r in records
-        if r.state == State.COMPLETE and r.adam is not None and r.value is not None and math.isfinite(r.value)
-    ]
-    chosen: list[TrialRecord] = []
-    for record in sorted(done, key=lambda r: (sign * float(r.value or 0.0), r.number)):
-        if not any(same_config(record.adam, other.adam) for other in chosen):
-            chosen.append(record)
-        if len(chosen) == count:
-            break
-    return chosen
 
 
 @dataclass(frozen=True)
@@ -456,7 +440,7 @@ def run_confirmation(
     info = study.info
     storage = study.optuna._storage
     name = confirmation_study_name(study.name)
-    candidates = top_configs(study.trials, info.direction, top)
+    candidates = best_configurations(study.trials, info.direction, top)
     recommendation = study.recommended
     if recommendation is not None and not any(
         same_config(recommendation.record.adam, c.adam) for c in candidates
