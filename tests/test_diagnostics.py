@@ -24,6 +24,7 @@ from adamtune.diagnostics import (
     estimate_noise,
     infeasible,
     instability,
+    within_noise,
 )
 from adamtune.diagnostics.boundary import NextRound, _company
 from adamtune.diagnostics.geometry import expanded, position
@@ -243,6 +244,29 @@ def test_noise_from_repeated_seeds_is_preferred_and_said() -> None:
     assert noise.source == "seeds"
     assert noise.value == pytest.approx(math.sqrt(0.02))  # pooled: variances 0.02 and 0.02
     assert "4 runs of 2 configurations" in noise.detail
+
+
+def test_a_configuration_trained_again_counts_once_in_the_good_region() -> None:
+    # The best configuration run twice (as a remeasure round does), one other near it, two far.
+    runs = [(1e-3, 1.00), (1e-3, 1.04), (2e-3, 1.05), (5e-3, 2.0), (1e-4, 2.5)]
+    records = [
+        adamtune.TrialRecord(i, adamtune.State.COMPLETE, v, adamtune.AdamConfig(lr=lr), i, i)
+        for i, (lr, v) in enumerate(runs)
+    ]
+    noise = estimate_noise(records, "minimize")
+    assert noise.source == "seeds" and noise.value == pytest.approx(0.04 / math.sqrt(2))
+    assert [r.number for r in within_noise(records, "minimize", noise)] == [0, 2]  # each its best run
+    finding = only(density(records, "minimize", noise), "density")
+    assert finding.numbers["near_best"] == 2 and finding.numbers["near_best_runs"] == 3
+    assert finding.severity == "warning"  # 2 configurations: barely sampled, however many runs
+    assert finding.message.startswith(
+        "2 configurations (3 of 5 complete trials, a configuration trained on several seeds counted once) "
+        "are within the noise of the best"
+    )
+    # Without the second run the count and the message are the trials' as before.
+    once = only(density(records[1:], "minimize", noise), "density")
+    assert once.numbers["near_best"] == once.numbers["near_best_runs"] == 2
+    assert once.message.startswith("2 of 4 complete trials are within the noise of the best")
 
 
 CURVE_NOISE = Noise(0.05, "seeds", "given")

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from adamtune.choice import best_configurations
 from adamtune.outcomes import State
 from adamtune.records import TrialRecord
 
@@ -112,8 +113,8 @@ true value differ by N(0, 2 sigma^2), so they fall within 2 sigma of each other 
 1 sigma would call most equal trials worse, all the more as the best is biased low by noise."""
 
 
-def within_noise(records: Sequence[TrialRecord], direction: str, noise: Noise) -> list[TrialRecord]:
-    """The best trial and every complete trial within ``NEAR`` x ``noise`` of it."""
+def in_band(records: Sequence[TrialRecord], direction: str, noise: Noise) -> list[TrialRecord]:
+    """The best trial and every complete trial within ``NEAR`` x ``noise`` of it, best first."""
     best = ranked(records, direction)
     if not best:
         return []
@@ -122,3 +123,10 @@ def within_noise(records: Sequence[TrialRecord], direction: str, noise: Noise) -
     if direction == "minimize":
         return [r for r in best if float(r.value or 0.0) <= top + band]
     return [r for r in best if float(r.value or 0.0) >= top - band]
+
+
+def within_noise(records: Sequence[TrialRecord], direction: str, noise: Noise) -> list[TrialRecord]:
+    """The configurations within ``NEAR`` x ``noise`` of the best, each as its best trial, best
+    first. A configuration trained again on another seed (a ``remeasure`` round) counts once:
+    "how many trials landed in the good region" asks how much of the region was sampled."""
+    return best_configurations(in_band(records, direction, noise), direction)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adamtune.diagnostics._base import NEAR, Finding, Noise, complete, within_noise
+from adamtune.diagnostics._base import NEAR, Finding, Noise, complete, in_band, within_noise
 from adamtune.records import TrialRecord
 
 FEW = 2
@@ -23,15 +23,24 @@ def density(records: Sequence[TrialRecord], direction: str, noise: Noise) -> lis
             )
         ]
     near = within_noise(records, direction, noise)
+    runs = len(in_band(records, direction, noise))
     numbers = {
         "near_best": len(near),
+        "near_best_runs": runs,
         "complete": total,
         "noise": noise.value,
         "noise_source": noise.source,
         "trials": [r.number for r in near],
     }
+    # A configuration trained on several seeds is one point of the region, however many runs.
+    counted = (
+        f"{len(near)} of {total} complete trials are"
+        if runs == len(near)
+        else f"{len(near)} configuration{'s' if len(near) != 1 else ''} ({runs} of {total} complete "
+        f"trials, a configuration trained on several seeds counted once) {'are' if len(near) != 1 else 'is'}"
+    )
     message = (
-        f"{len(near)} of {total} complete trials are within the noise of the best ({NEAR:g} x "
+        f"{counted} within the noise of the best ({NEAR:g} x "
         f"{noise.value:.3g}, the noise being the {noise.detail})."
     )
     if len(near) <= FEW:
