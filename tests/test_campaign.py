@@ -276,6 +276,42 @@ def test_with_no_feasible_trial_the_remeasure_trials_go_to_the_last_round() -> N
     assert study.tally().results == 100 and study.recommended is None
 
 
+def test_when_the_best_run_is_the_recommended_configurations_fresh_one_the_reports_say_so(
+    tmp_path: Path,
+) -> None:
+    from adamtune.plots.report import render_html, text_report
+
+    noisy = noisy_valley(1e-2, 0.05)
+
+    calls = []
+
+    def lucky_fresh_runs(trial: adamtune.Trial) -> float:  # the remeasure round's 3 runs read best
+        calls.append(trial.number)  # (a round's own study numbers its trials from 0)
+        return noisy(trial) - (1.0 if len(calls) > 97 else 0.0)
+
+    journal = str(tmp_path / "s.journal")
+    wide = {"lr": (1e-5, 1.0)}
+    study = campaign(lucky_fresh_runs, 100, tune=["lr"], ranges=wide, storage=journal, study="s")
+    best, recommendation = study.best, study.recommended
+    assert best is not None and best.number >= 97 and recommendation is not None
+    chosen = recommendation.record
+    assert chosen.number < 97 and chosen.adam is not None and chosen.adam.matches(best.adam)
+    said = f"recommended: trial {chosen.number}, the configuration of trial {best.number}: the best fresh"
+    text = text_report(study, findings=[]).splitlines()
+    (line,) = [line for line in text if line.startswith("recommended:")]
+    assert line.startswith(said) and not line.endswith(chosen.adam.short())  # its values: the line above
+    html = render_html(study, findings=[])
+    assert f"the configuration of trial {best.number} above: the best fresh result" in html
+    section = html.split("<h2>Best configuration</h2>")[1].split("<h2>")[0]
+    assert section.count("<th>lr</th>") == 1  # one table of values for the one configuration
+    shown = subprocess.run(
+        [ADAMTUNE, "best", "--storage", journal, "--study", "s"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    at = next(i for i, line in enumerate(shown) if line.startswith("recommended: "))
+    assert shown[at].startswith(said)
+    assert shown[at + 1 :] == [] or not shown[at + 1].startswith("  lr=")  # the best run's, above it
+
+
 def test_only_the_users_study_announces_itself(caplog: pytest.LogCaptureFixture) -> None:
     # Optuna logs "A new study created ..." per study; the rounds and the confirmation are
     # adamtune's own studies, and a Python user should not read their names as noise.

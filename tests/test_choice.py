@@ -183,8 +183,13 @@ def test_the_reports_say_which_trial_is_recommended_when_it_is_not_the_best_run(
     assert best is not None and best.value == -0.12
     assert recommendation is not None and recommendation.record.number != best.number
     chosen = recommendation.record.number
-    assert f"Recommended: trial {chosen}</b>" in render_html(study, findings=[])
-    assert f"recommended: trial {chosen}, the best GP posterior mean" in text_report(study, findings=[])
+    html = render_html(study, findings=[])
+    assert f"Recommended: trial {chosen}</b>" in html
+    section = html.split("<h2>Best configuration</h2>")[1].split("<h2>")[0]
+    assert section.count("<th>lr</th>") == 2  # another configuration: its values are shown too
+    short = recommendation.record.adam.short() if recommendation.record.adam else ""
+    text = text_report(study, findings=[])
+    assert f"recommended: trial {chosen}, the best GP posterior mean" in text and f": {short}" in text
 
 
 def test_a_best_trial_clear_of_the_others_by_more_than_the_noise_is_recommended_as_it_is() -> None:

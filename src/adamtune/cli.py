@@ -21,6 +21,7 @@ from rich.console import Console
 
 from adamtune._version import __version__
 from adamtune.campaign import Campaign, Round, campaign_rounds_text
+from adamtune.choice import recommended_line
 from adamtune.config import OPTIMIZERS, cell_text, optimizer_text
 from adamtune.confirmation import Confirmation, how_to_use, parse_baseline, use_line
 from adamtune.environment import threads_per_worker, with_thread_limits
@@ -779,17 +780,19 @@ def _print_best_trial(study: Study, best: TrialRecord) -> None:
     where = f", round {best.round}" if best.round is not None else ""
     out.print(f"best {study.info.metric} {best.value:.6g} (trial {best.number}{where}, seed {best.seed})")
     out.print(f"  {best.adam.short() if best.adam else ''}")
-    _print_recommended(study, best.number)
+    _print_recommended(study, best)
 
 
-def _print_recommended(study: Study, best_trial: int) -> None:
+def _print_recommended(study: Study, best: TrialRecord) -> None:
     """The recommendation, where it is not the best single observation."""
-    recommendation = study.recommended
-    if recommendation is None or recommendation.record.number == best_trial:
+    line = recommended_line(study.recommended, best)
+    if line is None:
         return
-    chosen = recommendation.record
-    out.print(f"recommended: trial {chosen.number}, {recommendation.reason}", markup=False)
-    out.print(f"  {chosen.adam.short() if chosen.adam else ''}")
+    text, same = line
+    out.print(text, markup=False)
+    chosen = study.recommended
+    if not same and chosen is not None and chosen.record.adam is not None:
+        out.print(f"  {chosen.record.adam.short()}")
 
 
 @cli.command()

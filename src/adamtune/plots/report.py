@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adamtune._version import __version__
+from adamtune.choice import recommended_line
 from adamtune.config import cell_text, optimizer_text
 from adamtune.confirmation import Adopted, adopted_label, earlier_confirmations, how_to_use, use_line
 from adamtune.diagnostics import Finding, diagnose
@@ -162,7 +163,7 @@ def _best_section(study: Study, adopted: Adopted) -> str:
         "<h2>Best configuration</h2>"
         f"<p>Trial {best.number}: {e(study.info.metric)} = {best.value:.6g} (training seed {best.seed}).</p>"
         f"{_params_table(best.params(study.param_names))}"
-        f"{_recommended_note(study, best.number)}{_preferred_note(study, best.number)}{use_note}"
+        f"{_recommended_note(study, best)}{_preferred_note(study, best.number)}{use_note}"
     )
 
 
@@ -172,16 +173,18 @@ def _params_table(params: Mapping[str, float]) -> str:
     return f"<table>{rows}</table>"
 
 
-def _recommended_note(study: Study, best_trial: int) -> str:
-    """Where the recommendation (the best GP posterior mean among the best few) is another trial."""
+def _recommended_note(study: Study, best: TrialRecord) -> str:
+    """Where the recommendation (the best GP posterior mean among the best few, or the best
+    fresh result of a remeasure round) is another trial."""
+    line = recommended_line(study.recommended, best)
     recommendation = study.recommended
-    if recommendation is None or recommendation.record.number == best_trial:
+    if line is None or recommendation is None:
         return ""
     chosen = recommendation.record
-    return (
-        f"<p><b>Recommended: trial {chosen.number}</b> ({e(study.info.metric)} = {chosen.value:.6g}), "
-        f"{e(recommendation.reason)}.</p>{_params_table(chosen.params(study.param_names))}"
-    )
+    head = f"<p><b>Recommended: trial {chosen.number}</b> ({e(study.info.metric)} = {chosen.value:.6g}), "
+    if line[1]:
+        return f"{head}the configuration of trial {best.number} above: {e(recommendation.reason)}.</p>"
+    return f"{head}{e(recommendation.reason)}.</p>{_params_table(chosen.params(study.param_names))}"
 
 
 def _preferred_note(study: Study, best_trial: int) -> str:
@@ -340,11 +343,12 @@ def text_report(study: Study, findings: Sequence[Finding] | None = None) -> str:
     best = study.best
     if best is not None and best.adam is not None:
         lines.append(f"best {study.info.metric} {best.value:.6g} (trial {best.number}): {best.adam.short()}")
+        line = recommended_line(study.recommended, best)
         recommendation = study.recommended
-        if recommendation is not None and recommendation.record.number != best.number:
-            chosen = recommendation.record
-            short = chosen.adam.short() if chosen.adam else ""
-            lines.append(f"recommended: trial {chosen.number}, {recommendation.reason}: {short}")
+        if line is not None and recommendation is not None:
+            text, same = line
+            chosen = recommendation.record.adam
+            lines.append(text if same or chosen is None else f"{text}: {chosen.short()}")
     confirmation = study.confirmation
     if confirmation is not None:
         lines.extend(confirmation.summary(best.number if best is not None else None, study.tally().results))
