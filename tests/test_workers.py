@@ -293,3 +293,25 @@ def test_a_worker_builds_the_demos_workload_from_its_launch_spec(
 def test_an_unknown_demo_model_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match=r"^model: expected one of mlp, cnn, lm, got 'rnn'$"):
         demo_workload("rnn")
+
+
+def test_an_objective_that_takes_every_core_beside_other_workers_is_warned_about(tmp_path: Path) -> None:
+    # torch.set_num_threads outlives the OMP_NUM_THREADS adamtune gives each process: K
+    # processes each computing on every core slow every run 5-20x, so the user is told.
+    start = "def objective(trial):\n    import torch\n"
+    every_core = "    torch.set_num_threads(os.cpu_count() + 1)\n"
+    greedy = OBJECTIVE.replace("def objective(trial):\n", start + every_core)
+    fair = OBJECTIVE.replace("def objective(trial):\n", start)
+    assert OBJECTIVE != greedy != fair != OBJECTIVE
+    (tmp_path / "greedy.py").write_text(greedy)
+    (tmp_path / "fair.py").write_text(fair)
+    share = max(1, cpu_cores() // 2)
+    said = "warning: the objective computes with"
+    for name, warned in (("greedy", True), ("fair", False)):
+        command = [ADAMTUNE, "tune", f"{name}.py:objective", "--budget", "4", "--workers", "2"]
+        command += ["--confirm", "0", "--strategy", "quasi-random", "--study", name]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count(said) == (1 if warned else 0), done.stderr  # once, not per trial
+        if warned:
+            assert f"where adamtune gave each {share}: oversubscribed cores" in done.stderr

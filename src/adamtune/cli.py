@@ -24,7 +24,7 @@ from adamtune.campaign import Campaign, Round, campaign_rounds_text
 from adamtune.choice import recommended_line
 from adamtune.config import OPTIMIZERS, cell_text, optimizer_text
 from adamtune.confirmation import Confirmation, how_to_use, parse_baseline, use_line
-from adamtune.environment import threads_per_worker, with_thread_limits
+from adamtune.environment import oversubscription_warning, threads_per_worker, with_thread_limits
 from adamtune.errors import AdamTuneError, ConfigError
 from adamtune.executors import Executor
 from adamtune.executors.command import (
@@ -425,7 +425,7 @@ def _run(
     local = LocalWorkers(spawn, storage) if spawn else None
     with ProgressBar(err) as bar:
         command = objective.argv if isinstance(objective, CommandObjective) else None
-        announce = Launching(_Announcer(bar, describe(storage), command), launch, local)
+        announce = Launching(_Announcer(bar, describe(storage), command, spawn + 1), launch, local)
         try:
             study = tune(
                 objective,
@@ -491,10 +491,19 @@ def _make_executor(name: str, ray_address: str | None) -> Executor | None:
 class _Announcer:
     """Prints what is tuned and why when the study starts, then drives the bar."""
 
-    def __init__(self, bar: ProgressBar, where: str, command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        bar: ProgressBar,
+        where: str,
+        command: Sequence[str] | None = None,
+        processes: int = 1,
+    ) -> None:
         self._bar = bar
         self._where = where
         self._command = command  # adamtune run's: checked for the placeholders it passes
+        # Beside other processes, this one's objective is checked once for the threads it uses.
+        self._threads = threads_per_worker(processes) if command is None else None
+        self._processes = processes
 
     def started(self, study: Study, done: int) -> None:
         err.print(
@@ -518,6 +527,11 @@ class _Announcer:
         self._bar.started(study, done)
 
     def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
+        if self._threads is not None and "torch" in sys.modules:  # checked once torch is in use
+            warning = oversubscription_warning(self._threads, self._processes)
+            self._threads = None
+            if warning is not None:
+                self._bar.note(f"warning: {warning}")
         self._bar.trial_finished(study, record, done)
 
     def round_started(self, campaign: Campaign, planned: Round) -> None:

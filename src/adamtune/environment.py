@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from collections.abc import Mapping
 from importlib import metadata
 
@@ -51,6 +52,26 @@ def threads_per_worker(workers: int) -> int | None:
     once; None for one: the libraries' default, every core. Without it K programs each run a
     thread per core, and the oversubscribed cores slow every run 5-20x (PLAYBOOK.md, s. 9)."""
     return max(1, cpu_cores() // workers) if workers > 1 else None
+
+
+def oversubscription_warning(allotted: int, processes: int) -> str | None:
+    """A warning where this process's PyTorch computes with more threads than ``allotted``, its
+    share of the cores beside ``processes`` - 1 others: the objective set them itself (a
+    ``torch.set_num_threads`` call outlives the environment variables adamtune set), and every
+    process doing the same oversubscribes the cores. None where torch is not in use or keeps
+    its share."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    threads = int(torch.get_num_threads())
+    if threads <= allotted:
+        return None
+    return (
+        f"the objective computes with {threads} PyTorch threads, and so may each of the {processes} "
+        f"processes on {cpu_cores()} cores, where adamtune gave each {allotted}: oversubscribed cores "
+        "slow every run 5-20x; remove its torch.set_num_threads call (adamtune sets OMP_NUM_THREADS "
+        "for each process), or run with --workers 1"
+    )
 
 
 def with_thread_limits(environ: Mapping[str, str], threads: int | None) -> dict[str, str]:
