@@ -20,7 +20,7 @@ import pytest
 
 import adamtune
 import adamtune.study as study_module
-from adamtune import choice
+from adamtune import State, choice
 from adamtune.campaign import Campaign, Round
 from adamtune.confirmation import (
     ADAM_DEFAULTS,
@@ -274,6 +274,26 @@ def test_with_no_feasible_trial_the_remeasure_trials_go_to_the_last_round() -> N
     assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 34), ("exploit", 31), ("exploit", 35)]
     assert study.rounds[-1].reason.endswith("continued: no feasible trial to train again")
     assert study.tally().results == 100 and study.recommended is None
+
+
+def test_the_remeasure_runs_are_never_pruned() -> None:
+    # Under ASHA the search rounds' trials are pruned as ever; the 3 fresh runs all finish,
+    # though the 2nd and 3rd read worse than the 1st at the first rung (ASHA stopped them).
+    noisy = noisy_valley(1e-2, 0.05)
+
+    def with_curve(trial: adamtune.Trial) -> float:
+        value = noisy(trial)
+        for step in range(9):
+            trial.report(step, val_loss=value + 1.0 / (step + 1))
+        return value + 1.0 / 9
+
+    study = campaign(with_curve, 100, tune=["lr"], ranges={"lr": (1e-5, 1.0)}, pruner="asha")
+    last = study.rounds[-1]
+    fresh = [r for r in study.trials if r.round == last.index]
+    assert last.kind == "remeasure" and [r.state for r in fresh] == [State.COMPLETE] * 3
+    assert sum(r.state == State.PRUNED for r in study.trials) > 0  # the search rounds' are
+    recommendation = study.recommended
+    assert recommendation is not None and "then no result" not in recommendation.reason
 
 
 def test_when_the_best_run_is_the_recommended_configurations_fresh_one_the_reports_say_so(

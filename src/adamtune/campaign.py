@@ -376,6 +376,9 @@ def _run_round(
         sampler = AdaptiveSampler("gp", planned.space, planned.seed, startup=0)
     elif planned.kind == "remeasure":
         sampler = PointListSampler(planned.space, planned.seed, planned.points)
+        # Its few runs are not a field to prune: ASHA would stop every fresh run that starts
+        # worse than the first, and the candidates would go without the result they are for.
+        pruner = optuna.pruners.NopPruner()
     else:
         sampler = QuasiRandomSampler(planned.space, planned.seed)
     name = planned.study_name(campaign.name)
