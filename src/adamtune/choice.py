@@ -73,9 +73,10 @@ class Recommendation:
 
 
 def recommended_line(recommendation: Recommendation | None, best: TrialRecord) -> tuple[str, bool] | None:
-    """ "recommended: trial N, why", where the recommendation is another trial than ``best``
-    (None where it is ``best`` or there is none), and whether it is ``best``'s configuration:
-    its other run, as after a remeasure round, where one table of values is enough."""
+    """The line "recommended: trial N, why" where the recommendation is another trial than
+    ``best`` (None where it is ``best`` or there is none), and whether it is ``best``'s
+    configuration: its other run, as after a remeasure round, where one table of values is
+    enough."""
     if recommendation is None or recommendation.record.number == best.number:
         return None
     chosen = recommendation.record
