@@ -94,7 +94,7 @@ def recommend(
     """The trial to recommend among ``records`` (None when no trial is complete and feasible).
     ``scale``: "log" fits the GP to the logs of the values, and reads the noise in log units;
     None: as ``adamtune.scale.value_scale`` reads the values."""
-    usable = _usable(records)
+    usable = feasible(records)
     if not usable:
         return None
     ordered = best_first(usable, direction)
@@ -141,7 +141,7 @@ def remeasure_candidates(
     fit = (
         f"{len(ordered)} feasible configurations: too few for a GP"
         if len(ordered) < MIN_FEASIBLE
-        else _study_fit(_usable(records), ordered[:pool], space, direction, None)
+        else _study_fit(feasible(records), ordered[:pool], space, direction, None)
     )
     if isinstance(fit, str):
         return ordered[:count], f"the {min(count, len(ordered))} best observed configurations ({fit})"
@@ -162,7 +162,7 @@ def recommend_remeasured(
     among the study's best observations because it was lucky as much as good), a fresh one is
     not. A candidate whose fresh run diverged or failed is not chosen."""
     sign = 1.0 if direction == "minimize" else -1.0
-    trained = _usable(again)
+    trained = feasible(again)
     fresh: dict[int, list[float]] = {}
     for candidate in candidates:
         runs = [r for r in trained if r.adam is not None and r.adam.matches(candidate.adam)]
@@ -189,7 +189,7 @@ def recommend_remeasured(
     return Recommendation(chosen, None, reason)
 
 
-def _usable(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+def feasible(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """The complete, feasible trials with a configuration and a finite value."""
     return [
         r
@@ -204,7 +204,7 @@ def best_configurations(
     """The complete, feasible trials with distinct configurations (each its best trial), best
     first; at most ``count`` of them (None: all)."""
     chosen: list[TrialRecord] = []
-    for record in best_first(_usable(records), direction):
+    for record in best_first(feasible(records), direction):
         if len(chosen) == count:
             break
         if not any(record.adam is not None and record.adam.matches(other.adam) for other in chosen):

@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adamtune.choice import best_configurations
-from adamtune.outcomes import State
+from adamtune.choice import best_configurations, best_first, feasible
 from adamtune.records import TrialRecord
 
 Severity = Literal["action", "warning", "info"]
@@ -62,17 +61,12 @@ class Noise:
 
 def complete(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """Complete, feasible trials with a finite value and a configuration."""
-    return [
-        r
-        for r in records
-        if r.state == State.COMPLETE and r.value is not None and math.isfinite(r.value) and r.adam is not None
-    ]
+    return feasible(records)
 
 
 def ranked(records: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:
     """Complete trials, best first."""
-    sign = 1.0 if direction == "minimize" else -1.0
-    return sorted(complete(records), key=lambda r: (sign * float(r.value or 0.0), r.number))
+    return best_first(complete(records), direction)
 
 
 def estimate_noise(records: Sequence[TrialRecord], direction: str) -> Noise:

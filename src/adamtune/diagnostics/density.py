@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adamtune.diagnostics._base import NEAR, Finding, Noise, complete, in_band, within_noise
+from adamtune.choice import best_configurations
+from adamtune.diagnostics._base import NEAR, Finding, Noise, complete, in_band
 from adamtune.records import TrialRecord
 
 FEW = 2
@@ -22,8 +23,9 @@ def density(records: Sequence[TrialRecord], direction: str, noise: Noise) -> lis
                 {"complete": total},
             )
         ]
-    near = within_noise(records, direction, noise)
-    runs = len(in_band(records, direction, noise))
+    band = in_band(records, direction, noise)
+    near = best_configurations(band, direction)  # within_noise: a configuration counts once
+    runs = len(band)
     numbers = {
         "near_best": len(near),
         "near_best_runs": runs,
