@@ -41,8 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from adamtune.choice import GP_TRIALS, TOP, fit_gp, nearest_rows, recommend
-from adamtune.outcomes import State
+from adamtune.choice import GP_TRIALS, TOP, best_first, feasible, fit_gp, nearest_rows, recommend
 from adamtune.records import TrialRecord
 from adamtune.space import HyperparameterSpec, SearchSpace
 
@@ -110,7 +109,7 @@ def second_trust_region(
     box's sides (``trust_sides`` of the ``explored`` trials, those before the round) around the
     trial ``choice.recommend`` picks among the explored trials outside ``first_box``, the best
     of another region; if none lies outside it, the ``trust_region`` of all ``records``."""
-    inside = [r for r in explored if _usable(r) and _inside(settled, r)]
+    inside = [r for r in feasible(explored) if _inside(settled, r)]
     outside = [r for r in inside if not _inside(first_box, r)]
     found = recommend(outside, settled, direction)
     if found is None:
@@ -138,15 +137,15 @@ def expansion_focus(
 ) -> tuple[SearchSpace, list[str]]:
     """The part of ``expanded`` an exploration round after an expansion samples, and the reason
     (none when nothing was cut): each range that grew on one side only is cut on the other, one
-    trial spacing (``len(feasible) ** (-1 / dimensions)`` of the ``searched`` range) behind the
+    trial spacing (``n ** (-1 / dimensions)`` of the ``searched`` range, n its feasible trials) behind the
     best feasible trial so far. Its far side was searched already and lies behind the best
     trial as seen from the expansion; ``expanded`` stays the searched space."""
-    feasible = [r for r in records if _usable(r) and _inside(searched, r)]
-    if not feasible:
+    searched_trials = [r for r in feasible(records) if _inside(searched, r)]
+    if not searched_trials:
         return expanded, []
-    best = (min if direction == "minimize" else max)(feasible, key=_value)
-    assert best.adam is not None  # a usable record
-    spacing = len(feasible) ** (-1.0 / len(expanded.tuned))
+    best = best_first(searched_trials, direction)[0]
+    assert best.adam is not None  # a feasible record
+    spacing = len(searched_trials) ** (-1.0 / len(expanded.tuned))
     spans = {}
     for spec in expanded.tuned_specs:
         before = searched.spec(spec.name)
@@ -221,7 +220,7 @@ def trust_sides(
     range either side of the trial, clipped to the range."""
     tuned = space.tuned_specs
     x = np.array([[spec.unit_from_value(getattr(r.adam, spec.name)) for spec in tuned] for r in records])
-    y = np.array([_value(r) for r in records])  # the length scales are the same for -y
+    y = np.array([r.value for r in records], dtype=float)  # the length scales are the same for -y
     best = np.argsort(-y if direction == "maximize" else y, kind="stable")[:TOP]
     rows = nearest_rows(x, best.tolist(), GP_TRIALS)
     x, y = x[rows], y[rows]
@@ -271,20 +270,11 @@ def best_trials(
 ) -> tuple[list[TrialRecord], list[TrialRecord]] | None:
     """The best ``TOP_SHARE`` (at least ``MIN_TOP``) of the feasible trials inside ``space``, and
     all of those; None with fewer than ``MIN_FEASIBLE`` of them (too little evidence)."""
-    inside = [r for r in records if _usable(r) and _inside(space, r)]
+    inside = [r for r in feasible(records) if _inside(space, r)]
     if len(inside) < MIN_FEASIBLE:
         return None
-    ordered = sorted(inside, key=_value, reverse=direction == "maximize")
+    ordered = best_first(inside, direction)
     return ordered[: max(MIN_TOP, math.ceil(TOP_SHARE * len(ordered)))], inside
-
-
-def _usable(record: TrialRecord) -> bool:
-    return record.state == State.COMPLETE and record.value is not None and record.adam is not None
-
-
-def _value(record: TrialRecord) -> float:
-    assert record.value is not None  # only usable records are sorted
-    return record.value
 
 
 def _inside(space: SearchSpace, record: TrialRecord) -> bool:
