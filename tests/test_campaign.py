@@ -21,7 +21,7 @@ import pytest
 import adamtune
 import adamtune.study as study_module
 from adamtune import State, choice
-from adamtune.campaign import Campaign, Round
+from adamtune.campaign import Campaign, Round, campaign_rounds_text
 from adamtune.confirmation import (
     ADAM_DEFAULTS,
     Confirmation,
@@ -365,6 +365,14 @@ def test_the_budget_is_exact(budget: int) -> None:
     assert study.tally().results == budget
     assert sum(r.budget for r in study.rounds) == budget
     assert len(study.trials) == budget
+
+
+def test_a_round_of_one_trial_is_written_in_the_singular() -> None:
+    study = campaign(valley(3e-2), 4, tune=["lr"])
+    assert [(r.kind, r.budget) for r in study.rounds] == [("explore", 3), ("explore", 1)]
+    lines = campaign_rounds_text(study)
+    assert lines[0].startswith("round 0 explore (3 trials; lr 1e-05..0.001): ")
+    assert lines[1].startswith("round 1 explore (1 trial; lr ")
 
 
 def test_small_budgets_without_a_range_change_stay_one_quasi_random_round() -> None:

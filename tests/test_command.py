@@ -280,6 +280,7 @@ def test_shell_metacharacters_reach_the_program_literally(tmp_path: Path) -> Non
     assert record.adam is not None
     assert call["argv"][2] == hostile.replace("{lr}", repr(record.adam.lr))
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    assert "1 trial with a result (0 failed)" in result.stdout  # the summary of a one-trial study
 
 
 def test_fill_replaces_only_known_placeholders() -> None:

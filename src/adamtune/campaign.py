@@ -122,6 +122,11 @@ class Round:
     def study_name(self, campaign: str) -> str:
         return f"{campaign}{ROUND_SEPARATOR}{self.index}"
 
+    @property
+    def trials_text(self) -> str:
+        """The round's budget in words (a small budget's last round can have one trial)."""
+        return f"{self.budget} trial{'s' if self.budget != 1 else ''}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
@@ -699,6 +704,6 @@ def campaign_rounds_text(campaign: Campaign) -> list[str]:
     for planned in campaign.rounds:
         ranges = ", ".join(planned.space.tuned_ranges())
         lines.append(
-            f"round {planned.index} {planned.kind} ({planned.budget} trials; {ranges}): {planned.reason}"
+            f"round {planned.index} {planned.kind} ({planned.trials_text}; {ranges}): {planned.reason}"
         )
     return lines

@@ -536,7 +536,7 @@ class _Announcer:
 
     def round_started(self, campaign: Campaign, planned: Round) -> None:
         ranges = ", ".join(planned.space.tuned_ranges())
-        self._bar.note(f"round {planned.index}: {planned.kind}, {planned.budget} trials, {ranges}")
+        self._bar.note(f"round {planned.index}: {planned.kind}, {planned.trials_text}, {ranges}")
 
     def confirmation_started(self, study: Study, runs: int) -> Progress:
         self._bar.note(f"confirming: the best configurations and the baseline on fresh seeds ({runs} runs)")
@@ -564,7 +564,8 @@ def _print_best(study: Study) -> None:
         for line in campaign_rounds_text(study):
             out.print(line, markup=False)
     counts = f"{tally.failed} failed{tally.given_back_text()}"
-    out.print(f"{tally.results} trials with a result ({counts}) in study {study.name}")
+    trials = "trial" if tally.results == 1 else "trials"
+    out.print(f"{tally.results} {trials} with a result ({counts}) in study {study.name}")
     if best is None or best.adam is None:
         out.print("no trial completed: nothing to recommend")
         return
