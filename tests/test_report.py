@@ -274,3 +274,16 @@ def test_the_star_marks_the_confirmations_best_where_it_prefers_another_trial() 
     assert to_adopt(study(prefers_17, results=24)) == (records[1], "recommended")  # of fewer trials
     agrees = Confirmation("minimize", [1, 2], [config("candidate", 0, 19, [0.3, 0.3]), steady, baseline], 20)
     assert to_adopt(study(agrees)) == (records[1], "recommended")
+
+
+def test_an_extended_study_says_it_keeps_the_tuned_set_it_was_planned_with(tmp_path: Path) -> None:
+    journal = str(tmp_path / "s.journal")
+    objective = SyntheticObjective(best_lr=1e-3)
+    quasi_random(objective, 9, study="grown", storage=journal)
+    planned = "adamtune reads them as the thresholds 10, 25 and 50"
+    assert f"{planned}</p>" in render_html(load_study("grown", journal))
+    quasi_random(objective, 12, study="grown", storage=journal)  # 12 trials alone would tune beta1 too
+    grown = load_study("grown", journal)
+    assert grown.space.tuned == ("lr",)
+    kept = f"{planned}. Extended since to 12 trials, it keeps tuning what it was planned with.</p>"
+    assert kept in render_html(grown)

@@ -135,12 +135,22 @@ def render_html(study: Study, findings: Sequence[Finding] | None = None) -> str:
         ),
         "</div>",
         "<h2>Search space</h2>",
-        f"<p>{e(info.tiers.reason)}</p><pre>{e(chr(10).join(info.space.describe()))}</pre>",
+        f"<p>{e(_tiers_text(study))}</p><pre>{e(chr(10).join(info.space.describe()))}</pre>",
         "<h2>All trials</h2>",
         _trials_table(study, adopted),
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _tiers_text(study: Study) -> str:
+    """The tier choice's reason, which names the budget the study was planned with: an extended
+    study says that it kept that choice, so a reader of a 30-trial study is not left wondering
+    why it tunes what 20 trials do."""
+    reason = study.info.tiers.reason
+    if study.extended_from is None or study.info.tiers.source != "tiers":
+        return reason
+    return f"{reason}. Extended since to {study.budget} trials, it keeps tuning what it was planned with."
 
 
 def _created_with(info: StudyInfo) -> str:
