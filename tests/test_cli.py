@@ -23,14 +23,18 @@ from typing import Any
 import optuna
 import pytest
 
-from adamtune import AdamConfig, StudyInfo
+from adamtune import AdamConfig, StudyInfo, tune
 from adamtune.choice import TOP
+from adamtune.cli import main
+from adamtune.testing import SyntheticObjective
 
 ADAMTUNE = Path(sys.executable).parent / "adamtune"
 JOURNAL = "adamtune.journal"
 DEMO = ("demo", "--budget", "3", "--steps", "300")
 DEMO_STUDY = "demo-mnist1d-mlp"
-CSV_COLUMNS = ["number", "state", "value", "lr", "beta1", "beta2", "eps", "seed", "reason", "duration_s"]
+# The demo is a playbook campaign: its trials have a round.
+CSV_COLUMNS = ["number", "round", "state", "value", "lr", "beta1", "beta2", "eps"]
+CSV_COLUMNS += ["seed", "reason", "duration_s"]
 
 OBJECTIVES = """\
 import math
@@ -318,12 +322,23 @@ def test_export_csv_matches_the_json_export(demo: Demo) -> None:
     for row, expected in zip(data, demo.trials, strict=True):
         values = dict(zip(header, row, strict=True))
         assert int(values["number"]) == expected["number"]
+        assert int(values["round"]) == expected["round"] == 0
         assert values["state"] == "complete"
         assert float(values["value"]) == expected["value"]
         assert float(values["lr"]) == expected["params"]["lr"]
         assert (float(values["beta1"]), float(values["beta2"]), float(values["eps"])) == (0.9, 0.999, 1e-8)
         assert int(values["seed"]) == expected["seed"]
         assert float(values["metric_val_acc"]) == expected["metrics"]["val_acc"]
+
+
+def test_export_csv_of_a_one_study_search_has_no_round_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = str(tmp_path / "s.journal")
+    tune(SyntheticObjective(best_lr=1e-3), 3, strategy="quasi-random", storage=journal)
+    main(["export", "--format", "csv", "--storage", journal])
+    header, *data = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert header[:4] == ["number", "state", "value", "lr"] and len(data) == 3
 
 
 @pytest.mark.slow

@@ -911,15 +911,17 @@ def report(study_name: str | None, storage: str | None, out_path: str, fmt: str)
 
 def _csv(rows: list[dict[str, Any]], names: Sequence[str]) -> str:
     metric_names = sorted({name for row in rows for name in row["metrics"]})
+    # A campaign's trials say which round ran them, as in `adamtune trials`.
+    rounds = ["round"] if any("round" in row for row in rows) else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        ["number", "state", "value", *names, "seed", "reason", "duration_s"]
+        ["number", *rounds, "state", "value", *names, "seed", "reason", "duration_s"]
         + [f"metric_{m}" for m in metric_names]
     )
     for row in rows:
         writer.writerow(
-            [row["number"], row["state"], row["value"]]
+            [row["number"], *(row.get(r) for r in rounds), row["state"], row["value"]]
             + [row["params"].get(n) for n in names]
             + [row["seed"], row["reason"], row["duration_s"]]
             + [row["metrics"].get(m) for m in metric_names]
