@@ -38,7 +38,7 @@ def objective(trial: adamtune.Trial) -> float:
 
 
 if __name__ == "__main__":
-    study = adamtune.tune(objective, budget=12, study="quickstart", seed=0)
+    study = adamtune.tune(objective, budget=12, study="quickstart", seed=0, progress=True)
     print(study.info.tiers.reason)
     best = study.best
     if best is not None and best.adam is not None:

@@ -585,3 +585,16 @@ def test_a_study_resumed_where_it_was_created_or_from_before_environments_is_qui
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(study.trials) == 6
     assert adamtune.load_study("synthetic", journal).info.environment == {}
+
+
+def test_progress_true_draws_the_command_lines_bar_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
+    objective = SyntheticObjective(best_lr=3e-2)  # above the default range: round 1 expands it
+    study = adamtune.tune(objective, 4, tune=["lr"], storage="memory", confirm=1, progress=True)
+    err = capsys.readouterr().err
+    assert "round 0: explore, 3 trials, lr 1e-05..0.001" in err
+    assert "round 1: explore, 1 trial, lr " in err
+    assert "confirming: the best configurations and the baseline on fresh seeds (4 runs)" in err
+    assert study.best is not None and study.best.value is not None
+    assert f"best val_loss {study.best.value:.4g}" in err  # the bar, as it stopped
+    adamtune.tune(objective, 4, tune=["lr"], storage="memory", confirm=0, progress=False)
+    assert capsys.readouterr().err == ""  # the default: a library call draws nothing

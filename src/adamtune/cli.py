@@ -535,26 +535,10 @@ class _Announcer:
         self._bar.trial_finished(study, record, done)
 
     def round_started(self, campaign: Campaign, planned: Round) -> None:
-        ranges = ", ".join(planned.space.tuned_ranges())
-        self._bar.note(f"round {planned.index}: {planned.kind}, {planned.trials_text}, {ranges}")
+        self._bar.round_started(campaign, planned)
 
     def confirmation_started(self, study: Study, runs: int) -> Progress:
-        self._bar.note(f"confirming: the best configurations and the baseline on fresh seeds ({runs} runs)")
-        self._bar.phase("confirm", runs)
-        return _ConfirmProgress(self._bar)
-
-
-class _ConfirmProgress:
-    """Drives the confirmation bar that ``confirmation_started`` opened."""
-
-    def __init__(self, bar: ProgressBar) -> None:
-        self._bar = bar
-
-    def started(self, study: Study, done: int) -> None:
-        pass  # the bar was opened, with its note, by confirmation_started
-
-    def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
-        self._bar.trial_finished(study, record, done)
+        return self._bar.confirmation_started(study, runs)
 
 
 def _print_best(study: Study) -> None:

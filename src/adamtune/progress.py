@@ -1,6 +1,9 @@
-"""The progress bar of long studies: trials done, best so far, time left (CLI only)."""
+"""The progress bar of long studies: trials done, best so far, time left, and a line above it
+for each round and for the confirmation. The CLI draws it; so does ``tune(progress=True)``."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -15,6 +18,10 @@ from rich.progress import (
 
 from adamtune.records import TrialRecord
 from adamtune.study import Study
+
+if TYPE_CHECKING:
+    from adamtune.campaign import Campaign, Round
+    from adamtune.study import Progress as StudyProgress
 
 
 class ProgressBar:
@@ -59,6 +66,15 @@ class ProgressBar:
         best = _best_text(study) if self._phase is None else self._phase
         self._progress.update(self._task, completed=done, best=best)
 
+    def round_started(self, campaign: Campaign, planned: Round) -> None:
+        ranges = ", ".join(planned.space.tuned_ranges())
+        self.note(f"round {planned.index}: {planned.kind}, {planned.trials_text}, {ranges}")
+
+    def confirmation_started(self, study: Study, runs: int) -> StudyProgress:
+        self.note(f"confirming: the best configurations and the baseline on fresh seeds ({runs} runs)")
+        self.phase("confirm", runs)
+        return _ConfirmProgress(self)
+
     def note(self, text: str) -> None:
         """A line above the bar."""
         console = self._progress.console if self._progress is not None else self._console
@@ -71,6 +87,19 @@ class ProgressBar:
         # The phase's own label, not a "best" of runs that repeat the same configurations.
         self._phase = f"({name} runs)"
         self._task = self._progress.add_task(name, total=total, completed=0, best=self._phase)
+
+
+class _ConfirmProgress:
+    """Drives the confirmation bar that ``confirmation_started`` opened."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        self._bar = bar
+
+    def started(self, study: Study, done: int) -> None:
+        pass  # the bar was opened, with its note, by confirmation_started
+
+    def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
+        self._bar.trial_finished(study, record, done)
 
 
 def _best_text(study: Study) -> str:

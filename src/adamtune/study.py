@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -297,7 +297,7 @@ def tune(
     divergence_factor: float | None = 10.0,
     executor: Executor | None = None,
     workers: int = 1,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     strategy: StrategyName = "playbook",
     confirm: int | None = None,
     confirm_top: int = 3,
@@ -321,6 +321,9 @@ def tune(
 
     ``workers`` > 1 runs that many trials at once in threads of this process: for objectives
     that wait on other processes (``adamtune run``), not for Python training loops.
+    ``progress=True`` draws the command line's progress bar on standard error (trials done,
+    best so far, time left, a line for each round and the confirmation); a ``Progress`` object
+    receives the same events instead.
 
     ``strategy`` (see ``adamtune.strategy``): "playbook" (rounds: explore, expand, exploit with
     constrained Bayesian optimisation; returns a ``Campaign``), or one study searched by
@@ -338,8 +341,8 @@ def tune(
     space = SearchSpace.build(choice.tuned, ranges=ranges, fixed=fixed, optimizer=optimizer, limits=limits)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers: expected a whole number >= 1, got {workers!r}")
-    from adamtune.confirmation import DEFAULT_SEEDS, check_baseline, default_baseline, run_confirmation
-    from adamtune.strategy import check_strategy, make_sampler
+    from adamtune.confirmation import DEFAULT_SEEDS, check_baseline, default_baseline
+    from adamtune.strategy import check_strategy
 
     strategy = check_strategy(strategy, space)
     seeds = _check_confirm(confirm, confirm_top, DEFAULT_SEEDS if strategy == "playbook" else 0)
@@ -357,6 +360,58 @@ def tune(
         )
     info = StudyInfo(space, choice, seed, metric, direction)
     logger.info("study %r in %s: %s", name, describe(storage), choice.reason)
+    with ExitStack() as stack:
+        if isinstance(progress, bool):  # the bar is stopped however the run ends
+            progress = stack.enter_context(_progress_bar()) if progress else None
+        return _run(
+            objective,
+            budget,
+            name,
+            backend,
+            info,
+            strategy=strategy,
+            seeds=seeds,
+            confirm_top=confirm_top,
+            baseline=baseline,
+            rules=rules,
+            optuna_pruner=optuna_pruner,
+            executor=executor,
+            max_consecutive_failures=max_consecutive_failures,
+            progress=progress,
+            workers=workers,
+        )
+
+
+def _progress_bar() -> AbstractContextManager[Progress]:
+    from rich.console import Console
+
+    from adamtune.progress import ProgressBar
+
+    return ProgressBar(Console(stderr=True))
+
+
+def _run(
+    objective: Objective,
+    budget: int,
+    name: str,
+    backend: BaseStorage,
+    info: StudyInfo,
+    *,
+    strategy: StrategyName,
+    seeds: int,
+    confirm_top: int,
+    baseline: AdamConfig,
+    rules: StopRules,
+    optuna_pruner: optuna.pruners.BasePruner,
+    executor: Executor,
+    max_consecutive_failures: int,
+    progress: Progress | None,
+    workers: int,
+) -> Study:
+    """The search and the confirmation of ``tune``, its settings checked."""
+    from adamtune.confirmation import run_confirmation
+    from adamtune.strategy import make_sampler
+
     handle: Study
     if strategy == "playbook":
         from adamtune.campaign import run_campaign
@@ -375,7 +430,7 @@ def tune(
             workers=workers,
         )
     else:
-        sampler = make_sampler(strategy, space, seed, budget)
+        sampler = make_sampler(strategy, info.space, info.seed, budget)
         handle = _create_or_resume(name, backend, info, budget, optuna_pruner, sampler, record_budget=False)
         _check_strategy_of(handle, strategy)
         _set_budget(handle, budget)  # once accepted: a refused run changes nothing
