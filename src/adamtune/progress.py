@@ -96,7 +96,7 @@ class _ConfirmProgress:
         self._bar = bar
 
     def started(self, study: Study, done: int) -> None:
-        pass  # the bar was opened, with its note, by confirmation_started
+        """Nothing to draw: ``confirmation_started`` opened this bar, with its note."""
 
     def trial_finished(self, study: Study, record: TrialRecord, done: int) -> None:
         self._bar.trial_finished(study, record, done)
